@@ -1,0 +1,24 @@
+"""Data sets, caching and batch augmentation for training facexpr models.
+
+Example:
+    >>> from facexpr.data import FER2013, AUGMENT_PRESETS
+    >>> train = FER2013("data/fer2013", split="train")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._cache import cache_dir
+from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
+from .dataset import FaceDataset
+from .fer2013 import FER2013
+from .folder import ImageFolder
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "BatchAugment",
+    "FER2013",
+    "FaceDataset",
+    "ImageFolder",
+    "cache_dir",
+    "get_augment",
+]

@@ -1,0 +1,63 @@
+"""The decoded-image cache: ``uint8`` faces stored once, outside the data folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .._io import atomic_write
+
+__all__ = ["cache_dir", "fingerprint_files", "load_cached", "save_cached"]
+
+CACHE_FORMAT = "1"
+
+
+def cache_dir() -> Path:
+    """Return facexpr's cache folder.
+
+    ``$FACEXPR_CACHE`` if set, else ``$XDG_CACHE_HOME/facexpr``, else ``~/.cache/facexpr``.
+    """
+    if os.environ.get("FACEXPR_CACHE"):
+        return Path(os.environ["FACEXPR_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "facexpr"
+
+
+def fingerprint_files(files: Iterable[Path], *extra: str) -> str:
+    """Hash file paths, sizes and modification times (plus ``extra`` strings).
+
+    Any added, removed, renamed or rewritten file changes the fingerprint.
+    """
+    digest = hashlib.sha256(CACHE_FORMAT.encode())
+    for part in extra:
+        digest.update(part.encode() + b"\0")
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _cache_path(kind: str, key: str) -> Path:
+    return cache_dir() / "datasets" / f"{kind}-{key}.safetensors"
+
+
+def load_cached(kind: str, key: str) -> dict[str, torch.Tensor] | None:
+    """Return the cached tensors for ``key``, or ``None`` when absent or unreadable."""
+    path = _cache_path(kind, key)
+    if not path.is_file():
+        return None
+    try:
+        return load_file(path)
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+def save_cached(kind: str, key: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors to the cache atomically and return the file's path."""
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    return atomic_write(_cache_path(kind, key), lambda tmp: save_file(tensors, tmp, metadata=metadata))

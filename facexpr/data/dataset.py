@@ -1,0 +1,82 @@
+"""``FaceDataset``: decoded faces in memory, the form every facexpr data set takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["FaceDataset"]
+
+
+class FaceDataset(Dataset):
+    """Grayscale faces held as one ``uint8`` tensor, with integer targets and class names.
+
+    Indexing returns ``(image, target)`` with ``image`` a ``uint8`` ``1 x 48 x 48`` tensor, so
+    the data set also works with a plain :class:`~torch.utils.data.DataLoader`; the
+    :class:`~facexpr.training.Trainer` slices whole batches instead, which is much faster.
+
+    Args:
+        images: ``uint8`` tensor ``N x 48 x 48`` or ``N x 1 x 48 x 48``.
+        targets: ``int64`` tensor of ``N`` class indices.
+        classes: Class names, indexed by target.
+        paths: Optional source file of each image.
+
+    Example:
+        >>> import torch
+        >>> ds = FaceDataset(torch.zeros(4, 48, 48, dtype=torch.uint8), torch.tensor([0, 1, 1, 0]),
+        ...                  classes=("no", "yes"))
+        >>> len(ds), ds[1][0].shape, ds.class_counts()
+        (4, torch.Size([1, 48, 48]), [2, 2])
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        classes: Sequence[str],
+        paths: Sequence[str] | None = None,
+    ) -> None:
+        if images.ndim == 3:
+            images = images.unsqueeze(1)
+        if images.ndim != 4 or images.shape[1] != 1 or images.dtype != torch.uint8:
+            raise ValueError(
+                "FaceDataset images must be a uint8 tensor of shape Nx48x48 or Nx1x48x48, got "
+                f"shape {tuple(images.shape)} and dtype {images.dtype}."
+            )
+        targets = torch.as_tensor(targets, dtype=torch.int64)
+        if targets.shape != (images.shape[0],):
+            raise ValueError(
+                f"FaceDataset got {images.shape[0]} images but targets of shape {tuple(targets.shape)}."
+            )
+        if len(targets) and (int(targets.min()) < 0 or int(targets.max()) >= len(classes)):
+            raise ValueError(
+                f"FaceDataset targets must lie in [0, {len(classes) - 1}] for classes "
+                f"{list(classes)}, got [{int(targets.min())}, {int(targets.max())}]."
+            )
+        if paths is not None and len(paths) != images.shape[0]:
+            raise ValueError(f"FaceDataset got {images.shape[0]} images but {len(paths)} paths.")
+        self.images = images
+        self.targets = targets
+        self.classes = tuple(classes)
+        self.paths = list(paths) if paths is not None else None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.targets[index])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)}, classes={list(self.classes)})"
+
+    def class_counts(self) -> list[int]:
+        """Return the number of images of each class, in class order."""
+        return torch.bincount(self.targets, minlength=len(self.classes)).tolist()
+
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> FaceDataset:
+        """Return a new data set holding only ``indices`` (shares no storage with this one)."""
+        index = torch.as_tensor(indices, dtype=torch.int64)
+        paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
+        return FaceDataset(self.images[index].clone(), self.targets[index].clone(), self.classes, paths)

@@ -1,0 +1,121 @@
+"""FER2013 in both released layouts: image folders and the original CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..labels import FER2013_LABELS
+from ._cache import fingerprint_files, load_cached, save_cached
+from .dataset import FaceDataset
+from .folder import load_folder
+
+__all__ = ["FER2013", "SPLITS"]
+
+SPLITS: dict[str, str] = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+"""facexpr split name -> the ``Usage`` value of ``fer2013.csv``."""
+
+_CSV_NAMES = ("fer2013.csv", "train.csv")
+
+
+def _find_csv(root: Path) -> Path | None:
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return root
+    for name in _CSV_NAMES:
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _read_csv(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    usage = SPLITS[split]
+    images: list[np.ndarray] = []
+    targets: list[int] = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        if not {"emotion", "pixels"} <= columns:
+            raise ValueError(
+                f"'{path}' must have the columns emotion,pixels[,Usage]; it has {sorted(columns)}."
+            )
+        has_usage = "Usage" in columns
+        if not has_usage and split != "train":
+            raise ValueError(
+                f"'{path}' has no Usage column, so it only holds the 'train' split; "
+                f"split={split!r} needs fer2013.csv (emotion,pixels,Usage)."
+            )
+        for line, row in enumerate(reader, start=2):
+            if has_usage and row["Usage"] != usage:
+                continue
+            pixels = np.array(row["pixels"].split(), dtype=np.uint8)
+            if pixels.size != 48 * 48:
+                raise ValueError(f"'{path}' line {line}: expected 2304 pixels, got {pixels.size}.")
+            label = int(row["emotion"])
+            if not 0 <= label < len(FER2013_LABELS):
+                raise ValueError(f"'{path}' line {line}: emotion {label} is not in 0-6.")
+            images.append(pixels.reshape(48, 48))
+            targets.append(label)
+    if not images:
+        raise ValueError(f"'{path}' has no rows for split {split!r} (Usage {usage!r}).")
+    return torch.from_numpy(np.stack(images)).unsqueeze(1), torch.tensor(targets, dtype=torch.int64)
+
+
+class FER2013(FaceDataset):
+    """The FER2013 data set, with FER2013's label ids (0 angry ... 6 neutral).
+
+    Reads either layout:
+
+    * image folders ``root/{train,val,test}/<class name>/*.jpg`` (the Kaggle release); class
+      folders are mapped by *name* to FER2013 ids, never by sort order;
+    * the original CSV, ``root/fer2013.csv`` (``emotion,pixels,Usage``; ``Training`` -> train,
+      ``PublicTest`` -> val, ``PrivateTest`` -> test) or the challenge's ``root/train.csv``
+      (``emotion,pixels``, train split only). ``root`` may also be the CSV file itself.
+
+    Decoded images are cached (see :func:`facexpr.data.cache_dir`), so later loads take
+    well under a second.
+
+    Args:
+        root: Folder (or CSV file) holding the data set.
+        split: ``"train"``, ``"val"`` (PublicTest) or ``"test"`` (PrivateTest).
+        cache: Read and write the decoded-image cache.
+
+    Raises:
+        ValueError: If ``split`` is unknown or the CSV is malformed.
+        FileNotFoundError: If neither layout is found under ``root``.
+
+    Example:
+        >>> train = FER2013("data/fer2013", split="train")  # doctest: +SKIP
+        >>> len(train), train.classes[0]  # doctest: +SKIP
+        (28709, 'angry')
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", *, cache: bool = True) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"Unknown FER2013 split {split!r}. Expected one of: {', '.join(SPLITS)}.")
+        self.root = Path(root)
+        self.split = split
+        split_dir = self.root / split
+        csv_path = _find_csv(self.root)
+        if split_dir.is_dir():
+            ds = load_folder(split_dir, FER2013_LABELS, 48, cache, kind="fer2013")
+            super().__init__(ds.images, ds.targets, FER2013_LABELS, ds.paths)
+        elif csv_path is not None:
+            key = fingerprint_files([csv_path], "fer2013-csv", split)
+            cached = load_cached("fer2013csv", key) if cache else None
+            if cached is None:
+                images, targets = _read_csv(csv_path, split)
+                if cache:
+                    save_cached("fer2013csv", key, {"images": images, "targets": targets},
+                                {"source": str(csv_path), "split": split})
+            else:
+                images, targets = cached["images"], cached["targets"]
+            super().__init__(images, targets, FER2013_LABELS)
+        else:
+            raise FileNotFoundError(
+                f"No FER2013 data under '{self.root}': expected a folder '{split_dir}' with class "
+                f"folders, or one of {', '.join(_CSV_NAMES)}."
+            )

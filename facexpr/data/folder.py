@@ -1,0 +1,154 @@
+"""Class-folder data sets: any images under ``root/<class name>/``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..errors import InvalidImageError
+from ..transforms import to_face_uint8
+from ._cache import fingerprint_files, load_cached, save_cached
+from .dataset import FaceDataset
+
+__all__ = ["ImageFolder", "scan_class_folders", "decode_images"]
+
+
+def scan_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    """List the files under ``root/<class>/`` (recursively), with their class indices.
+
+    Args:
+        root: Folder with one sub-folder per class.
+        classes: Class names in index order; by default the sub-folder names, sorted.
+            Sub-folders not listed here are ignored; listed classes without a folder are
+            allowed (they simply have no images).
+
+    Returns:
+        ``(files, targets, classes)``, files sorted within each class.
+
+    Raises:
+        FileNotFoundError: If ``root`` is not a folder or holds no class folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data folder '{root}' does not exist or is not a folder.")
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = tuple(found)
+    else:
+        lowered = {name.lower(): name for name in found}
+        missing = [c for c in classes if c.lower() not in lowered]
+        if len(missing) == len(classes):
+            raise FileNotFoundError(
+                f"Data folder '{root}' has none of the class folders {list(classes)}; "
+                f"it holds {found or 'no folders'}."
+            )
+    if not classes:
+        raise FileNotFoundError(
+            f"Data folder '{root}' holds no class folders; expected root/<class name>/<images>."
+        )
+    lowered = {name.lower(): name for name in found}
+    files: list[Path] = []
+    targets: list[int] = []
+    for index, name in enumerate(classes):
+        folder = lowered.get(name.lower())
+        if folder is None:
+            continue
+        for dirpath, dirnames, filenames in os.walk(root / folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                if not filename.startswith("."):
+                    files.append(Path(dirpath) / filename)
+                    targets.append(index)
+    return files, targets, tuple(classes)
+
+
+def decode_images(files: Sequence[Path], size: int = 48) -> tuple[torch.Tensor, list[int], list[Path]]:
+    """Decode image files into ``uint8`` faces, skipping the unreadable ones.
+
+    Returns:
+        ``(images N x 1 x size x size, kept indices, skipped files)``.
+    """
+    faces: list[torch.Tensor] = []
+    kept: list[int] = []
+    bad: list[Path] = []
+    for index, path in enumerate(files):
+        try:
+            faces.append(to_face_uint8(path, size))
+            kept.append(index)
+        except InvalidImageError:
+            bad.append(path)
+    images = torch.stack(faces) if faces else torch.empty(0, 1, size, size, dtype=torch.uint8)
+    return images, kept, bad
+
+
+def warn_skipped(root: Path, bad: Sequence[str]) -> None:
+    """Emit one warning that counts and names the files that could not be read."""
+    if not bad:
+        return
+    shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+    warnings.warn(
+        f"Skipped {len(bad)} unreadable or non-image file(s) under '{root}': {shown}",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def load_folder(root: Path, classes: Sequence[str] | None, size: int, cache: bool, kind: str) -> FaceDataset:
+    """Scan, decode (or read from the cache) and wrap a class-folder tree."""
+    files, targets, class_names = scan_class_folders(root, classes)
+    key = fingerprint_files(files, kind, str(size), *class_names) if cache else ""
+    cached = load_cached(kind, key) if cache else None
+    if cached is not None:
+        kept = cached["kept"].tolist()
+        images = cached["images"]
+        bad_mask = torch.ones(len(files), dtype=torch.bool)
+        bad_mask[cached["kept"]] = False
+        bad = [str(files[i]) for i in bad_mask.nonzero().flatten().tolist()]
+    else:
+        images, kept, bad_paths = decode_images(files, size)
+        bad = [str(p) for p in bad_paths]
+        if cache:
+            save_cached(kind, key, {"images": images, "kept": torch.tensor(kept, dtype=torch.int64)},
+                        {"root": str(root), "classes": ",".join(class_names)})
+    warn_skipped(root, bad)
+    if not kept:
+        raise FileNotFoundError(f"Data folder '{root}' holds no readable images.")
+    target_tensor = torch.tensor([targets[i] for i in kept], dtype=torch.int64)
+    return FaceDataset(images, target_tensor, class_names, [str(files[i]) for i in kept])
+
+
+class ImageFolder(FaceDataset):
+    """Your own faces, one folder per class: ``root/<class name>/<image files>``.
+
+    Images of any size and mode are converted exactly like :func:`facexpr.predict` inputs
+    (grayscale, 48x48). Unreadable or non-image files are skipped with one warning that counts
+    and names them. Decoded images are cached under :func:`facexpr.data.cache_dir` and
+    rebuilt when any file changes.
+
+    Args:
+        root: Folder with one sub-folder per class.
+        classes: Class names in index order; default: sub-folder names, sorted.
+        size: Side of the decoded faces.
+        cache: Read and write the decoded-image cache.
+
+    Example:
+        >>> ds = ImageFolder("my_faces/")  # doctest: +SKIP
+        >>> ds.classes  # doctest: +SKIP
+        ('bored', 'excited')
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        classes: Sequence[str] | None = None,
+        size: int = 48,
+        cache: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        ds = load_folder(self.root, classes, size, cache, kind="folder")
+        super().__init__(ds.images, ds.targets, ds.classes, ds.paths)

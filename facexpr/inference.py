@@ -1,0 +1,198 @@
+"""Turning any input into predictions: face crops in, labels and probabilities out.
+
+Every input is treated as one face crop (grayscale, resized to the model's input). Inputs
+are converted with the model's own :meth:`~facexpr.models.FaceModel.transforms`, batched,
+and run in ``torch.inference_mode`` in eval mode on the model's device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import InvalidImageError
+from .transforms import ImageInput
+
+if TYPE_CHECKING:
+    from .models import FaceModel
+
+__all__ = ["Prediction", "predict", "predict_faces", "predict_proba"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The prediction for one face.
+
+    Attributes:
+        label: Most probable class name.
+        index: Its class index.
+        probabilities: Probability of every class, by name, in class order.
+        box: Face box ``(x, y, width, height)`` in the source image's pixels, when the face was
+            detected in a larger photo; ``None`` for a crop.
+        score: Detection score of the face, when detected.
+
+    Example:
+        >>> p = Prediction("happy", 3, {"sad": 0.2, "happy": 0.8})
+        >>> p.top_k(1)
+        [('happy', 0.8)]
+    """
+
+    label: str
+    index: int
+    probabilities: dict[str, float]
+    box: tuple[int, int, int, int] | None = None
+    score: float | None = None
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the predicted class."""
+        return self.probabilities[self.label]
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        """Return the ``k`` most probable ``(label, probability)`` pairs, best first."""
+        return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        data: dict[str, Any] = {"label": self.label, "index": self.index, "probabilities": dict(self.probabilities)}
+        if self.box is not None:
+            data["box"] = list(self.box)
+        if self.score is not None:
+            data["score"] = self.score
+        if self.source is not None:
+            data["source"] = self.source
+        return data
+
+
+def _is_single(x: object) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.ndim in (2, 3)
+    return isinstance(x, (str, os.PathLike, Image.Image, np.ndarray))
+
+
+def _as_batch(x: object) -> Sequence[ImageInput] | torch.Tensor:
+    if _is_single(x):
+        return [x]  # type: ignore[list-item]
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise InvalidImageError("Got an empty list; expected at least one image.")
+        return list(x)
+    raise InvalidImageError(
+        f"Expected a path, PIL image, numpy array, torch tensor or a list of them, got "
+        f"{type(x).__name__}."
+    )
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False
+) -> torch.Tensor:
+    """Return class probabilities ``N x num_classes`` (CPU, float32) for face crops.
+
+    Logits are divided by the model's calibrated ``config.temperature`` before the softmax.
+    With ``tta=True`` the probabilities of each face and its mirror image are averaged.
+
+    Raises:
+        InvalidImageError: If an input cannot be read; in a list, the message names its index.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    transform = model.transforms()
+    faces = transform.to_uint8_batch(_as_batch(x))
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, faces.shape[0], batch_size):
+            inputs = transform.normalize(faces[start : start + batch_size].to(device))
+            logits = model(inputs).float() / model.config.temperature
+            probs = logits.softmax(1)
+            if tta:
+                flipped = model(torch.flip(inputs, dims=[3])).float() / model.config.temperature
+                probs = (probs + flipped.softmax(1)) / 2
+            out.append(probs.cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.empty(0, model.num_classes)
+    return torch.cat(out)
+
+
+def _sources(x: object, n: int) -> list[str | None]:
+    items = [x] if _is_single(x) else (list(x) if isinstance(x, (list, tuple)) else [None] * n)
+    return [os.fspath(i) if isinstance(i, (str, os.PathLike)) else None for i in items]
+
+
+def predict_faces(
+    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False
+) -> Prediction | list[Prediction]:
+    """Classify face crops with ``model``; one :class:`Prediction` per face.
+
+    Returns:
+        A single :class:`Prediction` for a single image, else a list in input order.
+    """
+    probs = predict_proba(model, x, batch_size=batch_size, tta=tta)
+    labels = model.labels
+    sources = _sources(x, probs.shape[0])
+    results = []
+    for row, source in zip(probs.tolist(), sources):
+        index = int(np.argmax(row))
+        results.append(
+            Prediction(labels[index], index, dict(zip(labels, row)), source=source)
+        )
+    return results[0] if _is_single(x) else results
+
+
+def predict(
+    x: ImageInput | Sequence[ImageInput],
+    *,
+    model: str | FaceModel = "better",
+    batch_size: int = 256,
+    tta: bool = False,
+    device: str | torch.device | None = None,
+) -> Prediction | list[Prediction]:
+    """Predict the expression of face crops.
+
+    Args:
+        x: A path, PIL image (any mode: RGB, RGBA, L, I;16, P, CMYK; EXIF rotation applied),
+            numpy array (HxW, HxWx3 RGB, HxWx4 RGBA; uint8 or float in [0, 1]), tensor (HxW,
+            CxHxW, or a batch NxCxHxW), or a list of any of these.
+        model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
+        batch_size: Faces per forward pass.
+        tta: Average each face with its mirror image.
+        device: Device for a model loaded by name (default: the best available).
+
+    Returns:
+        One :class:`Prediction` for a single image, a list for a list or a batch tensor.
+
+    Raises:
+        InvalidImageError: If an input cannot be read (named, with its index in a list).
+
+    Example:
+        >>> import facexpr, numpy as np
+        >>> model = facexpr.load("simple", pretrained=False)
+        >>> facexpr.predict(np.zeros((48, 48), dtype=np.uint8), model=model).label in model.labels
+        True
+    """
+    if isinstance(model, (str, os.PathLike)):
+        from .models import load
+
+        model = load(model, device=device)
+    return predict_faces(model, x, batch_size=batch_size, tta=tta)

@@ -1,0 +1,33 @@
+"""facexpr's architectures, their registry and their weights.
+
+Example:
+    >>> from facexpr.models import list_models, BetterCNN
+    >>> list_models()[:3]
+    ['better', 'improved', 'simple']
+"""
+
+from __future__ import annotations
+
+from ._base import FaceModel
+from ._config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from ._hub import load
+from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model
+from .better import BetterCNN
+from .improved import ImprovedCNN
+from .simple import SimpleCNN
+
+__all__ = [
+    "BetterCNN",
+    "CONFIG_NAME",
+    "FaceModel",
+    "ImprovedCNN",
+    "ModelConfig",
+    "ModelEntry",
+    "PretrainedWeights",
+    "SimpleCNN",
+    "WEIGHTS_NAME",
+    "get_model_entry",
+    "list_models",
+    "load",
+    "register_model",
+]

@@ -1,0 +1,251 @@
+"""``FaceModel``: the contract every facexpr architecture follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from ._config import ModelConfig, default_labels
+
+if TYPE_CHECKING:
+    from ..inference import ImageInput, Prediction
+    from ..transforms import FaceTransform
+
+__all__ = ["FaceModel"]
+
+
+class FaceModel(nn.Module):
+    """Base class of facexpr's networks: a plain :class:`torch.nn.Module` with metadata.
+
+    Subclasses define ``self.features`` (convolutional trunk) and ``self.classifier`` (an
+    :class:`~torch.nn.Sequential` whose last layer is the :class:`~torch.nn.Linear` output
+    layer). They inherit timm's small model contract (:meth:`forward_features`,
+    :meth:`forward_head`, :meth:`reset_classifier`), Keras-style :meth:`summary` and
+    :meth:`predict`, and Hub-style :meth:`save_pretrained` / :meth:`push_to_hub`.
+
+    Args:
+        num_classes: Number of output classes. Ignored when ``labels`` is given.
+        labels: Class names in output order; defaults to FER2013's seven expressions when
+            ``num_classes`` is 7, else ``class_0 ...``.
+
+    Example:
+        >>> import torch, facexpr
+        >>> model = facexpr.load("simple", pretrained=False)
+        >>> model(torch.zeros(2, 1, 48, 48)).shape
+        torch.Size([2, 7])
+    """
+
+    architecture: ClassVar[str] = ""
+    features: nn.Sequential
+    classifier: nn.Sequential
+
+    def __init__(self, num_classes: int = 7, labels: Sequence[str] | None = None) -> None:
+        super().__init__()
+        if labels is None:
+            if not isinstance(num_classes, int) or num_classes < 1:
+                raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+            labels = default_labels(num_classes)
+        self.config = ModelConfig(architecture=self.architecture, labels=tuple(labels))
+
+    # -- timm's model contract -------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes."""
+        return self.config.num_classes
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, indexed by output position."""
+        return self.config.labels
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the convolutional trunk: ``N x 1 x 48 x 48`` -> feature map."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Run the classifier on a feature map.
+
+        Args:
+            x: Output of :meth:`forward_features`.
+            pre_logits: Return the input of the last linear layer instead of the logits.
+        """
+        x = torch.flatten(x, 1)
+        if pre_logits:
+            return self.classifier[:-1](x)
+        return self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits ``N x num_classes`` for normalised inputs ``N x 1 x 48 x 48``."""
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Linear:
+        """Return the output layer."""
+        head = self.classifier[-1]
+        assert isinstance(head, nn.Linear)
+        return head
+
+    def reset_classifier(self, num_classes: int, labels: Sequence[str] | None = None) -> None:
+        """Replace the output layer with a freshly initialised one, for fine-tuning.
+
+        Args:
+            num_classes: New number of classes.
+            labels: New class names (defaults as in the constructor). Must have
+                ``num_classes`` entries.
+
+        Raises:
+            ValueError: If ``labels`` and ``num_classes`` disagree.
+
+        Example:
+            >>> import facexpr
+            >>> model = facexpr.load("better", pretrained=False)
+            >>> model.reset_classifier(3, labels=["neg", "neu", "pos"])
+            >>> model.labels
+            ('neg', 'neu', 'pos')
+        """
+        if labels is None:
+            labels = default_labels(num_classes)
+        if len(labels) != num_classes:
+            raise ValueError(
+                f"reset_classifier got num_classes={num_classes} but {len(labels)} labels: "
+                f"{list(labels)}."
+            )
+        old = self.get_classifier()
+        new = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+        self.classifier[-1] = new
+        self.config.labels = tuple(str(label) for label in labels)
+        self.config.temperature = 1.0
+        self.config.metrics = {}
+        self.config.sha256 = None
+
+    # -- Keras-style helpers -------------------------------------------------------------------
+    def transforms(self) -> FaceTransform:
+        """Return the preprocessing that turns any face image into this model's input."""
+        from ..transforms import FaceTransform
+
+        return FaceTransform(
+            size=self.config.input_size, mean=self.config.mean, std=self.config.std
+        )
+
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
+        """Print and return a Keras-like table of layers, output shapes and parameters.
+
+        Args:
+            print_fn: Called with the table; ``None`` only returns it.
+
+        Returns:
+            The table as a string.
+        """
+        rows: list[tuple[str, str, str, int]] = []
+        hooks = []
+
+        def hook(name: str) -> Callable[..., None]:
+            def record(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+                params = sum(p.numel() for p in module.parameters(recurse=False))
+                shape = "(None, " + ", ".join(str(d) for d in output.shape[1:]) + ")"
+                rows.append((name, type(module).__name__, shape, params))
+
+            return record
+
+        for name, module in self.named_modules():
+            if name and not list(module.children()):
+                hooks.append(module.register_forward_hook(hook(name)))
+        param = next(self.parameters())
+        dummy = torch.zeros(
+            2, self.config.in_chans, self.config.input_size, self.config.input_size,
+            device=param.device, dtype=param.dtype,
+        )
+        was_training = self.training
+        try:
+            self.eval()
+            with torch.inference_mode():
+                self(dummy)
+        finally:
+            self.train(was_training)
+            for handle in hooks:
+                handle.remove()
+
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        headers = ("Layer (type)", "Output Shape", "Param #")
+        body = [(f"{name} ({kind})", shape, f"{params:,}") for name, kind, shape, params in rows]
+        widths = [max(len(r[i]) for r in [headers, *body]) for i in range(3)]
+        line = "-" * (sum(widths) + 4)
+        fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}"
+        out = [
+            f'Model: "{self.architecture}" ({type(self).__name__}), input '
+            f"(None, {self.config.in_chans}, {self.config.input_size}, {self.config.input_size})",
+            line,
+            fmt.format(*headers),
+            line.replace("-", "="),
+            *(fmt.format(*r) for r in body),
+            line.replace("-", "="),
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ]
+        text = "\n".join(out)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def predict(
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False
+    ) -> Prediction | list[Prediction]:
+        """Classify face crops. See :func:`facexpr.predict` for the inputs accepted.
+
+        Returns:
+            One :class:`~facexpr.Prediction` for a single image, a list for a list or a
+            ``N x C x H x W`` tensor.
+        """
+        from ..inference import predict_faces
+
+        return predict_faces(self, x, batch_size=batch_size, tta=tta)
+
+    def predict_proba(
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False
+    ) -> torch.Tensor:
+        """Return calibrated class probabilities, ``N x num_classes`` on the CPU."""
+        from ..inference import predict_proba
+
+        return predict_proba(self, x, batch_size=batch_size, tta=tta)
+
+    # -- Hub-style persistence -----------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | Path) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and a model card to a folder.
+
+        Each file is written atomically. ``facexpr.load(save_directory)`` loads it back.
+
+        Returns:
+            The folder's path.
+        """
+        from ._hub import save_pretrained
+
+        return save_pretrained(self, save_directory)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str = "Upload facexpr model",
+        revision: str | None = None,
+    ) -> str:
+        """Publish the model on the Hugging Face Hub through :class:`huggingface_hub.HfApi`.
+
+        Returns:
+            The URL of the commit.
+        """
+        from ._hub import push_to_hub
+
+        return push_to_hub(
+            self, repo_id, private=private, token=token, commit_message=commit_message,
+            revision=revision,
+        )
+
+    def extra_repr(self) -> str:
+        return f"architecture={self.architecture!r}, num_classes={self.num_classes}"

@@ -1,0 +1,107 @@
+"""The model registry: architecture names, their classes and their released weights.
+
+Modelled on ``torchvision.models._api``: architectures register themselves with
+:func:`register_model`, which refuses duplicate names, and :func:`list_models` filters
+names with shell-style patterns.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from ._base import FaceModel
+
+__all__ = ["PretrainedWeights", "ModelEntry", "register_model", "list_models", "get_model_entry"]
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """Where the official weights of an architecture live and how to check them.
+
+    Attributes:
+        repo_id: Hugging Face Hub repository holding ``config.json`` and ``model.safetensors``.
+        sha256: Pinned sha256 of ``model.safetensors``; ``None`` while no weights are released.
+        revision: Hub revision (branch, tag or commit) the pin refers to.
+        shipped: Whether a copy ships inside the facexpr wheel (``facexpr/weights/<name>/``).
+    """
+
+    repo_id: str
+    sha256: str | None
+    revision: str = "main"
+    shipped: bool = True
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture."""
+
+    name: str
+    cls: type[FaceModel]
+    weights: PretrainedWeights | None
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+M = TypeVar("M", bound="type[FaceModel]")
+
+
+def register_model(name: str, *, weights: PretrainedWeights | None = None) -> Callable[[M], M]:
+    """Class decorator that registers an architecture under ``name``.
+
+    Args:
+        name: Public name, used by :func:`facexpr.load` and in ``config.json``.
+        weights: The official pretrained weights of this architecture, if any.
+
+    Raises:
+        ValueError: If ``name`` is already registered.
+    """
+
+    def wrapper(cls: M) -> M:
+        if name in _MODELS:
+            raise ValueError(f"A model named {name!r} is already registered ({_MODELS[name].cls}).")
+        cls.architecture = name
+        _MODELS[name] = ModelEntry(name=name, cls=cls, weights=weights)
+        return cls
+
+    return wrapper
+
+
+def list_models(include: str | None = None, exclude: str | None = None) -> list[str]:
+    """Return the registered architecture names, sorted.
+
+    Args:
+        include: Keep only names matching this shell-style pattern (e.g. ``"b*"``).
+        exclude: Drop names matching this pattern.
+
+    Returns:
+        Sorted model names.
+
+    Example:
+        >>> import facexpr
+        >>> facexpr.list_models()[:3]
+        ['better', 'improved', 'simple']
+    """
+    names = sorted(_MODELS)
+    if include:
+        names = [n for n in names if fnmatch.fnmatch(n, include)]
+    if exclude:
+        names = [n for n in names if not fnmatch.fnmatch(n, exclude)]
+    return names
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """Return the registry entry of ``name``.
+
+    Raises:
+        ValueError: If no architecture is registered under ``name``; the message lists them.
+    """
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model {name!r}. Available: {', '.join(list_models())}."
+        ) from None

@@ -1,0 +1,508 @@
+"""``Trainer``: a Keras-style training loop for facexpr models (and any classifier)."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._io import atomic_write
+from ..data.augment import BatchAugment, get_augment
+from ..data.dataset import FaceDataset
+from .callbacks import Callback, CallbackList, ProgressBar
+from .history import History
+from .metrics import classification_report, confusion_matrix
+
+__all__ = ["Trainer", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+"""Optimiser names accepted by ``Trainer(optimizer=...)`` (all from :mod:`torch.optim`)."""
+
+SCHEDULERS = ("cosine", "onecycle", "step", "plateau")
+"""Schedule names accepted by ``Trainer(scheduler=...)`` (all from ``torch.optim.lr_scheduler``)."""
+
+DataLike = FaceDataset | tuple[torch.Tensor, torch.Tensor]
+
+
+def _best_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _as_dataset(data: DataLike, name: str) -> FaceDataset:
+    if isinstance(data, FaceDataset):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        images, targets = data
+        classes = [str(i) for i in range(int(torch.as_tensor(targets).max()) + 1)]
+        return FaceDataset(images, targets, classes)
+    raise TypeError(
+        f"{name} must be a facexpr FaceDataset (FER2013, ImageFolder, ...) or a tuple "
+        f"(uint8 images Nx48x48, int targets N), got {type(data).__name__}."
+    )
+
+
+class Trainer:
+    """Train, evaluate and predict with a model, the way Keras's ``fit`` does.
+
+    The model stays a plain :class:`torch.nn.Module`. Batches are sliced straight from the
+    data set's ``uint8`` tensor, augmented as a batch (:class:`~facexpr.data.BatchAugment`)
+    and normalised with the model's own ``config.mean`` / ``config.std``.
+
+    Args:
+        model: The network (a :class:`~facexpr.models.FaceModel` or any module mapping
+            ``N x 1 x 48 x 48`` to logits).
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` (Nesterov momentum) or a
+            :class:`torch.optim.Optimizer` already built on the model's parameters.
+        lr: Learning rate (the peak rate for ``"onecycle"``).
+        weight_decay: L2 penalty (decoupled for AdamW).
+        momentum: SGD momentum.
+        scheduler: ``None``, ``"cosine"``, ``"onecycle"``, ``"step"`` or ``"plateau"``.
+        loss: ``"cross_entropy"`` or a callable ``(logits, targets) -> loss``.
+        label_smoothing: Label smoothing of the cross-entropy.
+        class_weight: ``None``, ``"balanced"`` (inverse class frequency) or one weight per class.
+        metrics: Extra metrics to log besides loss: ``"accuracy"`` and/or ``"macro_f1"``.
+        augment: Augmentation preset name (see :data:`~facexpr.data.AUGMENT_PRESETS`),
+            a :class:`~facexpr.data.BatchAugment`, or ``None``.
+        freeze: ``"features"`` trains only the classifier (fine-tuning); ``None`` trains all.
+        device: Where to train; default CUDA, then MPS, then CPU.
+        seed: Seed of shuffling, augmentation, dropout and initialisation of new layers.
+        amp: Mixed precision (bfloat16 autocast) on CUDA.
+        grad_clip: Clip the gradient norm to this value.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.training import Trainer
+        >>> model = facexpr.load("better", pretrained=False)
+        >>> trainer = Trainer(model, optimizer="adamw", lr=2e-3, scheduler="onecycle",
+        ...                   label_smoothing=0.1, augment="seed")
+        >>> history = trainer.fit(train, val=val, epochs=30, batch_size=64)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: str | torch.optim.Optimizer = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        scheduler: str | None = None,
+        loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
+        label_smoothing: float = 0.0,
+        class_weight: str | Sequence[float] | None = None,
+        metrics: Sequence[str] = ("accuracy",),
+        augment: str | BatchAugment | None = None,
+        freeze: str | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        amp: bool = True,
+        grad_clip: float | None = None,
+    ) -> None:
+        unknown = [m for m in metrics if m not in ("accuracy", "macro_f1")]
+        if unknown:
+            raise ValueError(f"Unknown metrics {unknown}. Available: accuracy, macro_f1.")
+        if scheduler is not None and scheduler not in SCHEDULERS:
+            raise ValueError(f"Unknown scheduler {scheduler!r}. Available: {', '.join(SCHEDULERS)}.")
+        if freeze not in (None, "features"):
+            raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
+        self.device = torch.device(device) if device is not None else _best_device()
+        self.model = model.to(self.device)
+        self.seed = seed
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.scheduler_name = scheduler
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+        if isinstance(loss, str) and loss != "cross_entropy":
+            raise ValueError(f"Unknown loss {loss!r}. Use 'cross_entropy' or pass a callable.")
+        self._loss_fn = None if isinstance(loss, str) else loss
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.metrics = tuple(metrics)
+        self.augment = get_augment(augment)
+        self.freeze = freeze
+        self.amp = amp and self.device.type == "cuda"
+        self.grad_clip = grad_clip
+        self._optimizer_arg = optimizer
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.history = History()
+        self.stop_training = False
+        self.epochs = 0
+        self.steps_per_epoch = 0
+        self._weight: torch.Tensor | None = None
+        self._apply_freeze()
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def unwrapped_model(self) -> nn.Module:
+        """The model without any distributed wrapper."""
+        return getattr(self.model, "module", self.model)
+
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0 (always true outside distributed training)."""
+        return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
+            torch.distributed.get_rank() == 0
+        )
+
+    # -- building blocks ----------------------------------------------------------------------
+    def _apply_freeze(self) -> None:
+        if self.freeze == "features":
+            features = getattr(self.unwrapped_model, "features", None)
+            if features is None:
+                raise ValueError("freeze='features' needs a model with a .features trunk.")
+            for param in features.parameters():
+                param.requires_grad_(False)
+
+    def _set_train_mode(self) -> None:
+        self.model.train()
+        if self.freeze == "features":
+            self.unwrapped_model.features.eval()  # frozen BatchNorm keeps its statistics
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        if isinstance(self._optimizer_arg, torch.optim.Optimizer):
+            return self._optimizer_arg
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        name = str(self._optimizer_arg).lower()
+        if name == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if name == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if name == "sgd":
+            return torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0,
+                weight_decay=self.weight_decay,
+            )
+        raise ValueError(f"Unknown optimizer {self._optimizer_arg!r}. Available: {', '.join(OPTIMIZERS)}.")
+
+    def _build_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int, steps: int) -> Any:
+        sched = torch.optim.lr_scheduler
+        if self.scheduler_name == "cosine":
+            return sched.CosineAnnealingLR(optimizer, T_max=epochs * steps)
+        if self.scheduler_name == "onecycle":
+            return sched.OneCycleLR(optimizer, max_lr=self.lr, total_steps=epochs * steps)
+        if self.scheduler_name == "step":
+            return sched.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+        if self.scheduler_name == "plateau":
+            return sched.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
+        return None
+
+    @property
+    def _per_step_scheduler(self) -> bool:
+        return self.scheduler_name in ("cosine", "onecycle")
+
+    def _class_weights(self, train: FaceDataset) -> torch.Tensor | None:
+        if self.class_weight is None:
+            return None
+        num = len(train.classes)
+        if isinstance(self.class_weight, str):
+            if self.class_weight != "balanced":
+                raise ValueError(f"class_weight must be 'balanced' or a sequence, got {self.class_weight!r}.")
+            counts = torch.tensor(train.class_counts(), dtype=torch.float32).clamp(min=1)
+            weights = counts.sum() / (num * counts)
+        else:
+            weights = torch.tensor(list(self.class_weight), dtype=torch.float32)
+            if weights.numel() != num:
+                raise ValueError(f"class_weight has {weights.numel()} entries but the data has {num} classes.")
+        return weights.to(self.device)
+
+    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
+        config = getattr(self.unwrapped_model, "config", None)
+        mean = torch.tensor(getattr(config, "mean", (0.5,)), device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(getattr(config, "std", (0.5,)), device=images.device).view(1, -1, 1, 1)
+        return (images - mean) / std
+
+    def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Return the training loss of a batch (override for custom losses)."""
+        if self._loss_fn is not None:
+            return self._loss_fn(logits, targets)
+        return F.cross_entropy(
+            logits.float(), targets, weight=self._weight, label_smoothing=self.label_smoothing
+        )
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    # -- steps users may override ---------------------------------------------------------------
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on a normalised batch. Returns ``{"loss", "correct"}``.
+
+        Override to customise training (mixup, distillation, ...); keep the return keys.
+        """
+        assert self.optimizer is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            logits = self.model(images)
+        loss = self.compute_loss(logits, targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()}")
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        correct = (logits.argmax(1) == targets).sum()
+        return {"loss": float(loss.detach()), "correct": float(correct)}
+
+    def eval_step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``."""
+        with self._autocast():
+            logits = self.model(images)
+        loss = F.cross_entropy(logits.float(), targets, reduction="sum")
+        return loss, logits.float()
+
+    # -- public API ---------------------------------------------------------------------------
+    def fit(
+        self,
+        train: DataLike,
+        *,
+        val: DataLike | None = None,
+        epochs: int,
+        batch_size: int = 64,
+        callbacks: Iterable[Callback] = (),
+        checkpoint: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> History:
+        """Train for ``epochs`` epochs and return the :class:`~facexpr.training.History`.
+
+        Args:
+            train: Training data (a :class:`~facexpr.data.FaceDataset` such as
+                :class:`~facexpr.data.FER2013` or :class:`~facexpr.data.ImageFolder`).
+            val: Validation data; adds ``val_loss`` / ``val_accuracy`` (/ ``val_macro_f1``).
+            epochs: Total number of epochs (including those already done when resuming).
+            batch_size: Training batch size.
+            callbacks: Callbacks such as :class:`EarlyStopping` or :class:`ModelCheckpoint`.
+            checkpoint: File to write a full training checkpoint to after every epoch
+                (atomically): model, optimiser, scheduler, epoch, RNG states, history.
+            resume: Checkpoint file to continue from. The resumed run ends with the same
+                weights and history as an uninterrupted run with the same seed.
+            progress: Show a tqdm progress bar.
+
+        Returns:
+            The history of every epoch run so far.
+
+        Raises:
+            FloatingPointError: If the loss becomes NaN or infinite; the last checkpoint
+                written (the end of the previous epoch) is left intact.
+        """
+        train_ds = _as_dataset(train, "train")
+        val_ds = _as_dataset(val, "val") if val is not None else None
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self._sync_labels(train_ds)
+        self._weight = self._class_weights(train_ds)
+        self.epochs = epochs
+        indices_per_rank = self._rank_len(len(train_ds))
+        self.steps_per_epoch = max(1, math.ceil(indices_per_rank / batch_size))
+        self.optimizer = self._build_optimizer()
+        self.scheduler = self._build_scheduler(self.optimizer, epochs, self.steps_per_epoch)
+        start_epoch = 0
+        self.history = History()
+        if resume is not None:
+            start_epoch = self.load_checkpoint(resume)
+        cb_list = [ProgressBar()] if progress else []
+        callback_list = CallbackList([*cb_list, *callbacks])
+        callback_list.set_trainer(self)
+        self.stop_training = False
+        callback_list.on_train_begin()
+        for epoch in range(start_epoch, epochs):
+            self._seed_epoch(epoch)
+            callback_list.on_epoch_begin(epoch)
+            started = time.perf_counter()
+            try:
+                logs = self._train_epoch(train_ds, batch_size, epoch, callback_list)
+            except FloatingPointError as err:
+                where = f"; the last good checkpoint '{checkpoint}' is intact" if checkpoint else ""
+                raise FloatingPointError(
+                    f"Training stopped at epoch {epoch + 1}: {err} (not finite){where}. Try a lower "
+                    "learning rate or grad_clip."
+                ) from None
+            if val_ds is not None:
+                val_logs = self._evaluate_logs(val_ds, max(256, batch_size))
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            logs["seconds"] = time.perf_counter() - started
+            if self.scheduler is not None and not self._per_step_scheduler:
+                if self.scheduler_name == "plateau":
+                    self.scheduler.step(logs.get("val_loss", logs["loss"]))
+                else:
+                    self.scheduler.step()
+            self.history.append(epoch, logs)
+            callback_list.on_epoch_end(epoch, logs)
+            if checkpoint is not None and self.is_main_process:
+                self.save_checkpoint(checkpoint, epoch + 1)
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+        return self.history
+
+    def evaluate(self, data: DataLike, *, batch_size: int = 256) -> dict[str, Any]:
+        """Evaluate on a data set.
+
+        Returns:
+            ``loss``, ``accuracy``, ``macro_f1``, macro precision/recall, ``per_class``
+            precision/recall/F1/support by label, and ``confusion_matrix`` (rows: true class).
+        """
+        ds = _as_dataset(data, "data")
+        logits, loss = self._logits(ds, batch_size)
+        preds = logits.argmax(1)
+        labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", ds.classes)
+        cm = confusion_matrix(preds, ds.targets, len(labels))
+        report = classification_report(cm, labels)
+        return {"loss": loss, **report}
+
+    def predict(self, data: DataLike, *, batch_size: int = 256) -> torch.Tensor:
+        """Return softmax probabilities ``N x num_classes`` (CPU) for a data set, in order."""
+        ds = _as_dataset(data, "data")
+        logits, _ = self._logits(ds, batch_size)
+        return logits.softmax(1)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | os.PathLike, epoch: int) -> Path:
+        """Write a full training checkpoint atomically (``torch.save``, tensors and numbers only)."""
+        state = {
+            "format": "facexpr-checkpoint-1",
+            "epoch": epoch,
+            "model": self.unwrapped_model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "history": self.history.to_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": np.random.get_state()[1].tolist(),
+                "python": repr(random.getstate()),
+            },
+            "seed": self.seed,
+        }
+        return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+    def load_checkpoint(self, path: str | os.PathLike) -> int:
+        """Restore a checkpoint written by :meth:`save_checkpoint`; return the next epoch.
+
+        Loaded with ``torch.load(weights_only=True)``: no arbitrary code is unpickled.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If the file is not a facexpr checkpoint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != "facexpr-checkpoint-1":
+            raise ValueError(f"'{path}' is not a facexpr training checkpoint.")
+        self.unwrapped_model.load_state_dict(state["model"])
+        if self.optimizer is None:
+            self.optimizer = self._build_optimizer()
+        if state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.history = History.from_dict(state["history"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        return int(state["epoch"])
+
+    # -- internals ----------------------------------------------------------------------------
+    def _sync_labels(self, train: FaceDataset) -> None:
+        """Carry the data's class names into the model config so ``predict`` reports them."""
+        model = self.unwrapped_model
+        config = getattr(model, "config", None)
+        if config is None:
+            return
+        num_out = getattr(model, "num_classes", None)
+        if num_out is not None and num_out != len(train.classes):
+            raise ValueError(
+                f"The model has {num_out} outputs but the training data has {len(train.classes)} "
+                f"classes {list(train.classes)}. Use facexpr.load(..., num_classes="
+                f"{len(train.classes)}) or model.reset_classifier({len(train.classes)})."
+            )
+        if tuple(config.labels) != tuple(train.classes):
+            config.labels = tuple(train.classes)
+
+    def _rank_len(self, n: int) -> int:
+        return n
+
+    def _epoch_indices(self, n: int, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        return torch.randperm(n, generator=generator)
+
+    def _seed_epoch(self, epoch: int) -> None:
+        """Make each epoch's randomness a function of (seed, epoch) alone, so resuming is exact."""
+        seed = self.seed * 100_003 + epoch
+        torch.manual_seed(seed)
+        np.random.seed(seed % (2**32))
+        random.seed(seed)
+
+    def _train_epoch(
+        self, train: FaceDataset, batch_size: int, epoch: int, callbacks: CallbackList
+    ) -> dict[str, float]:
+        self._set_train_mode()
+        order = self._epoch_indices(len(train), epoch)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7)
+        total_loss, total_correct, seen = 0.0, 0.0, 0
+        for step in range(self.steps_per_epoch):
+            batch_index = order[step * batch_size : (step + 1) * batch_size]
+            if len(batch_index) < 2 and step > 0:
+                break  # a batch of one breaks BatchNorm; it is dropped
+            callbacks.on_train_batch_begin(step)
+            images = train.images[batch_index].float().div_(255.0)
+            if self.augment is not None:
+                images = self.augment(images, generator=generator)
+            images = self._normalize(images.to(self.device, non_blocking=True))
+            targets = train.targets[batch_index].to(self.device, non_blocking=True)
+            out = self.train_step(images, targets)
+            if self.scheduler is not None and self._per_step_scheduler:
+                self.scheduler.step()
+            n = len(batch_index)
+            total_loss += out["loss"] * n
+            total_correct += out["correct"]
+            seen += n
+            callbacks.on_train_batch_end(step, {"loss": total_loss / seen, "accuracy": total_correct / seen})
+        logs = {"loss": total_loss / max(seen, 1)}
+        if "accuracy" in self.metrics:
+            logs["accuracy"] = total_correct / max(seen, 1)
+        return logs
+
+    @torch.inference_mode()
+    def _logits(self, ds: FaceDataset, batch_size: int) -> tuple[torch.Tensor, float]:
+        was_training = self.model.training
+        self.model.eval()
+        outputs, total = [], 0.0
+        try:
+            for start in range(0, len(ds), batch_size):
+                images = ds.images[start : start + batch_size].float().div_(255.0)
+                images = self._normalize(images.to(self.device))
+                targets = ds.targets[start : start + batch_size].to(self.device)
+                loss, logits = self.eval_step(images, targets)
+                total += float(loss)
+                outputs.append(logits.cpu())
+        finally:
+            self.model.train(was_training)
+        logits = torch.cat(outputs) if outputs else torch.empty(0, 0)
+        return logits, total / max(len(ds), 1)
+
+    def _evaluate_logs(self, ds: FaceDataset, batch_size: int) -> dict[str, float]:
+        logits, loss = self._logits(ds, batch_size)
+        preds = logits.argmax(1)
+        logs = {"loss": loss}
+        if "accuracy" in self.metrics:
+            logs["accuracy"] = float((preds == ds.targets).float().mean())
+        if "macro_f1" in self.metrics:
+            cm = confusion_matrix(preds, ds.targets, logits.shape[1])
+            logs["macro_f1"] = classification_report(cm, [str(i) for i in range(logits.shape[1])])["macro_f1"]
+        return logs
