@@ -273,7 +273,7 @@ class FaceTransform:
         if isinstance(items, torch.Tensor):
             if items.ndim != 4 or items.shape[1] not in (1, 3, 4):
                 raise InvalidImageError(
-                    f"{describe_input(items)}: expected a batch of shape NxCxHxW with C in "
+                    f"{describe_input(items)}: expected a tensor of shape HxW, CxHxW or a batch NxCxHxW, C in "
                     "(1, 3, 4)."
                 )
             if items.shape[0] == 0:
@@ -284,7 +284,10 @@ class FaceTransform:
             return _to_uint8_size(_chw_to_gray(unit), self.size)
         faces = []
         for index, item in enumerate(items):
-            faces.append(to_face_uint8(item, self.size, name=f"item {index} ({describe_input(item)})"))
+            try:
+                faces.append(to_face_uint8(item, self.size))
+            except InvalidImageError as err:
+                raise type(err)(f"item {index}: {err}") from None
         if not faces:
             return torch.empty(0, 1, self.size, self.size, dtype=torch.uint8)
         return torch.stack(faces)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["load", "save_pretrained", "push_to_hub", "shipped_weights_dir", "best_device"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-HUB_TIMEOUT_S = 2.0
+HUB_TIMEOUT_S = 1.5
 """Seconds to wait for the Hub before failing (or using the cache); ``$FACEXPR_HUB_TIMEOUT``."""
 
 
@@ -117,7 +117,13 @@ def _build(config: ModelConfig, weights: Path | None, pin: str | None) -> FaceMo
     model.config = config
     if weights is not None:
         _verify(weights, pin or config.sha256)
-        state = load_file(weights)
+        try:
+            state = load_file(weights)
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(
+                f"'{weights}' is not a valid safetensors file ({err}); facexpr never loads pickled "
+                "checkpoints."
+            ) from None
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -146,6 +152,25 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
+def _hub_reachable(repo_id: str, filename: str, revision: str | None, endpoint: str | None, token: str | None) -> bool:
+    """One HEAD request without retries: can the Hub answer at all within the timeout?
+
+    ``hf_hub_download`` retries unreachable hosts with exponential back-off (about 30 s)
+    when nothing is cached; this probe lets facexpr fail within the timeout instead.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+    try:
+        get_hf_file_metadata(url, token=token, timeout=_hub_timeout(), library_name="facexpr")
+    except HfHubHTTPError:
+        return True  # the Hub answered (404, 401...): hf_hub_download reports it precisely
+    except Exception:  # connection refused, DNS failure, timeout, proxy error
+        return False
+    return True
+
+
 def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike | None, token: str | None) -> Path:
     """Fetch config.json and model.safetensors through the standard HF cache; return the folder."""
     from huggingface_hub import constants, hf_hub_download
@@ -164,6 +189,13 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike |
     elif cache_dir is None and os.environ.get("HF_HOME"):
         cache_dir = Path(os.environ["HF_HOME"]) / "hub"
     what = f"'{repo_id}' (revision {revision or 'main'})"
+    local_only = offline
+    if not offline and not _hub_reachable(repo_id, CONFIG_NAME, revision, endpoint, token):
+        local_only = True
+    reason = (
+        "HF_HUB_OFFLINE is set" if offline
+        else f"the Hub at {endpoint or constants.ENDPOINT} could not be reached"
+    )
     paths = []
     for filename in (CONFIG_NAME, WEIGHTS_NAME):
         try:
@@ -171,7 +203,7 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike |
                 Path(
                     hf_hub_download(
                         repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
-                        local_files_only=offline, endpoint=endpoint, etag_timeout=_hub_timeout(),
+                        local_files_only=local_only, endpoint=endpoint, etag_timeout=_hub_timeout(),
                         library_name="facexpr",
                     )
                 )
@@ -183,10 +215,8 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike |
         except RevisionNotFoundError:
             raise WeightsNotAvailableError(f"Revision not found for Hub model {what}.") from None
         except LocalEntryNotFoundError:
-            reason = (
-                "HF_HUB_OFFLINE is set" if offline
-                else f"the Hub at {endpoint or constants.ENDPOINT} could not be reached"
-            )
+            if not local_only:
+                reason = f"the Hub at {endpoint or constants.ENDPOINT} could not be reached"
             raise WeightsNotAvailableError(
                 f"Cannot load {filename} of Hub model {what}: {reason} and it is not in the "
                 f"local cache ({cache_dir or constants.HF_HUB_CACHE})."

@@ -1,0 +1,7 @@
+"""``python -m facexpr``: the same as the ``facexpr`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,194 @@
+"""The ``facexpr`` command line: a thin layer over the public API.
+
+Run ``facexpr --help`` or ``facexpr COMMAND --help``. Errors in what the user gave (a missing
+file, an unknown model...) print one line and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+
+
+class _UserError(Exception):
+    """An error caused by the command's input, shown as one line."""
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import predict_faces
+    from .models import load
+
+    model = load(args.model, device=args.device)
+    results = predict_faces(model, list(args.images), batch_size=args.batch_size, tta=args.tta)
+    assert isinstance(results, list)
+    k = max(1, min(args.top_k, model.num_classes))
+    if args.json:
+        for path, result in zip(args.images, results):
+            print(json.dumps({"image": path, **result.to_dict(), "top_k": result.top_k(k)}))
+        return 0
+    width = max(len("image"), *(len(p) for p in args.images))
+    print(f"{'image':<{width}}  {'label':<10}  {'prob':>5}  top-{k}")
+    for path, result in zip(args.images, results):
+        top = ", ".join(f"{label} {prob:.2f}" for label, prob in result.top_k(k))
+        print(f"{path:<{width}}  {result.label:<10}  {result.confidence:>5.3f}  {top}")
+    return 0
+
+
+def _known_metric(config_metrics: dict, split: str) -> str:
+    value = (config_metrics.get(split) or {}).get("accuracy")
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .errors import WeightsNotAvailableError
+    from .models import get_model_entry, list_models, load
+
+    rows = []
+    for name in list_models(args.filter):
+        entry = get_model_entry(name)
+        fresh = entry.cls()
+        params = sum(p.numel() for p in fresh.parameters())
+        val = test = "-"
+        status = "not released"
+        if entry.weights is not None and entry.weights.sha256 is not None:
+            try:
+                metrics = load(name, device="cpu").config.metrics
+                val, test = _known_metric(metrics, "val"), _known_metric(metrics, "test")
+                status = "shipped"
+            except WeightsNotAvailableError:
+                status = "on the Hub"
+        rows.append((name, type(fresh).__name__, f"{params:,}", val, test, status))
+    headers = ("name", "class", "params", "val acc", "test acc", "weights")
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training.recipes import get_recipe, train_recipe
+
+    name = args.recipe or args.model
+    recipe = get_recipe(
+        name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+    )
+    best = train_recipe(recipe, args.data, args.out, resume=not args.no_resume, device=args.device)
+    print(f"Best model (by val accuracy) saved to {best}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import FER2013, ImageFolder
+    from .models import load
+    from .training import Trainer
+
+    model = load(args.model, device=args.device)
+    from pathlib import Path
+
+    root = Path(args.data)
+    if (root / args.split).is_dir() or any((root / n).is_file() for n in ("fer2013.csv", "train.csv")) or root.suffix == ".csv":
+        data = FER2013(root, args.split)
+    else:
+        data = ImageFolder(root, classes=model.labels)
+    report = Trainer(model, device=args.device).evaluate(data, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{len(data)} images, accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, loss {report['loss']:.4f}")
+    print()
+    width = max(len("class"), *(len(c) for c in model.labels))
+    print(f"{'class':<{width}}  precision  recall  f1     support")
+    for label, row in report["per_class"].items():
+        print(f"{label:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:.3f}  {row['support']:7d}")
+    print()
+    print("confusion matrix (rows: true, columns: predicted)")
+    short = [label[:7] for label in model.labels]
+    print(" " * (width + 2) + " ".join(f"{s:>7}" for s in short))
+    for label, row in zip(model.labels, report["confusion_matrix"]):
+        print(f"{label:<{width}}  " + " ".join(f"{v:>7d}" for v in row))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``facexpr`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="facexpr",
+        description="Facial expression recognition: predict on face images, train and evaluate models.",
+    )
+    parser.add_argument("--version", action="version", version=f"facexpr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("predict", help="predict the expression of face images",
+                       description="Predict the expression of face crops (any size, any mode).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default: 3)")
+    p.add_argument("--tta", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("models", help="list the models with their size and accuracy")
+    p.add_argument("--filter", default=None, help="shell-style pattern, e.g. 'b*'")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser(
+        "train", help="train a model from a recipe on FER2013",
+        description="Train a model on FER2013 'train' with a recipe, keep the epoch with the best "
+        "'val' accuracy, and save it to OUT/best (resumes from OUT/checkpoint.pt).",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--recipe", help="recipe name: better, improved, simple, seed-better, ...")
+    what.add_argument("--model", help="architecture name; uses its facexpr recipe")
+    p.add_argument("--data", required=True, help="FER2013 folder (train/val/test class folders) or fer2013.csv")
+    p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
+    p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class table and confusion matrix on a data set")
+    p.add_argument("--model", required=True, help="model name, saved folder or Hub repo")
+    p.add_argument("--data", required=True, help="FER2013 folder/CSV, or a folder of class folders")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="FER2013 split (default: test)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Example:
+        >>> main(["models", "--filter", "simple"])  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("facexpr: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"facexpr: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Shared fixtures: small generated images, a fake Hub endpoint, the shared data folder."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ._hub_server import FakeHub
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+FER2013_ROOT = SHARED / "data" / "fer2013"
+EXPW_ROOT = SHARED / "data" / "expw"
+
+
+@pytest.fixture
+def fer2013_root() -> Path:
+    """The real FER2013 folders; skips the test when ../shared is absent."""
+    if not (FER2013_ROOT / "test").is_dir():
+        pytest.skip(f"FER2013 not found at {FER2013_ROOT} (the shared data folder is absent)")
+    return FER2013_ROOT
+
+
+@pytest.fixture
+def face_rgb() -> np.ndarray:
+    """A 64x80 RGB uint8 image with some structure (not a real face)."""
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def face_jpeg(tmp_path: Path, face_rgb: np.ndarray) -> Path:
+    """A JPEG file of :func:`face_rgb`."""
+    path = tmp_path / "face.jpg"
+    Image.fromarray(face_rgb).save(path, quality=95)
+    return path
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    """A local Hub endpoint (HF_ENDPOINT) with an empty HF cache (HF_HOME) for one test."""
+    hub = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
+def closed_port_endpoint() -> str:
+    """An http endpoint on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

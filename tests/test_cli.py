@@ -1,0 +1,95 @@
+"""The command line, through main([...]) and one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import facexpr
+from facexpr.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FACE = REPO_ROOT / "examples" / "images" / "astronaut_face.jpg"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = facexpr.load("better", pretrained=False, device="cpu")
+    return model.save_pretrained(tmp_path_factory.mktemp("cli") / "model")
+
+
+def test_predict_table(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(FACE), str(FACE), "--model", str(model_dir), "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["image", "label", "prob"]
+    assert len(lines) == 3 and str(FACE) in lines[1]
+    assert lines[1].split()[1] in facexpr.FER2013_LABELS
+
+
+def test_predict_json_lines(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(FACE), "--model", str(model_dir), "--json", "--top-k", "3"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert record["image"] == str(FACE)
+    assert set(record["probabilities"]) == set(facexpr.FER2013_LABELS)
+    assert len(record["top_k"]) == 3
+    assert record["label"] == record["top_k"][0][0]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "missing.jpg", "--model", "{model}"], "missing.jpg' does not exist"),
+        (["predict", str(FACE), "--model", "bettr"], "Unknown model 'bettr'"),
+        (["evaluate", "--model", "{model}", "--data", "/nonexistent/data"], "/nonexistent/data"),
+    ],
+    ids=["missing-image", "unknown-model", "missing-data"],
+)
+def test_bad_input_exits_2_with_one_line(
+    argv: list[str], message: str, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.replace("{model}", str(model_dir)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facexpr: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_models_lists_every_architecture(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in facexpr.list_models():
+        assert name in out
+    assert "1,275,335" in out  # BetterCNN's parameter count
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["predict"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert facexpr.__version__ in capsys.readouterr().out
+
+
+def test_real_subprocess(model_dir: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "facexpr", "predict", str(FACE), "--model", str(model_dir), "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["label"] in facexpr.FER2013_LABELS
+    bad = subprocess.run(
+        [sys.executable, "-m", "facexpr", "predict", "nope.png", "--model", str(model_dir)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and "nope.png" in bad.stderr

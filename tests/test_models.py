@@ -1,0 +1,159 @@
+"""The seed architectures, the registry and the model contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import facexpr
+from facexpr.models import FaceModel, ModelConfig, register_model
+
+# Parameter shapes, in order, straight from the seed project's layer lists (DEVELOPERS.md).
+SPEC = {
+    "simple": [
+        (32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 64, 3, 3), (128,),
+        (256, 4608), (256,), (7, 256), (7,),
+    ],
+    "improved": [
+        (32, 1, 3, 3), (32,), (32,), (32,),
+        (64, 32, 3, 3), (64,), (64,), (64,),
+        (128, 64, 3, 3), (128,), (128,), (128,),
+        (256, 128, 3, 3), (256,), (256,), (256,),
+        (512, 2304), (512,), (7, 512), (7,),
+    ],
+    "better": [
+        (32, 1, 3, 3), (32,), (32,), (32,),
+        (64, 32, 3, 3), (64,), (64,), (64,),
+        (128, 64, 3, 3), (128,), (128,), (128,),
+        (256, 4608), (256,), (256,), (256,), (7, 256), (7,),
+    ],
+}
+LAYERS = {
+    "simple": ["Conv2d", "ReLU", "MaxPool2d"] * 3 + ["Linear", "ReLU", "Linear"],
+    "improved": ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] * 4
+    + ["Dropout", "Linear", "ReLU", "Dropout", "Linear"],
+    "better": ["Conv2d", "BatchNorm2d", "LeakyReLU", "MaxPool2d"] * 3
+    + ["Linear", "BatchNorm1d", "LeakyReLU", "Dropout", "Linear"],
+}
+
+
+def test_list_models() -> None:
+    assert facexpr.list_models()[:3] == ["better", "improved", "simple"]
+    assert facexpr.list_models("s*") == ["simple"]
+    assert "better" not in facexpr.list_models(exclude="b*")
+
+
+def test_unknown_name_lists_available() -> None:
+    with pytest.raises(ValueError, match="Unknown model 'bettr'. Available: better, improved, simple"):
+        facexpr.load("bettr")
+
+
+def test_duplicate_registration_refused() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("better")(type("Again", (FaceModel,), {}))
+
+
+@pytest.mark.parametrize("name", sorted(SPEC))
+class TestSeedArchitecture:
+    def test_parameter_shapes_in_order(self, name: str) -> None:
+        model = facexpr.load(name, pretrained=False)
+        assert [tuple(p.shape) for p in model.parameters()] == SPEC[name]
+
+    def test_layers_in_order(self, name: str) -> None:
+        model = facexpr.load(name, pretrained=False)
+        kinds = [type(m).__name__ for m in model.modules() if not list(m.children())]
+        assert kinds == LAYERS[name]
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+
+    def test_forward_shapes_and_contract(self, name: str) -> None:
+        model = facexpr.load(name, pretrained=False, device="cpu")
+        assert not model.training
+        x = torch.randn(3, 1, 48, 48)
+        features = model.forward_features(x)
+        assert features.ndim == 4 and features.shape[0] == 3
+        assert model.forward_head(features).shape == (3, 7)
+        assert model.forward_head(features, pre_logits=True).shape[1] == model.get_classifier().in_features
+        assert torch.equal(model(x), model.forward_head(features))
+        assert model.labels == facexpr.FER2013_LABELS
+
+    def test_save_load_round_trip_is_bit_identical(self, name: str, tmp_path: Path) -> None:
+        model = facexpr.load(name, pretrained=False, device="cpu")
+        with torch.no_grad():  # give BatchNorm non-trivial running statistics
+            for buffer in model.buffers():
+                if buffer.is_floating_point():
+                    buffer.uniform_(0.5, 1.5)
+        folder = model.save_pretrained(tmp_path / name)
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+        loaded = facexpr.load(folder, device="cpu")
+        x = torch.randn(4, 1, 48, 48)
+        assert torch.equal(model(x), loaded(x))
+        assert loaded.config.sha256 == model.config.sha256
+        assert type(loaded) is type(model)
+
+    def test_reset_classifier_and_num_classes(self, name: str, tmp_path: Path) -> None:
+        model = facexpr.load(name, pretrained=False, num_classes=3)
+        assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
+        assert model.labels == ("class_0", "class_1", "class_2")
+        model.reset_classifier(2, labels=["calm", "excited"])
+        assert model.get_classifier().out_features == 2
+        loaded = facexpr.load(model.save_pretrained(tmp_path / "ft"))
+        assert loaded.labels == ("calm", "excited")
+
+    def test_summary_lists_layers_and_totals(self, name: str) -> None:
+        model = facexpr.load(name, pretrained=False)
+        text = model.summary(print_fn=None)
+        total = sum(p.numel() for p in model.parameters())
+        assert f"Total params: {total:,}" in text
+        assert "(None, 7)" in text
+        assert text.count("Conv2d") == len([m for m in model.modules() if isinstance(m, nn.Conv2d)])
+
+
+def test_reset_classifier_label_mismatch() -> None:
+    model = facexpr.load("simple", pretrained=False)
+    with pytest.raises(ValueError, match="num_classes=3 but 2 labels"):
+        model.reset_classifier(3, labels=["a", "b"])
+
+
+def test_load_with_labels(tmp_path: Path) -> None:
+    model = facexpr.load("better", pretrained=False, labels=["neg", "pos"])
+    assert model.num_classes == 2 and model.labels == ("neg", "pos")
+    with pytest.raises(ValueError, match="contradicts"):
+        facexpr.load("better", pretrained=False, num_classes=3, labels=["a", "b"])
+
+
+def test_load_folder_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        facexpr.load(tmp_path / "empty")
+    (tmp_path / "file.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is a file"):
+        facexpr.load(tmp_path / "file.bin")
+    with pytest.raises(ValueError, match="pretrained=False needs an architecture name"):
+        facexpr.load(tmp_path / "empty", pretrained=False)
+
+
+def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
+    """A folder whose weights are a pickle (not safetensors) is refused, not unpickled."""
+    model = facexpr.load("simple", pretrained=False)
+    folder = model.save_pretrained(tmp_path / "m")
+    torch.save(model.state_dict(), folder / "model.safetensors")
+    with pytest.raises(facexpr.ChecksumMismatchError):
+        facexpr.load(folder)
+    config = ModelConfig.from_file(folder / "config.json")
+    config.sha256 = None
+    (folder / "config.json").write_text(__import__("json").dumps(config.to_dict()))
+    with pytest.raises(ValueError, match="not a valid safetensors file"):
+        facexpr.load(folder)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="architecture"):
+        ModelConfig.from_dict({"labels": ["a"]})
+    with pytest.raises(ValueError, match="num_classes=3"):
+        ModelConfig.from_dict({"architecture": "simple", "labels": ["a", "b"], "num_classes": 3})
+    with pytest.raises(ValueError, match="unique"):
+        ModelConfig(architecture="simple", labels=("a", "a"))

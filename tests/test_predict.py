@@ -1,0 +1,234 @@
+"""predict on face crops: every accepted input form, and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import facexpr
+from facexpr.transforms import FaceTransform, to_face_uint8
+
+
+@pytest.fixture(scope="module")
+def model() -> facexpr.FaceModel:
+    torch.manual_seed(0)
+    return facexpr.load("better", pretrained=False, device="cpu")
+
+
+@pytest.fixture
+def gray48() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, size=(48, 48), dtype=np.uint8)
+
+
+# -- accepted inputs ---------------------------------------------------------------------------
+
+def test_training_sized_grayscale_is_passed_through_exactly(gray48: np.ndarray) -> None:
+    assert torch.equal(to_face_uint8(gray48)[0], torch.from_numpy(gray48))
+
+
+def test_path_pil_array_tensor_agree(tmp_path: Path, gray48: np.ndarray) -> None:
+    path = tmp_path / "face.png"
+    Image.fromarray(gray48).save(path)
+    forms = [str(path), path, Image.fromarray(gray48), gray48, torch.from_numpy(gray48),
+             torch.from_numpy(gray48)[None], gray48.astype(np.float32) / 255, gray48[:, :, None]]
+    faces = [to_face_uint8(x) for x in forms]
+    for face in faces:
+        assert face.shape == (1, 48, 48) and face.dtype == torch.uint8
+        assert torch.equal(face, faces[0])
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16", "I", "F", "P", "CMYK", "1"])
+def test_pil_modes(model: facexpr.FaceModel, mode: str) -> None:
+    rgb = Image.fromarray(np.random.default_rng(2).integers(0, 256, (60, 50, 3), dtype=np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(rgb.convert("L"), dtype=np.uint16) * 257))
+        assert image.mode == "I;16"
+    else:
+        image = rgb.convert(mode)
+    result = model.predict(image)
+    assert isinstance(result, facexpr.Prediction)
+    assert result.label in model.labels
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-5
+    if mode in ("L", "I;16", "I"):  # 16-bit and 32-bit gray keep the 8-bit levels
+        assert torch.equal(to_face_uint8(image), to_face_uint8(rgb.convert("L")))
+
+
+def test_rgb_conversion_matches_pil_luma() -> None:
+    rgb = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    ours = to_face_uint8(rgb)[0].int()
+    pil = torch.from_numpy(np.array(Image.fromarray(rgb).convert("L"))).int()
+    assert (ours - pil).abs().max() <= 1
+
+
+def test_rgba_transparent_pixels_become_white() -> None:
+    rgba = np.zeros((48, 48, 4), dtype=np.uint8)  # fully transparent black
+    assert int(to_face_uint8(rgba).min()) == 255
+
+
+def test_exif_rotation_is_applied(tmp_path: Path) -> None:
+    array = np.zeros((40, 80, 3), dtype=np.uint8)
+    array[:, :40] = 255  # left half white
+    image = Image.fromarray(array)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when displayed
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif.tobytes(), quality=95)
+    upright = image.transpose(Image.Transpose.ROTATE_270)  # what a viewer shows: 40 wide, 80 high
+    ours = to_face_uint8(path)[0].int()
+    expected = to_face_uint8(upright)[0].int()
+    assert (ours - expected).abs().float().mean() < 4  # JPEG noise only
+    assert ours[:24].float().mean() > 200 and ours[24:].float().mean() < 50  # white on top
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((30, 40), dtype=np.uint8),
+        np.zeros((30, 40, 1), dtype=np.uint8),
+        np.zeros((30, 40, 3), dtype=np.uint8),
+        np.zeros((30, 40, 4), dtype=np.uint8),
+        np.full((30, 40, 3), 0.5, dtype=np.float64),
+        np.full((30, 40), 1000, dtype=np.uint16),
+        np.zeros((1200, 900, 3), dtype=np.uint8),
+    ],
+    ids=["HxW", "HxWx1", "HxWx3", "HxWx4", "float", "uint16", "large"],
+)
+def test_numpy_inputs(model: facexpr.FaceModel, array: np.ndarray) -> None:
+    assert model.predict(array).label in model.labels
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [torch.rand(30, 40), torch.rand(1, 30, 40), torch.rand(3, 30, 40), torch.rand(4, 30, 40),
+     torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)],
+    ids=["HxW", "1xHxW", "3xHxW", "4xHxW", "uint8"],
+)
+def test_tensor_inputs(model: facexpr.FaceModel, tensor: torch.Tensor) -> None:
+    assert isinstance(model.predict(tensor), facexpr.Prediction)
+
+
+def test_batch_tensor_and_list_give_lists_in_order(model: facexpr.FaceModel, face_jpeg: Path) -> None:
+    batch = torch.rand(5, 3, 60, 60)
+    results = model.predict(batch, batch_size=2)
+    assert isinstance(results, list) and len(results) == 5
+    singles = [model.predict(batch[i]) for i in range(5)]
+    for result, single in zip(results, singles):
+        assert result.label == single.label
+        assert result.probabilities == pytest.approx(single.probabilities, abs=1e-6)
+    mixed = model.predict([face_jpeg, str(face_jpeg), np.zeros((20, 20)), torch.zeros(48, 48)])
+    assert len(mixed) == 4 and mixed[0].source == str(face_jpeg)
+    assert mixed[0].probabilities == pytest.approx(mixed[1].probabilities)
+
+
+def test_predict_proba_and_batch_size_invariance(model: facexpr.FaceModel) -> None:
+    batch = torch.randint(0, 256, (7, 1, 48, 48), dtype=torch.uint8)
+    probs = model.predict_proba(batch)
+    assert probs.shape == (7, 7)
+    assert torch.allclose(probs.sum(1), torch.ones(7), atol=1e-5)
+    assert torch.allclose(probs, model.predict_proba(batch, batch_size=3), atol=1e-6)
+
+
+def test_temperature_and_tta(model: facexpr.FaceModel) -> None:
+    batch = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
+    plain = model.predict_proba(batch)
+    model.config.temperature = 3.0
+    try:
+        soft = model.predict_proba(batch)
+    finally:
+        model.config.temperature = 1.0
+    assert (soft.max(1).values <= plain.max(1).values + 1e-6).all()
+    tta = model.predict_proba(batch, tta=True)
+    mirrored = model.predict_proba(torch.flip(batch, dims=[3]))
+    assert torch.allclose(tta, (plain + mirrored) / 2, atol=1e-6)
+
+
+def test_module_level_predict_takes_a_model_or_name(model: facexpr.FaceModel, tmp_path: Path) -> None:
+    folder = model.save_pretrained(tmp_path / "m")
+    x = np.zeros((48, 48), dtype=np.uint8)
+    assert facexpr.predict(x, model=folder).probabilities == pytest.approx(
+        facexpr.predict(x, model=model).probabilities)
+
+
+def test_predict_restores_training_mode(model: facexpr.FaceModel) -> None:
+    model.train()
+    model.predict(torch.zeros(48, 48))
+    assert model.training
+    model.eval()
+
+
+def test_transform_repr_and_batch() -> None:
+    t = FaceTransform()
+    assert "size=48" in repr(t)
+    assert t.batch(torch.zeros(0, 1, 48, 48)).shape == (0, 1, 48, 48)
+
+
+# -- bad inputs --------------------------------------------------------------------------------
+
+def _truncated_jpeg(tmp_path: Path) -> Path:
+    path = tmp_path / "truncated.jpg"
+    buffer = tmp_path / "full.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(buffer)
+    path.write_bytes(buffer.read_bytes()[:600])
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, error, pattern",
+    [
+        (lambda p: p / "missing.jpg", facexpr.ImageNotFoundError, "does not exist"),
+        (lambda p: p, facexpr.ImageNotFoundError, "is a directory"),
+        (lambda p: (p / "notes.txt").write_text("hello") and p / "notes.txt", facexpr.InvalidImageError, "not an image"),
+        (lambda p: (p / "zero.jpg").write_bytes(b"") or p / "zero.jpg", facexpr.InvalidImageError, "empty"),
+        (_truncated_jpeg, facexpr.InvalidImageError, "truncated or corrupt"),
+    ],
+    ids=["missing", "directory", "text", "zero-byte", "truncated"],
+)
+def test_bad_files(model: facexpr.FaceModel, tmp_path: Path, make, error, pattern) -> None:
+    path = make(tmp_path)
+    with pytest.raises(error, match=pattern) as info:
+        model.predict(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_decompression_bomb(model: facexpr.FaceModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (300, 300)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(facexpr.InvalidImageError, match="too large") as info:
+        model.predict(path)
+    assert "big.png" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "x, pattern",
+    [
+        (np.zeros((0, 10), dtype=np.uint8), "empty"),
+        (np.zeros((10, 10, 5), dtype=np.uint8), "HxWx3"),
+        (np.zeros(10, dtype=np.uint8), "HxWx3"),
+        (torch.zeros(2, 2, 1, 10, 10), "NxCxHxW"),
+        (np.full((10, 10), np.nan, dtype=np.float32), "NaN or infinite"),
+        (np.full((10, 10), np.inf, dtype=np.float32), "NaN or infinite"),
+        (np.full((10, 10), 200.0, dtype=np.float32), r"\[0, 1\]"),
+        (np.full((10, 10), -3, dtype=np.int64), r"\[0, 255\]"),
+        (np.zeros((10, 10), dtype=bool), "uint8, uint16 or float"),
+        ({"not": "an image"}, "(?i)expected a path"),
+        ([], "empty list"),
+    ],
+    ids=["empty", "5-channels", "1d", "5d", "nan", "inf", "float-range", "negative", "bool", "dict", "empty-list"],
+)
+def test_bad_arrays(model: facexpr.FaceModel, x: object, pattern: str) -> None:
+    with pytest.raises(facexpr.InvalidImageError, match=pattern):
+        model.predict(x)
+
+
+def test_bad_item_in_list_names_its_index(model: facexpr.FaceModel, tmp_path: Path) -> None:
+    good = np.zeros((48, 48), dtype=np.uint8)
+    with pytest.raises(facexpr.InvalidImageError, match=r"item 2: .*nope.jpg"):
+        model.predict([good, good, tmp_path / "nope.jpg"])
+    with pytest.raises(facexpr.InvalidImageError, match=r"item 1: numpy array"):
+        model.predict([good, np.full((4, 4), np.nan)])
