@@ -115,6 +115,35 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import build_release
+
+    metrics = build_release(args.model, args.data, args.out, name=args.name, command=args.command)
+    for split in ("val", "test"):
+        m = metrics[split]
+        print(
+            f"{split}: accuracy {m['accuracy']:.4f}, with TTA {m['accuracy_tta']:.4f}, macro-F1 "
+            f"{m['macro_f1']:.4f}, ECE {m['ece']:.4f} -> {m['ece_calibrated']:.4f} calibrated"
+        )
+    print(f"Release folder written to {args.out}")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .release import publish
+
+    result = publish(args.folder, args.repo, dry_run=args.dry_run, private=args.private or None)
+    if args.dry_run:
+        from ._io import sha256_file
+
+        print(f"Dry run: these files would be uploaded to {args.repo}:")
+        for path in result:
+            print(f"  {path.name:<22} {path.stat().st_size:>10,} bytes  sha256 {sha256_file(path)}")
+    else:
+        print(f"Published to {args.repo}: {result}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``facexpr`` command."""
     from . import __version__
@@ -168,6 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "release", help="calibrate, measure val and test, write a release folder with a model card",
+        description="Fit a temperature on FER2013 val, measure val and test (once), and write a "
+        "release folder: model.safetensors, config.json, README.md model card, confusion_matrix.png.",
+    )
+    p.add_argument("--model", required=True, help="trained model folder (e.g. runs/better/best)")
+    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv")
+    p.add_argument("--out", required=True, help="release folder to write")
+    p.add_argument("--name", default=None, help="public model name (default: the architecture)")
+    p.add_argument("--command", default=None, help="training command to quote in the model card")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("publish", help="upload a release folder to the Hugging Face Hub",
+                       description="Check a release folder and upload exactly its files with huggingface_hub.HfApi.")
+    p.add_argument("folder", help="release folder (see 'facexpr release')")
+    p.add_argument("--repo", required=True, help="Hub repository, ORG/NAME")
+    p.add_argument("--dry-run", action="store_true", help="only check and list what would be uploaded")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.set_defaults(func=_cmd_publish)
     return parser
 
 

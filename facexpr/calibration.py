@@ -1,0 +1,49 @@
+"""Temperature scaling: calibrated probabilities from one scalar fitted on validation data."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["fit_temperature"]
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, *, max_iter: int = 200) -> float:
+    """Fit the temperature ``T`` that minimises the NLL of ``softmax(logits / T)``.
+
+    Guo et al., "On Calibration of Modern Neural Networks" (ICML 2017). Fit it on validation
+    data, never on the test split. Dividing by ``T`` does not change the predicted class.
+
+    Args:
+        logits: ``N x C`` logits.
+        targets: ``N`` class indices.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        The temperature (> 0).
+
+    Example:
+        >>> import torch
+        >>> logits = torch.tensor([[4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+        >>> targets = torch.tensor([0, 1, 1, 0])  # over-confident: one in four is wrong
+        >>> fit_temperature(logits, targets) > 1
+        True
+    """
+    if logits.ndim != 2 or targets.shape != (logits.shape[0],):
+        raise ValueError(
+            f"fit_temperature needs N x C logits and N targets, got {tuple(logits.shape)} and "
+            f"{tuple(targets.shape)}."
+        )
+    logits = logits.detach().double()
+    targets = targets.detach().long()
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())

@@ -1,0 +1,306 @@
+"""Releasing a trained model: calibrate on val, measure val and test once, write the folder.
+
+The release folder holds ``model.safetensors``, ``config.json`` (architecture, labels,
+preprocessing, recipe, temperature, metrics on val and test, sha256), a model card
+``README.md`` with Hugging Face front matter, and ``confusion_matrix.png``.
+``facexpr release`` builds it; ``facexpr publish`` uploads it with :class:`huggingface_hub.HfApi`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+from ._io import atomic_write, sha256_file
+from .calibration import fit_temperature
+from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
+from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
+
+__all__ = ["split_logits", "evaluate_split", "build_release", "check_release", "publish"]
+
+CARD_NAME = "README.md"
+CONFUSION_NAME = "confusion_matrix.png"
+
+
+@torch.inference_mode()
+def split_logits(model: FaceModel, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(logits, mirrored logits)`` of ``uint8`` faces ``N x 1 x 48 x 48`` (CPU)."""
+    transform = model.transforms()
+    device = next(model.parameters()).device
+    model.eval()
+    plain, mirrored = [], []
+    for start in range(0, images.shape[0], batch_size):
+        inputs = transform.normalize(images[start : start + batch_size].to(device))
+        plain.append(model(inputs).float().cpu())
+        mirrored.append(model(torch.flip(inputs, dims=[3])).float().cpu())
+    return torch.cat(plain), torch.cat(mirrored)
+
+
+def evaluate_split(
+    model: FaceModel, images: torch.Tensor, targets: torch.Tensor, *, temperature: float | None = None
+) -> dict[str, Any]:
+    """Every released metric of one split, with the model's (or the given) temperature.
+
+    Returns:
+        accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
+        (image + mirror), ``ece`` (uncalibrated) and ``ece_calibrated``, ``nll`` and
+        ``nll_calibrated``, and ``n``.
+    """
+    t = model.config.temperature if temperature is None else temperature
+    logits, mirrored = split_logits(model, images)
+    report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
+    tta_probs = ((logits / t).softmax(1) + (mirrored / t).softmax(1)) / 2
+    raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
+    return {
+        **report,
+        "n": int(targets.numel()),
+        "accuracy_tta": float((tta_probs.argmax(1) == targets).float().mean()),
+        "ece": expected_calibration_error(raw, targets),
+        "ece_calibrated": expected_calibration_error(calibrated, targets),
+        "nll": float(torch.nn.functional.cross_entropy(logits, targets)),
+        "nll_calibrated": float(torch.nn.functional.cross_entropy(logits / t, targets)),
+    }
+
+
+def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, title: str) -> Path:
+    """Draw a row-normalised confusion matrix as a PNG (Pillow only) and write it atomically."""
+    cell, left, top = 64, 90, 70
+    n = len(labels)
+    image = Image.new("RGB", (left + n * cell + 20, top + n * cell + 40), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 10), title, fill="black")
+    draw.text((left, top - 40), "predicted", fill="black")
+    for j, label in enumerate(labels):
+        draw.text((left + j * cell + 4, top - 20), label[:9], fill="black")
+    for i, row in enumerate(cm):
+        total = max(sum(row), 1)
+        draw.text((10, top + i * cell + cell // 2 - 6), labels[i][:11], fill="black")
+        for j, count in enumerate(row):
+            share = count / total
+            shade = int(255 * (1 - share))
+            box = (left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255))
+            ink = "white" if share > 0.5 else "black"
+            draw.text((box[0] + 8, box[1] + 18), f"{share:.2f}", fill=ink)
+            draw.text((box[0] + 8, box[1] + 34), f"({count})", fill=ink)
+    draw.text((10, top + n * cell + 12), "rows: true class (share of the row, count)", fill="black")
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def _card(config: ModelConfig, name: str, command: str) -> str:
+    val, test = config.metrics["val"], config.metrics["test"]
+    per_class = "\n".join(
+        f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+        for label, row in test["per_class"].items()
+    )
+    front = {
+        "library_name": "facexpr",
+        "license": "mit",
+        "datasets": ["fer2013"],
+        "metrics": ["accuracy", "f1"],
+        "pipeline_tag": "image-classification",
+        "tags": ["facial-expression-recognition", "fer2013", "facexpr", "pytorch"],
+        "model-index": [{
+            "name": f"facexpr-{name}",
+            "results": [{
+                "task": {"type": "image-classification", "name": "Facial expression recognition"},
+                "dataset": {"type": "fer2013", "name": "FER2013 (PrivateTest)", "split": "test"},
+                "metrics": [
+                    {"type": "accuracy", "value": round(test["accuracy"], 4)},
+                    {"type": "f1", "name": "macro-F1", "value": round(test["macro_f1"], 4)},
+                ],
+            }],
+        }],
+    }
+    params = config.recipe or {}
+    return f"""---
+{_yaml(front)}---
+
+# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
+
+A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), trained from
+scratch on FER2013 `train` (Training, 28,709 faces), with the epoch chosen on `val`
+(PublicTest, 3,589 faces) and measured once on `test` (PrivateTest, 3,589 faces).
+
+```python
+import facexpr
+model = facexpr.load("{name}")
+model.predict("face.jpg")          # label, index, probabilities of {len(config.labels)} classes
+```
+
+## Results
+
+| split | accuracy | accuracy with mirror TTA | macro-F1 | ECE (raw) | ECE (temperature {config.temperature:.3f}) |
+|---|---|---|---|---|---|
+| val | {val['accuracy']:.4f} | {val['accuracy_tta']:.4f} | {val['macro_f1']:.4f} | {val['ece']:.4f} | {val['ece_calibrated']:.4f} |
+| test | {test['accuracy']:.4f} | {test['accuracy_tta']:.4f} | {test['macro_f1']:.4f} | {test['ece']:.4f} | {test['ece_calibrated']:.4f} |
+
+The temperature was fitted on `val` only; `predict` applies it. ECE: expected calibration
+error, 15 equal-width bins.
+
+Per class on `test`:
+
+| class | precision | recall | F1 | support |
+|---|---|---|---|---|
+{per_class}
+
+![Confusion matrix on test]({CONFUSION_NAME})
+
+## Intended use
+
+Research, teaching and prototyping of facial expression recognition on face crops (whole
+photos: let facexpr's detector find the faces first). Not for decisions about people: hiring,
+policing, health, education or any assessment of an individual.
+
+## Training data and recipe
+
+FER2013 (Goodfellow et al., 2013), 48x48 grayscale faces from web image search, seven classes.
+Inputs are scaled to [0, 1] and normalised with mean {list(config.mean)} and std {list(config.std)}.
+Recipe: `{json.dumps(params)}`.
+
+Reproduce (the data folder holds `train/`, `val/`, `test/` class folders or `fer2013.csv`):
+
+```bash
+{command}
+```
+
+## Limitations
+
+- **Label noise.** Many FER2013 labels are wrong or ambiguous; human accuracy on it is about
+  65%, which bounds what any figure here means.
+- **Class imbalance.** `disgust` is about 1.5% of the training data; its recall is far below
+  the other classes (see the table).
+- **Demographic skew.** FER2013 was collected by web search and is not balanced by age, skin
+  tone, gender or culture; accuracy on under-represented groups is unmeasured and likely lower.
+- **Expression is not emotion.** The model reads facial movements that people label as
+  "happy" or "angry"; it cannot tell what someone feels.
+- **Input domain.** Trained on tight, roughly frontal, grayscale 48x48 crops; profile faces,
+  occlusions, low light and crops prepared differently all lower accuracy.
+"""
+
+
+def _yaml(value: Any, indent: int = 0) -> str:
+    """Tiny YAML emitter for the card's front matter (dicts, lists, scalars)."""
+    pad = "  " * indent
+    out = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                out.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
+            else:
+                out.append(f"{pad}{key}: {json.dumps(item)}\n")
+    else:
+        for item in value:
+            if isinstance(item, dict):
+                body = _yaml(item, indent + 1)
+                out.append(f"{pad}- {body.lstrip()}")
+            else:
+                out.append(f"{pad}- {json.dumps(item)}\n")
+    return "".join(out)
+
+
+def build_release(
+    model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Calibrate on val, measure val and test, and write the release folder ``out``.
+
+    Args:
+        model_dir: A ``save_pretrained`` folder (e.g. the ``best/`` folder of ``facexpr train``).
+        data: FER2013 root.
+        out: Release folder to write.
+        name: Public model name (default: the architecture).
+        command: The command that reproduces the training, for the model card.
+
+    Returns:
+        The metrics written to ``config.json``.
+    """
+    from .data import FER2013
+
+    model = load(model_dir, device="cpu")
+    name = name or model.architecture
+    val, test = FER2013(data, "val"), FER2013(data, "test")
+    val_logits, _ = split_logits(model, val.images)
+    model.config.temperature = fit_temperature(val_logits, val.targets)
+    metrics = {
+        "val": evaluate_split(model, val.images, val.targets),
+        "test": evaluate_split(model, test.images, test.targets),
+        "checkpoint": model.config.metrics.get("checkpoint", {}),
+    }
+    model.config.metrics = metrics
+    out = Path(out)
+    model.save_pretrained(out)
+    command = command or f"facexpr train --recipe {name} --data fer2013 --out runs/{name}"
+    card = _card(model.config, name, command)
+    atomic_write(out / CARD_NAME, lambda tmp: tmp.write_text(card, encoding="utf-8"))
+    confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
+                    f"facexpr {name}: FER2013 test, accuracy {metrics['test']['accuracy']:.4f}")
+    check_release(out)
+    return metrics
+
+
+def check_release(folder: str | os.PathLike) -> list[Path]:
+    """Check a release folder and return the files that would be uploaded.
+
+    Raises:
+        FileNotFoundError: A required file is missing.
+        ValueError: The config, card or weights are inconsistent.
+        facexpr.ChecksumMismatchError: The weights' sha256 differs from the config's.
+    """
+    folder = Path(folder)
+    required = [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME]
+    missing = [f for f in required if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"Release folder '{folder}' lacks {', '.join(missing)}.")
+    config = ModelConfig.from_file(folder / CONFIG_NAME)
+    if not config.sha256:
+        raise ValueError(f"'{folder / CONFIG_NAME}' has no sha256 of {WEIGHTS_NAME}.")
+    for split in ("val", "test"):
+        if "accuracy" not in config.metrics.get(split, {}):
+            raise ValueError(f"'{folder / CONFIG_NAME}' has no {split} accuracy in its metrics.")
+    card = (folder / CARD_NAME).read_text(encoding="utf-8")
+    if not card.startswith("---\n") or "\n---\n" not in card[4:]:
+        raise ValueError(f"'{folder / CARD_NAME}' has no Hugging Face front matter (--- ... ---).")
+    model = load(folder, device="cpu")  # checks the sha256 and that the weights fit
+    if model.get_classifier().out_features != len(config.labels):
+        raise ValueError(f"'{folder}' has {len(config.labels)} labels but the model has another head size.")
+    files = [folder / f for f in required]
+    if (folder / CONFUSION_NAME).is_file():
+        files.append(folder / CONFUSION_NAME)
+    return files
+
+
+def publish(
+    folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, private: bool | None = None,
+    token: str | None = None, commit_message: str = "Release facexpr model",
+) -> list[Path] | str:
+    """Check a release folder and upload exactly its checked files with :class:`~huggingface_hub.HfApi`.
+
+    Args:
+        folder: Release folder (see :func:`build_release`).
+        repo_id: Target Hub repository, ``"org/name"``.
+        dry_run: Only check and return the files that would be uploaded; no network.
+        private: Create the repository as private.
+        token: Hub token.
+        commit_message: Commit message on the Hub.
+
+    Returns:
+        The checked files (dry run) or the URL of the Hub commit.
+    """
+    files = check_release(folder)
+    if dry_run:
+        return files
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), allow_patterns=[f.name for f in files],
+        commit_message=commit_message,
+    )
+    return str(getattr(info, "commit_url", info))

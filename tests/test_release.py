@@ -1,0 +1,99 @@
+"""Release folders: calibration, metrics, model card, publish (dry run and HfApi)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import facexpr
+from facexpr.calibration import fit_temperature
+from facexpr.cli import main
+from facexpr.release import build_release, check_release, publish
+
+
+@pytest.fixture
+def tiny_fer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A FER2013-shaped folder tree with 2 images per class and split."""
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fer"
+    for split in ("train", "val", "test"):
+        for label in facexpr.FER2013_LABELS:
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def test_fit_temperature_recovers_a_known_temperature() -> None:
+    torch.manual_seed(0)
+    true_logits = torch.randn(4000, 5) * 2
+    targets = torch.distributions.Categorical(logits=true_logits).sample()
+    fitted = fit_temperature(true_logits * 3, targets)  # over-confident by a factor 3
+    assert fitted == pytest.approx(3.0, rel=0.1)
+    with pytest.raises(ValueError, match="N x C logits"):
+        fit_temperature(torch.zeros(3), torch.zeros(3))
+
+
+def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path: Path) -> None:
+    model = facexpr.load("better", pretrained=False, device="cpu")
+    best = model.save_pretrained(tmp_path / "best")
+    out = tmp_path / "release"
+    metrics = build_release(best, tiny_fer, out, command="facexpr train --recipe better ...")
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "README.md", "confusion_matrix.png"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["metrics"]["test"]["n"] == 14
+    assert config["metrics"]["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert config["temperature"] > 0
+    for key in ("accuracy_tta", "ece", "ece_calibrated", "macro_f1", "per_class", "confusion_matrix"):
+        assert key in config["metrics"]["val"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "datasets:" in card and "Expression is not emotion" in card
+    assert "facexpr train --recipe better" in card
+    # the released folder reproduces its own test number through the public API
+    released = facexpr.load(out, device="cpu")
+    from facexpr.data import FER2013
+
+    test = FER2013(tiny_fer, "test")
+    accuracy = float((released.predict_proba(test.images).argmax(1) == test.targets).float().mean())
+    assert accuracy == pytest.approx(config["metrics"]["test"]["accuracy"])
+
+
+def test_publish_dry_run_and_upload(tiny_fer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import huggingface_hub
+
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    out = tmp_path / "release"
+    build_release(model.save_pretrained(tmp_path / "best"), tiny_fer, out)
+    (out / "notes.txt").write_text("not for upload")
+    files = publish(out, "org/simple", dry_run=True)
+    assert sorted(f.name for f in files) == ["README.md", "config.json", "confusion_matrix.png", "model.safetensors"]
+
+    calls = {}
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", repo_id))
+    def upload_folder(self, **kwargs):
+        calls["upload"] = kwargs
+        return "https://hub.example/commit/1"
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    assert main(["publish", str(out), "--repo", "org/simple"]) == 0
+    assert calls["repo"] == "org/simple"
+    assert sorted(calls["upload"]["allow_patterns"]) == ["README.md", "config.json", "confusion_matrix.png", "model.safetensors"]
+    assert main(["publish", str(out), "--repo", "org/simple", "--dry-run"]) == 0
+    assert "model.safetensors" in capsys.readouterr().out
+
+
+def test_check_release_refuses_incomplete_or_tampered(tmp_path: Path) -> None:
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    folder = model.save_pretrained(tmp_path / "plain")
+    with pytest.raises(ValueError, match="no val accuracy"):
+        check_release(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks config.json"):
+        check_release(folder)
