@@ -144,6 +144,14 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    path = export(args.model, args.out, format=args.format, opset=args.opset)
+    print(f"Exported {args.model} ({args.format}) to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``facexpr`` command."""
     from . import __version__
@@ -217,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only check and list what would be uploaded")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("export", help="export a model to ONNX or TorchScript",
+                       description="Export a model with its preprocessing constants in the file's metadata. "
+                       "The graph takes normalised N x 1 x 48 x 48 float inputs and returns logits.")
+    p.add_argument("model", help="model name, saved folder or Hub repo")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", required=True, help="output file, e.g. better.onnx")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset version")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,0 +1,114 @@
+"""Export models to ONNX and TorchScript, with the preprocessing constants in the file.
+
+ONNX files carry ``metadata_props`` and TorchScript files an extra file ``config.json``,
+both holding the model's :class:`~facexpr.models.ModelConfig` (labels, input size, mean,
+std, temperature), so that a runtime without facexpr can prepare inputs exactly as in training.
+The exported graph takes normalised ``N x 1 x 48 x 48`` float inputs and returns logits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from ._io import atomic_write
+from .models import FaceModel, load
+
+__all__ = ["export", "EXPORT_FORMATS", "read_onnx_config"]
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+"""Formats accepted by :func:`export`."""
+
+
+def _config_json(model: FaceModel) -> str:
+    data = model.config.to_dict()
+    data["input_layout"] = "N x 1 x H x W float32, (pixel / 255 - mean) / std"
+    data["output"] = "logits; probabilities = softmax(logits / temperature)"
+    return json.dumps(data)
+
+
+def export(
+    model: str | os.PathLike | FaceModel, out: str | os.PathLike, *, format: str = "onnx", opset: int | None = None
+) -> Path:
+    """Export a model to ONNX or TorchScript (written atomically).
+
+    Args:
+        model: A loaded model, or anything :func:`facexpr.load` accepts.
+        out: Output file (e.g. ``better.onnx`` or ``better.pt``).
+        format: ``"onnx"`` (needs ``pip install facexpr[export]``) or ``"torchscript"``.
+        opset: ONNX opset version (default: the exporter's).
+
+    Returns:
+        The written file.
+
+    Raises:
+        ValueError: If ``format`` is unknown.
+        ImportError: If the ONNX packages are missing; the message says what to install.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.export import export
+        >>> export(facexpr.load("better"), "better.onnx")  # doctest: +SKIP
+        PosixPath('better.onnx')
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"Unknown export format {format!r}. Available: {', '.join(EXPORT_FORMATS)}.")
+    if not isinstance(model, FaceModel):
+        model = load(model, device="cpu")
+    model = model.to("cpu").eval()
+    size = model.config.input_size
+    example = torch.zeros(2, model.config.in_chans, size, size)
+    out = Path(out)
+    if format == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                f"ONNX export needs the 'onnx' and 'onnxscript' packages ({err.name} is missing): "
+                "pip install 'facexpr[export]'"
+            ) from None
+
+        def write_onnx(tmp: Path) -> None:
+            import onnx
+
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(
+                    model, (example,), dynamo=True, opset_version=opset, input_names=["input"],
+                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    verbose=False,
+                )
+            proto = program.model_proto
+            for key, value in (("facexpr_config", _config_json(model)), ("labels", json.dumps(list(model.labels)))):
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.save_model(proto, str(tmp))
+
+        return atomic_write(out, write_onnx)
+
+    def write_torchscript(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated.*")
+            scripted = torch.jit.trace(model, example)
+            torch.jit.save(scripted, str(tmp), _extra_files={"config.json": _config_json(model)})
+
+    return atomic_write(out, write_torchscript)
+
+
+def read_onnx_config(path: str | os.PathLike) -> dict:
+    """Return the facexpr config stored in an exported ONNX file's metadata."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if "facexpr_config" not in props:
+        raise ValueError(f"'{path}' has no facexpr metadata; was it written by facexpr.export?")
+    return json.loads(props["facexpr_config"])
