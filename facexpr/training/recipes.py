@@ -58,7 +58,7 @@ _FACEXPR = dict(
 
 RECIPES: dict[str, Recipe] = {
     "simple": Recipe("simple", epochs=25, **_FACEXPR),
-    "improved": Recipe("improved", epochs=30, **_FACEXPR),
+    "improved": Recipe("improved", epochs=25, **_FACEXPR),
     "better": Recipe("better", epochs=40, **_FACEXPR),
     # The seed project's recipes, reproduced for comparison.
     "seed-simple": Recipe("simple", epochs=10, optimizer="adam", lr=1e-3, augment=None),
