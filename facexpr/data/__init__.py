@@ -1,8 +1,9 @@
 """Data sets, caching and batch augmentation for training facexpr models.
 
 Example:
-    >>> from facexpr.data import FER2013, AUGMENT_PRESETS
+    >>> from facexpr.data import FER2013, ImageFolder, train_val_split
     >>> train = FER2013("data/fer2013", split="train")  # doctest: +SKIP
+    >>> train, val = train_val_split(ImageFolder("my_faces/"), 0.1, seed=0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
 from .dataset import FaceDataset
 from .fer2013 import FER2013
 from .folder import ImageFolder
+from .split import train_val_split
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -21,4 +23,5 @@ __all__ = [
     "ImageFolder",
     "cache_dir",
     "get_augment",
+    "train_val_split",
 ]

@@ -29,6 +29,10 @@ class BatchAugment:
         degrees: Rotation angle drawn uniformly from ``[-degrees, degrees]``.
         scale: Range of the crop's area, as a fraction of the image (``RandomResizedCrop``).
         ratio: Range of the crop's aspect ratio (drawn log-uniformly).
+        crop_retries: ``0`` clamps a crop that does not fit in the image to its borders
+            (which also stretches it); ``k > 0`` does as torchvision's ``RandomResizedCrop``:
+            up to ``k`` draws until the crop fits, else the whole image. With
+            ``scale=(1, 1)`` there is no crop at all.
         erase: Probability of erasing one random rectangle (``RandomErasing``).
         erase_scale: Range of the erased area, as a fraction of the image.
         erase_value: Pixel value written in the erased rectangle.
@@ -44,19 +48,34 @@ class BatchAugment:
     degrees: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    crop_retries: int = 0
     erase: float = 0.0
     erase_scale: tuple[float, float] = (0.02, 0.2)
     erase_value: float = 0.5
+
+    def _crop_size(self, n: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Width and height of each crop, as fractions of the image side."""
+        tries = max(1, self.crop_retries)
+        area = torch.rand(tries, n, generator=generator) * (self.scale[1] - self.scale[0]) + self.scale[0]
+        low, high = math.log(self.ratio[0]), math.log(self.ratio[1])
+        aspect = torch.exp(torch.rand(tries, n, generator=generator) * (high - low) + low)
+        width, height = torch.sqrt(area * aspect), torch.sqrt(area / aspect)
+        if self.scale == (1.0, 1.0):
+            return torch.ones(n), torch.ones(n)
+        if self.crop_retries <= 0:
+            return width[0].clamp(max=1.0), height[0].clamp(max=1.0)
+        fits = (width <= 1.0) & (height <= 1.0)
+        first = fits.to(torch.int8).argmax(0)  # the first draw that fits (0 if none does)
+        columns = torch.arange(n)
+        found = fits.any(0)
+        one = torch.ones(n)
+        return torch.where(found, width[first, columns], one), torch.where(found, height[first, columns], one)
 
     def _affine(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         def uniform(low: float, high: float) -> torch.Tensor:
             return torch.rand(n, generator=generator) * (high - low) + low
 
-        area = uniform(*self.scale)
-        log_ratio = uniform(math.log(self.ratio[0]), math.log(self.ratio[1]))
-        aspect = torch.exp(log_ratio)
-        width = torch.sqrt(area * aspect).clamp(max=1.0)
-        height = torch.sqrt(area / aspect).clamp(max=1.0)
+        width, height = self._crop_size(n, generator)
         cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - width)
         cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - height)
         angle = uniform(-self.degrees, self.degrees) * (math.pi / 180)
@@ -111,7 +130,7 @@ AUGMENT_PRESETS: dict[str, BatchAugment | None] = {
     "none": None,
     "flip": BatchAugment(hflip=0.5),
     # The seed project's BetterCNN augmentation: flip, rotation +-10, RandomResizedCrop(0.9-1).
-    "seed": BatchAugment(hflip=0.5, degrees=10.0, scale=(0.9, 1.0)),
+    "seed": BatchAugment(hflip=0.5, degrees=10.0, scale=(0.9, 1.0), crop_retries=10),
     # facexpr's recipes: wider crops and rotations plus random erasing.
     "strong": BatchAugment(hflip=0.5, degrees=15.0, scale=(0.75, 1.0), erase=0.25),
 }

@@ -79,7 +79,7 @@ def decode_images(files: Sequence[Path], size: int = 48) -> tuple[torch.Tensor, 
         try:
             faces.append(to_face_uint8(path, size))
             kept.append(index)
-        except InvalidImageError:
+        except (InvalidImageError, OSError):  # unreadable, empty, truncated, not an image
             bad.append(path)
     images = torch.stack(faces) if faces else torch.empty(0, 1, size, size, dtype=torch.uint8)
     return images, kept, bad
@@ -89,11 +89,12 @@ def warn_skipped(root: Path, bad: Sequence[str]) -> None:
     """Emit one warning that counts and names the files that could not be read."""
     if not bad:
         return
-    shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+    names = [os.path.relpath(path, root) for path in bad]
+    shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
     warnings.warn(
         f"Skipped {len(bad)} unreadable or non-image file(s) under '{root}': {shown}",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,  # the user's ImageFolder(...) / FER2013(...) call
     )
 
 

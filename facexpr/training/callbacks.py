@@ -8,15 +8,19 @@ prefix. A callback sees the trainer as ``self.trainer`` and may set
 from __future__ import annotations
 
 import copy
+import importlib
+import json
 import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write
 
 if TYPE_CHECKING:
+    from .history import History
     from .trainer import Trainer
 
 __all__ = [
@@ -26,13 +30,25 @@ __all__ = [
     "ModelCheckpoint",
     "CSVLogger",
     "ProgressBar",
+    "TensorBoard",
+    "WandbLogger",
 ]
 
 
 class Callback:
-    """Base class: override the hooks you need (Keras's names)."""
+    """Base class: override the hooks you need (Keras's names).
+
+    Set the class attribute ``rank_zero_only = True`` for callbacks that write files or log
+    somewhere: in distributed training they then run on rank 0 only.
+
+    Example:
+        >>> class PrintLoss(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(epoch, round(logs["loss"], 3))
+    """
 
     trainer: Trainer
+    rank_zero_only: bool = False
 
     def set_trainer(self, trainer: Trainer) -> None:
         """Attach the trainer that runs this callback."""
@@ -124,9 +140,24 @@ class _Monitor:
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
+    def replay(self, history: History) -> tuple[int | None, int]:
+        """Fold in the epochs of a resumed run; return ``(best epoch, epochs since it)``."""
+        best_epoch, since = None, 0
+        for epoch, value in zip(history.epoch, history.history.get(self.monitor, ())):
+            if math.isnan(value):
+                continue
+            if self.improved(value):
+                self.best, best_epoch, since = value, epoch, 0
+            else:
+                since += 1
+        return best_epoch, since
+
 
 class EarlyStopping(Callback):
     """Stop training when a monitored metric has stopped improving.
+
+    When ``fit(..., resume=...)`` continues a run, the epochs already in the history count:
+    the best value and the epochs waited since it are taken from there.
 
     Args:
         monitor: Logged key to watch.
@@ -156,25 +187,33 @@ class EarlyStopping(Callback):
         self.stopped_epoch: int | None = None
         self._best_state: dict[str, Any] | None = None
 
+    @property
+    def best(self) -> float:
+        """Best value of the monitored key so far."""
+        return self._monitor.best
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        self.wait = 0
+        self._monitor.best = math.inf if self._monitor.mode == "min" else -math.inf
+        self._best_state = None
         self.stopped_epoch = None
+        self.best_epoch, self.wait = self._monitor.replay(self.trainer.history)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         value = self._monitor.value(logs)
+        model = self.trainer.unwrapped_model
         if self._monitor.improved(value):
             self._monitor.best = value
             self.best_epoch = epoch
             self.wait = 0
             if self.restore_best_weights:
-                self._best_state = copy.deepcopy(self.trainer.model.state_dict())
+                self._best_state = copy.deepcopy(model.state_dict())
             return
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
             if self.restore_best_weights and self._best_state is not None:
-                self.trainer.model.load_state_dict(self._best_state)
+                model.load_state_dict(self._best_state)
 
 
 class ModelCheckpoint(Callback):
@@ -186,7 +225,9 @@ class ModelCheckpoint(Callback):
         monitor: Logged key that decides which epoch is best.
         mode: ``"min"``, ``"max"`` or ``"auto"``.
         save_best_only: Write only when ``monitor`` improves (the folder then always holds
-            the best model so far, with its metrics in ``config.json``).
+            the best model so far, with its metrics in ``config.json``). When
+            ``fit(..., resume=...)`` continues a run, the best value of the epochs already in
+            the history counts, so a resumed run never overwrites a better model.
 
     Example:
         >>> best = ModelCheckpoint("runs/best", monitor="val_accuracy")
@@ -213,6 +254,11 @@ class ModelCheckpoint(Callback):
         """Best value of the monitored key so far."""
         return self._monitor.best
 
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        best_epoch, _ = self._monitor.replay(self.trainer.history)
+        if best_epoch is not None:
+            self.best_epoch = best_epoch
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
         value = self._monitor.value(logs)
@@ -230,8 +276,14 @@ class ModelCheckpoint(Callback):
 class CSVLogger(Callback):
     """Write the per-epoch logs to a CSV file, rewritten atomically after every epoch.
 
+    The file holds the whole :class:`~facexpr.training.History` (one row per epoch, resumed
+    epochs included), so it is complete even after a kill and a resume.
+
     Args:
         filename: Path of the CSV file.
+
+    Example:
+        >>> logger = CSVLogger("runs/history.csv")
     """
 
     rank_zero_only = True
@@ -274,3 +326,159 @@ class ProgressBar(Callback):
             self._bar.set_postfix(shown)
             self._bar.close()
             self._bar = None
+
+
+def _import_optional(module: str, user: str, package: str) -> ModuleType:
+    """Import an optional dependency, or say exactly what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f"{user} needs the optional package '{package}', which is not installed "
+            f"({err}). Install it with: pip install {package}"
+        ) from None
+
+
+def _hparams(trainer: Trainer) -> dict[str, Any]:
+    """The trainer's settings as JSON-friendly values, for experiment trackers."""
+    model = trainer.unwrapped_model
+    config = getattr(model, "config", None)
+    weight = trainer.class_weight
+    return {
+        "architecture": getattr(config, "architecture", type(model).__name__),
+        "labels": list(getattr(config, "labels", ())),
+        "optimizer": trainer._optimizer_arg if isinstance(trainer._optimizer_arg, str)
+        else type(trainer._optimizer_arg).__name__,
+        "lr": trainer.lr,
+        "weight_decay": trainer.weight_decay,
+        "scheduler": trainer.scheduler_name,
+        "loss": trainer.loss_name,
+        "label_smoothing": trainer.label_smoothing,
+        "class_weight": weight if weight is None or isinstance(weight, str) else list(weight),
+        "metrics": list(trainer.metrics),
+        "augment": None if trainer.augment is None else repr(trainer.augment),
+        "freeze": trainer.freeze,
+        "seed": trainer.seed,
+        "epochs": trainer.epochs,
+        "batch_size": trainer.batch_size,
+        "device": str(trainer.device),
+        "world_size": trainer.world_size,
+    }
+
+
+def _tensorboard_tag(key: str) -> str:
+    if key in ("lr", "seconds"):
+        return key
+    if key.startswith("val_"):
+        return f"{key[4:]}/val"
+    return f"{key}/train"
+
+
+class TensorBoard(Callback):
+    """Log every epoch's metrics to TensorBoard (``tensorboard --logdir LOG_DIR``).
+
+    Training and validation values of a metric share one chart (``loss/train`` and
+    ``loss/val``); ``lr`` and ``seconds`` have their own. The trainer's settings are written
+    once as text (``hparams``). Needs the optional ``tensorboard`` package; uses
+    :class:`torch.utils.tensorboard.SummaryWriter`. Runs on rank 0 only.
+
+    Args:
+        log_dir: Folder for the event files.
+
+    Raises:
+        ImportError: If ``tensorboard`` is not installed (``pip install tensorboard``).
+
+    Example:
+        >>> trainer.fit(train, val=val, epochs=10, callbacks=[TensorBoard("runs/tb")])  # doctest: +SKIP
+    """
+
+    rank_zero_only = True
+
+    def __init__(self, log_dir: str | os.PathLike = "runs/facexpr") -> None:
+        _import_optional("tensorboard", "TensorBoard", "tensorboard")
+        self.log_dir = Path(log_dir)
+        self.writer: Any = None
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        text = json.dumps(_hparams(self.trainer), indent=2)
+        self.writer.add_text("hparams", f"```\n{text}\n```")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.writer is None:
+            return
+        for key, value in (logs or {}).items():
+            self.writer.add_scalar(_tensorboard_tag(key), value, global_step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class WandbLogger(Callback):
+    """Log every epoch's metrics and the trainer's settings to Weights & Biases.
+
+    Starts a run with ``wandb.init(project=..., config=<trainer settings>, ...)`` and finishes
+    it when training ends, or logs into the run you already started with ``wandb.init``
+    (and leaves it open). Works without a network with ``WANDB_MODE=offline`` (or
+    ``mode="offline"``): the run is written under ``dir`` and uploaded later with
+    ``wandb sync``. Needs the optional ``wandb`` package. Runs on rank 0 only.
+
+    Args:
+        project: W&B project name.
+        name: Run name (W&B picks one by default).
+        config: Extra settings recorded with the trainer's own.
+        **init_kwargs: Passed to ``wandb.init`` (``entity``, ``tags``, ``dir``, ``mode``, ...).
+
+    Raises:
+        ImportError: If ``wandb`` is not installed (``pip install wandb``).
+
+    Example:
+        >>> import os
+        >>> os.environ["WANDB_MODE"] = "offline"  # doctest: +SKIP
+        >>> trainer.fit(train, val=val, epochs=10, callbacks=[WandbLogger("fer")])  # doctest: +SKIP
+    """
+
+    rank_zero_only = True
+
+    def __init__(
+        self,
+        project: str = "facexpr",
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        **init_kwargs: Any,
+    ) -> None:
+        self._wandb = _import_optional("wandb", "WandbLogger", "wandb")
+        self.project = project
+        self.name = name
+        self.config = dict(config or {})
+        self.init_kwargs = init_kwargs
+        self.run: Any = None
+        self._owns_run = False
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        settings = {**_hparams(self.trainer), **self.config}
+        self._owns_run = self._wandb.run is None
+        if self._owns_run:
+            self.run = self._wandb.init(
+                project=self.project, name=self.name, config=settings, **self.init_kwargs
+            )
+        else:
+            self.run = self._wandb.run
+            self.run.config.update(settings, allow_val_change=True)
+        self.run.define_metric("epoch")
+        self.run.define_metric("*", step_metric="epoch")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.run is not None:
+            self.run.log({"epoch": epoch, **(logs or {})})
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self.run is not None and self._owns_run:
+            self.run.finish()
+        self.run = None

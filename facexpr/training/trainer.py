@@ -18,6 +18,7 @@ from torch import nn
 from .._io import atomic_write
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
+from . import _distributed
 from .callbacks import Callback, CallbackList, ProgressBar
 from .history import History
 from .metrics import classification_report, confusion_matrix
@@ -31,6 +32,9 @@ SCHEDULERS = ("cosine", "onecycle", "step", "plateau")
 """Schedule names accepted by ``Trainer(scheduler=...)`` (all from ``torch.optim.lr_scheduler``)."""
 
 DataLike = FaceDataset | tuple[torch.Tensor, torch.Tensor]
+
+_RANK_SEED_STRIDE = 1_000_000_007
+"""Offset between the per-epoch seeds of two ranks (rank 0 keeps the single-process seeds)."""
 
 
 def _best_device() -> torch.device:
@@ -60,6 +64,15 @@ class Trainer:
     The model stays a plain :class:`torch.nn.Module`. Batches are sliced straight from the
     data set's ``uint8`` tensor, augmented as a batch (:class:`~facexpr.data.BatchAugment`)
     and normalised with the model's own ``config.mean`` / ``config.std``.
+
+    Distributed training needs no code change: launch the same script with
+    ``torchrun --nproc_per_node=N script.py``. When ``$WORLD_SIZE`` > 1 the trainer joins the
+    process group (NCCL on CUDA, each process on ``cuda:$LOCAL_RANK``; Gloo on CPU) unless
+    it is already initialised, wraps the model in
+    :class:`~torch.nn.parallel.DistributedDataParallel`, gives each rank its share of every
+    epoch's shuffled order (``batch_size`` is per process), averages training and validation
+    metrics over all ranks, and lets only rank 0 write checkpoints and run ``rank_zero_only``
+    callbacks (:class:`ModelCheckpoint`, :class:`CSVLogger`, loggers, the progress bar).
 
     Args:
         model: The network (a :class:`~facexpr.models.FaceModel` or any module mapping
@@ -119,6 +132,8 @@ class Trainer:
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
         self.device = torch.device(device) if device is not None else _best_device()
+        if _distributed.env_world_size() > 1 or _distributed.is_distributed():
+            self.device = _distributed.init_from_env(self.device)
         self.model = model.to(self.device)
         self.seed = seed
         self.lr = lr
@@ -142,6 +157,7 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         self.epochs = 0
+        self.batch_size = 0
         self.steps_per_epoch = 0
         self._weight: torch.Tensor | None = None
         self._apply_freeze()
@@ -155,9 +171,17 @@ class Trainer:
     @property
     def is_main_process(self) -> bool:
         """True on rank 0 (always true outside distributed training)."""
-        return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-            torch.distributed.get_rank() == 0
-        )
+        return _distributed.rank() == 0
+
+    @property
+    def rank(self) -> int:
+        """This process's rank (0 outside distributed training)."""
+        return _distributed.rank()
+
+    @property
+    def world_size(self) -> int:
+        """Number of training processes (1 outside distributed training)."""
+        return _distributed.world_size()
 
     # -- building blocks ----------------------------------------------------------------------
     def _apply_freeze(self) -> None:
@@ -241,15 +265,15 @@ class Trainer:
     def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """One optimisation step on a normalised batch. Returns ``{"loss", "correct"}``.
 
-        Override to customise training (mixup, distillation, ...); keep the return keys.
+        Override to customise training (mixup, distillation, ...); keep the return keys and
+        call :meth:`check_loss` before ``backward()``.
         """
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.model(images)
         loss = self.compute_loss(logits, targets)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()}")
+        self.check_loss(loss)
         loss.backward()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
@@ -257,10 +281,28 @@ class Trainer:
         correct = (logits.argmax(1) == targets).sum()
         return {"loss": float(loss.detach()), "correct": float(correct)}
 
+    def check_loss(self, loss: torch.Tensor) -> None:
+        """Raise :class:`FloatingPointError` if ``loss`` is NaN or infinite (on any rank).
+
+        In distributed training every rank learns that one rank's loss is not finite, so all
+        of them stop together instead of waiting for each other forever.
+        """
+        finite = torch.isfinite(loss.detach()).all()
+        if _distributed.is_distributed():
+            flag = finite.to(torch.float32).reshape(1)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            if not bool(flag.item()) and bool(finite):
+                raise FloatingPointError("the loss of another rank is not finite")
+        if not bool(finite):
+            raise FloatingPointError(f"the loss is {loss.detach().float().mean().item()} (not finite)")
+
     def eval_step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``."""
+        """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``.
+
+        Uses :attr:`unwrapped_model`, so ranks may evaluate different numbers of batches.
+        """
         with self._autocast():
-            logits = self.model(images)
+            logits = self.unwrapped_model(images)
         loss = F.cross_entropy(logits.float(), targets, reduction="sum")
         return loss, logits.float()
 
@@ -284,7 +326,7 @@ class Trainer:
                 :class:`~facexpr.data.FER2013` or :class:`~facexpr.data.ImageFolder`).
             val: Validation data; adds ``val_loss`` / ``val_accuracy`` (/ ``val_macro_f1``).
             epochs: Total number of epochs (including those already done when resuming).
-            batch_size: Training batch size.
+            batch_size: Training batch size (per process in distributed training).
             callbacks: Callbacks such as :class:`EarlyStopping` or :class:`ModelCheckpoint`.
             checkpoint: File to write a full training checkpoint to after every epoch
                 (atomically): model, optimiser, scheduler, epoch, RNG states, history.
@@ -306,6 +348,8 @@ class Trainer:
         self._sync_labels(train_ds)
         self._weight = self._class_weights(train_ds)
         self.epochs = epochs
+        self.batch_size = batch_size
+        self._wrap_distributed()
         indices_per_rank = self._rank_len(len(train_ds))
         self.steps_per_epoch = max(1, math.ceil(indices_per_rank / batch_size))
         self.optimizer = self._build_optimizer()
@@ -326,16 +370,17 @@ class Trainer:
             try:
                 logs = self._train_epoch(train_ds, batch_size, epoch, callback_list)
             except FloatingPointError as err:
-                where = f"; the last good checkpoint '{checkpoint}' is intact" if checkpoint else ""
+                intact = checkpoint is not None and Path(checkpoint).is_file()
+                where = f"; the last good checkpoint '{checkpoint}' is intact" if intact else ""
                 raise FloatingPointError(
-                    f"Training stopped at epoch {epoch + 1}: {err} (not finite){where}. Try a lower "
+                    f"Training stopped at epoch {epoch + 1}: {err}{where}. Try a lower "
                     "learning rate or grad_clip."
                 ) from None
             if val_ds is not None:
                 val_logs = self._evaluate_logs(val_ds, max(256, batch_size))
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
-            logs["seconds"] = time.perf_counter() - started
+            logs["seconds"] = self._reduce_max(time.perf_counter() - started)
             if self.scheduler is not None and not self._per_step_scheduler:
                 if self.scheduler_name == "plateau":
                     self.scheduler.step(logs.get("val_loss", logs["loss"]))
@@ -348,6 +393,8 @@ class Trainer:
             if self.stop_training:
                 break
         callback_list.on_train_end()
+        if _distributed.is_distributed():
+            torch.distributed.barrier()  # rank 0 has written its files before anyone returns
         return self.history
 
     def evaluate(self, data: DataLike, *, batch_size: int = 256) -> dict[str, Any]:
@@ -377,6 +424,7 @@ class Trainer:
         state = {
             "format": "facexpr-checkpoint-1",
             "epoch": epoch,
+            "epochs": self.epochs,
             "model": self.unwrapped_model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -398,7 +446,8 @@ class Trainer:
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
-            ValueError: If the file is not a facexpr checkpoint.
+            ValueError: If the file is not a facexpr checkpoint, or if it was written by a run
+                of another length whose learning-rate schedule depends on that length.
         """
         path = Path(path)
         if not path.is_file():
@@ -406,6 +455,13 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         if not isinstance(state, dict) or state.get("format") != "facexpr-checkpoint-1":
             raise ValueError(f"'{path}' is not a facexpr training checkpoint.")
+        planned = state.get("epochs")  # absent from checkpoints of facexpr 0.1.0
+        if planned and self.epochs and planned != self.epochs and self.scheduler_name in ("cosine", "onecycle", "step"):
+            raise ValueError(
+                f"'{path}' was written by a run of epochs={planned}, and its {self.scheduler_name!r} "
+                f"schedule is laid out over that length; resume with epochs={planned}, not "
+                f"{self.epochs} (or use scheduler=None or 'plateau', or start a new run)."
+            )
         self.unwrapped_model.load_state_dict(state["model"])
         if self.optimizer is None:
             self.optimizer = self._build_optimizer()
@@ -434,16 +490,41 @@ class Trainer:
         if tuple(config.labels) != tuple(train.classes):
             config.labels = tuple(train.classes)
 
+    def _wrap_distributed(self) -> None:
+        if not _distributed.is_distributed() or isinstance(self.model, nn.parallel.DistributedDataParallel):
+            return
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
     def _rank_len(self, n: int) -> int:
-        return n
+        return math.ceil(n / self.world_size)
+
+    def _all_reduce(self, values: Sequence[float] | torch.Tensor, op: str = "sum") -> Any:
+        """Sum (or max) numbers over all ranks; identity outside distributed training."""
+        if not _distributed.is_distributed():
+            return values if isinstance(values, torch.Tensor) else list(values)
+        device = self.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+        tensor = torch.as_tensor(values, dtype=torch.float64).to(device)
+        reduce_op = torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
+        torch.distributed.all_reduce(tensor, op=reduce_op)
+        return tensor.cpu() if isinstance(values, torch.Tensor) else tensor.cpu().tolist()
+
+    def _reduce_max(self, value: float) -> float:
+        return self._all_reduce([value], op="max")[0]
+
+    def _broadcast_buffers(self) -> None:
+        """Give every rank rank 0's BatchNorm statistics (each rank updated its own last)."""
+        if _distributed.is_distributed():
+            for buffer in self.unwrapped_model.buffers():
+                torch.distributed.broadcast(buffer.data, src=0)
 
     def _epoch_indices(self, n: int, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         return torch.randperm(n, generator=generator)
 
     def _seed_epoch(self, epoch: int) -> None:
-        """Make each epoch's randomness a function of (seed, epoch) alone, so resuming is exact."""
-        seed = self.seed * 100_003 + epoch
+        """Make each epoch's randomness a function of (seed, epoch, rank) alone, so resuming is exact."""
+        seed = self.seed * 100_003 + epoch + self.rank * _RANK_SEED_STRIDE
         torch.manual_seed(seed)
         np.random.seed(seed % (2**32))
         random.seed(seed)
@@ -452,8 +533,12 @@ class Trainer:
         self, train: FaceDataset, batch_size: int, epoch: int, callbacks: CallbackList
     ) -> dict[str, float]:
         self._set_train_mode()
-        order = self._epoch_indices(len(train), epoch)
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7)
+        order = self._epoch_indices(len(train), epoch)  # the same on every rank
+        if self.world_size > 1:
+            order = _distributed.shard(order, self.rank, self.world_size)
+        generator = torch.Generator().manual_seed(
+            self.seed * 100_003 + epoch + 7 + self.rank * _RANK_SEED_STRIDE
+        )
         total_loss, total_correct, seen = 0.0, 0.0, 0
         for step in range(self.steps_per_epoch):
             batch_index = order[step * batch_size : (step + 1) * batch_size]
@@ -473,36 +558,55 @@ class Trainer:
             total_correct += out["correct"]
             seen += n
             callbacks.on_train_batch_end(step, {"loss": total_loss / seen, "accuracy": total_correct / seen})
+        self._broadcast_buffers()
+        total_loss, total_correct, seen = self._all_reduce([total_loss, total_correct, seen])
         logs = {"loss": total_loss / max(seen, 1)}
         if "accuracy" in self.metrics:
             logs["accuracy"] = total_correct / max(seen, 1)
         return logs
 
     @torch.inference_mode()
-    def _logits(self, ds: FaceDataset, batch_size: int) -> tuple[torch.Tensor, float]:
+    def _logits_sum(
+        self, images: torch.Tensor, targets: torch.Tensor, batch_size: int
+    ) -> tuple[torch.Tensor, float]:
+        """Return ``(logits N x C on the CPU, summed loss)`` of ``uint8`` images."""
         was_training = self.model.training
         self.model.eval()
         outputs, total = [], 0.0
         try:
-            for start in range(0, len(ds), batch_size):
-                images = ds.images[start : start + batch_size].float().div_(255.0)
-                images = self._normalize(images.to(self.device))
-                targets = ds.targets[start : start + batch_size].to(self.device)
-                loss, logits = self.eval_step(images, targets)
+            for start in range(0, len(images), batch_size):
+                batch = images[start : start + batch_size].float().div_(255.0)
+                batch = self._normalize(batch.to(self.device))
+                batch_targets = targets[start : start + batch_size].to(self.device)
+                loss, logits = self.eval_step(batch, batch_targets)
                 total += float(loss)
                 outputs.append(logits.cpu())
         finally:
             self.model.train(was_training)
         logits = torch.cat(outputs) if outputs else torch.empty(0, 0)
+        return logits, total
+
+    def _logits(self, ds: FaceDataset, batch_size: int) -> tuple[torch.Tensor, float]:
+        logits, total = self._logits_sum(ds.images, ds.targets, batch_size)
         return logits, total / max(len(ds), 1)
 
     def _evaluate_logs(self, ds: FaceDataset, batch_size: int) -> dict[str, float]:
-        logits, loss = self._logits(ds, batch_size)
-        preds = logits.argmax(1)
-        logs = {"loss": loss}
+        """Validation logs; in distributed training each rank scores every N-th image."""
+        images, targets = ds.images, ds.targets
+        if self.world_size > 1:
+            images, targets = images[self.rank :: self.world_size], targets[self.rank :: self.world_size]
+        logits, total = self._logits_sum(images, targets, batch_size)
+        num_classes = getattr(self.unwrapped_model, "num_classes", None) or (
+            logits.shape[1] if logits.numel() else len(ds.classes)
+        )
+        preds = logits.argmax(1) if logits.numel() else torch.empty(0, dtype=torch.int64)
+        cm = confusion_matrix(preds, targets, num_classes)
+        total = self._all_reduce([total])[0]
+        cm = self._all_reduce(cm).long()
+        n = int(cm.sum())
+        logs = {"loss": total / max(n, 1)}
         if "accuracy" in self.metrics:
-            logs["accuracy"] = float((preds == ds.targets).float().mean())
+            logs["accuracy"] = float(cm.diag().sum()) / max(n, 1)
         if "macro_f1" in self.metrics:
-            cm = confusion_matrix(preds, ds.targets, logits.shape[1])
-            logs["macro_f1"] = classification_report(cm, [str(i) for i in range(logits.shape[1])])["macro_f1"]
+            logs["macro_f1"] = classification_report(cm, [str(i) for i in range(num_classes)])["macro_f1"]
         return logs

@@ -1,0 +1,363 @@
+"""The Trainer on tiny generated data: history, callbacks, checkpoints, resume, DDP, loggers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import facexpr
+from facexpr.data import FaceDataset
+from facexpr.training import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    TensorBoard,
+    Trainer,
+    WandbLogger,
+)
+from facexpr.training._distributed import shard
+
+from ._train_worker import BATCH_SIZE, EPOCHS, make_data, make_trainer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).with_name("_train_worker.py")
+HISTORY_KEYS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Run every test on one thread, like the subprocesses (results must match bit for bit)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def data() -> tuple[FaceDataset, FaceDataset]:
+    train = make_data(32)
+    return train, train.subset(range(0, 32, 2))
+
+
+def _subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", PYTHONPATH=str(REPO_ROOT))
+    return env
+
+
+def _without_seconds(history: History) -> dict[str, list[float]]:
+    return {k: v for k, v in history.history.items() if k != "seconds"}
+
+
+def _assert_same_weights(a: torch.nn.Module | dict, b: torch.nn.Module | dict) -> None:
+    sa = a if isinstance(a, dict) else a.state_dict()
+    sb = b if isinstance(b, dict) else b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+class ScoredTrainer(Trainer):
+    """Reports a made-up ``val_loss`` for every epoch, so that the best epoch is known in advance."""
+
+    SCORES = (0.9, 0.1, 0.5, 0.3)
+
+    def eval_step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, logits = super().eval_step(images, targets)
+        return torch.tensor(self.SCORES[len(self.history.epoch)] * len(images)), logits
+
+
+class Snapshot(Callback):
+    """Keeps a copy of the weights at the end of every epoch."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.states.append({k: v.clone() for k, v in self.trainer.unwrapped_model.state_dict().items()})
+
+
+# -- fit, evaluate, predict ----------------------------------------------------------------------
+def test_fit_history_evaluate_predict(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    trainer = make_trainer()
+    history = trainer.fit(train, val=val, epochs=2, batch_size=BATCH_SIZE, progress=False)
+    assert set(history.history) == HISTORY_KEYS
+    assert history.epoch == [0, 1]
+    assert all(len(v) == 2 and all(math.isfinite(x) for x in v) for v in history.history.values())
+    assert history.history["loss"][1] < history.history["loss"][0]
+    assert trainer.unwrapped_model.labels == ("class0", "class1", "class2")  # the data's names
+
+    report = trainer.evaluate(val)
+    assert {"loss", "accuracy", "macro_f1", "per_class", "confusion_matrix"} <= set(report)
+    assert sum(map(sum, report["confusion_matrix"])) == len(val)
+    assert set(report["per_class"]) == {"class0", "class1", "class2"}
+    assert report["accuracy"] == pytest.approx(history.history["val_accuracy"][-1])
+    probs = trainer.predict(val)
+    assert probs.shape == (len(val), 3)
+    assert torch.allclose(probs.sum(1), torch.ones(len(val)))
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_and_optimizer_runs(scheduler: str, data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    optimizer = OPTIMIZERS[SCHEDULERS.index(scheduler) % len(OPTIMIZERS)]
+    trainer = make_trainer(optimizer=optimizer, scheduler=scheduler, lr=0.01)
+    history = trainer.fit(train.subset(range(16)), val=val, epochs=2, batch_size=8, progress=False)
+    assert len(history.epoch) == 2 and history.history["lr"][0] > 0
+
+
+def test_same_seed_same_run_other_seed_differs(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    runs = []
+    for seed in (3, 3, 4):
+        trainer = make_trainer(seed=seed)
+        history = trainer.fit(train, val=val, epochs=2, batch_size=BATCH_SIZE, progress=False)
+        runs.append((trainer.unwrapped_model.state_dict(), _without_seconds(history)))
+    _assert_same_weights(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert not torch.equal(runs[0][0]["features.0.weight"], runs[2][0]["features.0.weight"])
+
+
+def test_bad_arguments_name_the_valid_choices(data: tuple[FaceDataset, FaceDataset]) -> None:
+    with pytest.raises(ValueError, match="'cosin'. Available: cosine, onecycle, step, plateau"):
+        make_trainer(scheduler="cosin")
+    with pytest.raises(ValueError, match="freeze must be None or 'features', got 'head'"):
+        make_trainer(freeze="head")
+    with pytest.raises(ValueError, match="'adamax'. Available: adam, adamw, sgd"):
+        make_trainer(optimizer="adamax").fit(data[0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"7 outputs but the training data has 3 classes.*num_classes=3"):
+        make_trainer(num_classes=7).fit(data[0], epochs=1, progress=False)
+    with pytest.raises(TypeError, match="FaceDataset"):
+        make_trainer().fit([1, 2], epochs=1)  # type: ignore[arg-type]
+
+
+# -- callbacks --------------------------------------------------------------------------------------
+def test_early_stopping(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    stop = EarlyStopping(monitor="val_loss", patience=1, min_delta=100.0)  # nothing improves by 100
+    history = make_trainer().fit(train, val=val, epochs=5, batch_size=16, callbacks=[stop], progress=False)
+    assert history.epoch == [0, 1]
+    assert stop.stopped_epoch == 1 and stop.best_epoch == 0
+    with pytest.raises(KeyError, match="'val_loss' is not in the logs.*pass val="):
+        make_trainer().fit(train, epochs=1, batch_size=16, callbacks=[EarlyStopping()], progress=False)
+
+
+def test_model_checkpoint_best_only_survives_resume(
+    tmp_path: Path, data: tuple[FaceDataset, FaceDataset]
+) -> None:
+    train, val = data
+    best = ModelCheckpoint(tmp_path / "best", monitor="val_loss")
+    snap = Snapshot()
+    make_trainer(cls=ScoredTrainer, scheduler=None).fit(
+        train, val=val, epochs=3, batch_size=16, callbacks=[snap, best], checkpoint=tmp_path / "ckpt.pt",
+        progress=False,
+    )
+    assert best.best_epoch == 1 and best.best == pytest.approx(0.1)
+    saved = facexpr.load(tmp_path / "best", device="cpu")
+    assert saved.config.metrics["checkpoint"]["epoch"] == 1
+    _assert_same_weights(saved, snap.states[1])
+
+    # A resumed run with a fresh callback knows that epoch 1 is the best so far: epoch 3
+    # (val_loss 0.3) beats epoch 2 (0.5) but not epoch 1, so nothing is written.
+    again = ModelCheckpoint(tmp_path / "best", monitor="val_loss")
+    make_trainer(cls=ScoredTrainer, scheduler=None).fit(
+        train, val=val, epochs=4, batch_size=16, callbacks=[again], resume=tmp_path / "ckpt.pt",
+        progress=False,
+    )
+    assert again.best_epoch == 1 and again.last_saved is None
+    assert facexpr.load(tmp_path / "best", device="cpu").config.metrics["checkpoint"]["epoch"] == 1
+
+
+def test_csv_logger(tmp_path: Path, data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    path = tmp_path / "logs" / "history.csv"
+    history = make_trainer().fit(train, val=val, epochs=2, batch_size=16, callbacks=[CSVLogger(path)],
+                                 progress=False)
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert set(rows[0]) == {"epoch"} | HISTORY_KEYS
+    assert [float(r["val_loss"]) for r in rows] == history.history["val_loss"]
+
+
+def test_loggers_explain_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(ImportError, match="TensorBoard needs the optional package 'tensorboard'.*pip install tensorboard"):
+        TensorBoard("runs")
+    with pytest.raises(ImportError, match="WandbLogger needs the optional package 'wandb'.*pip install wandb"):
+        WandbLogger("project")
+
+
+def test_tensorboard_writes_scalars(tmp_path: Path, data: tuple[FaceDataset, FaceDataset]) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (optional)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train, val = data
+    make_trainer().fit(train, val=val, epochs=2, batch_size=16, callbacks=[TensorBoard(tmp_path / "tb")],
+                       progress=False)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr", "seconds"} <= tags
+    assert [e.step for e in events.Scalars("loss/val")] == [0, 1]
+
+
+def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: tuple[FaceDataset, FaceDataset]) -> None:
+    wandb = pytest.importorskip("wandb", reason="wandb is not installed (optional)")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    train, val = data
+    logger = WandbLogger("facexpr-tests", name="tiny", config={"note": "test"}, dir=str(tmp_path))
+    make_trainer().fit(train, val=val, epochs=2, batch_size=16, callbacks=[logger], progress=False)
+    assert logger.run is None  # finished
+    wandb.teardown()  # stop wandb's service, which flushes the run file
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    record = next(runs[0].glob("run-*.wandb")).read_bytes()  # what `wandb sync` would upload
+    for key in (b"val_loss", b"val_accuracy", b"architecture", b"note"):
+        assert key in record
+
+
+# -- checkpoints, NaN, freeze ---------------------------------------------------------------------------
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, data: tuple[FaceDataset, FaceDataset]
+) -> None:
+    train, _ = data
+    calls = {"n": 0}
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        value = F.cross_entropy(logits.float(), targets)
+        return value * float("nan") if calls["n"] > 3 else value  # 2 steps an epoch: NaN in epoch 2
+
+    snap = Snapshot()
+    trainer = make_trainer(loss=loss)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(FloatingPointError, match=r"epoch 2: the loss is nan \(not finite\).*ckpt.pt' is intact"):
+        trainer.fit(train, epochs=3, batch_size=16, callbacks=[snap], checkpoint=ckpt, progress=False)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 1 and len(state["history"]["epoch"]) == 1
+    _assert_same_weights(state["model"], snap.states[0])
+    assert all(torch.isfinite(p).all() for p in trainer.unwrapped_model.parameters())
+
+
+def test_freeze_features_trains_only_the_head(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    trainer = make_trainer(freeze="features", lr=0.01)
+    before = {k: v.clone() for k, v in trainer.unwrapped_model.state_dict().items()}
+    trainer.fit(train, val=val, epochs=2, batch_size=16, progress=False)
+    after = trainer.unwrapped_model.state_dict()
+    features = [k for k in before if k.startswith("features.")]
+    head = [k for k in before if k.startswith("classifier.") and k.endswith("weight")]
+    assert features and head
+    assert all(torch.equal(before[k], after[k]) for k in features)  # weights and BatchNorm statistics
+    assert all(not torch.equal(before[k], after[k]) for k in head)
+
+
+def test_checkpoint_errors(tmp_path: Path, data: tuple[FaceDataset, FaceDataset]) -> None:
+    trainer = make_trainer()
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        trainer.load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a facexpr training checkpoint"):
+        trainer.load_checkpoint(tmp_path / "other.pt")
+    # A one-cycle schedule is laid out over the run's length: resuming with another is refused.
+    trainer.fit(data[0].subset(range(16)), epochs=1, batch_size=16, checkpoint=tmp_path / "c.pt", progress=False)
+    with pytest.raises(ValueError, match="epochs=1.*'onecycle'.*resume with epochs=1, not 2"):
+        make_trainer().fit(data[0], epochs=2, resume=tmp_path / "c.pt", progress=False)
+
+
+@pytest.mark.slow
+def test_kill_mid_epoch_and_resume_is_exact(tmp_path: Path, data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    torch.save({"images": train.images, "targets": train.targets}, tmp_path / "data.pt")
+    marker = tmp_path / "stalled"
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "fit", str(tmp_path / "data.pt"), str(tmp_path), "--stall", "1:1"],
+        env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the training subprocess exited early:\n{proc.stdout.read().decode()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the training subprocess never reached epoch 2")
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-epoch 2: its checkpoint holds epoch 1
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+    resumed = make_trainer()
+    resumed_history = resumed.fit(train, val=val, epochs=EPOCHS, batch_size=BATCH_SIZE,
+                                  checkpoint=tmp_path / "checkpoint.pt", resume=tmp_path / "checkpoint.pt",
+                                  progress=False)
+    full = make_trainer()
+    full_history = full.fit(train, val=val, epochs=EPOCHS, batch_size=BATCH_SIZE, progress=False)
+    _assert_same_weights(resumed.unwrapped_model, full.unwrapped_model)
+    assert resumed_history.epoch == full_history.epoch == [0, 1, 2]
+    assert _without_seconds(resumed_history) == _without_seconds(full_history)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == EPOCHS
+
+
+# -- distributed ------------------------------------------------------------------------------------------
+def test_shard_matches_distributed_sampler() -> None:
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    parts = [shard(order, r, 3) for r in range(3)]
+    assert [len(p) for p in parts] == [4, 4, 4]
+    assert set(torch.cat(parts).tolist()) == set(range(11))
+    sampler = torch.utils.data.DistributedSampler(range(11), num_replicas=3, rank=1, shuffle=False)
+    assert shard(torch.arange(11), 1, 3).tolist() == list(sampler)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_end_with_identical_weights(
+    tmp_path: Path, data: tuple[FaceDataset, FaceDataset]
+) -> None:
+    train, _ = data
+    torch.save({"images": train.images, "targets": train.targets}, tmp_path / "data.pt")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+        f"--master_port={port}", str(WORKER), "ddp", str(tmp_path / "data.pt"), str(tmp_path),
+    ]
+    result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [i["world_size"] for i in info] == [2, 2]
+    assert [i["wrapped"] for i in info] == ["DistributedDataParallel"] * 2
+    assert info[0]["steps_per_epoch"] == math.ceil(32 / 2 / BATCH_SIZE)  # each rank sees half
+    assert info[0]["history"] == info[1]["history"]  # metrics reduced over both ranks
+    assert set(info[0]["history"]["history"]) == HISTORY_KEYS
+    _assert_same_weights(torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt"))
+    _assert_same_weights(torch.load(tmp_path / "rank0.pt"),
+                         torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"])
+    assert (tmp_path / "history.csv").is_file()
+    assert [p.name for p in tmp_path.glob("rank_zero_only_ran_on_*")] == ["rank_zero_only_ran_on_0"]
