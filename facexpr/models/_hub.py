@@ -309,7 +309,9 @@ def load(
                 f"Unknown model {name!r}. Available: {', '.join(list_models())}; or pass a folder "
                 "written by save_pretrained() or a Hugging Face Hub repo id 'user/name'."
             )
-    if num_classes is not None and (num_classes != model.num_classes or labels is not None):
+    if num_classes is not None and (
+        num_classes != model.num_classes or (labels is not None and tuple(labels) != model.labels)
+    ):
         model.reset_classifier(num_classes, labels)
     return model.to(device if device is not None else best_device()).eval()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._io import atomic_write
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "train_recipe"]
+__all__ = ["Recipe", "RECIPES", "get_recipe", "load_train_val", "train_recipe"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,45 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _is_fer2013(root: Path) -> bool:
+    from ..labels import FER2013_LABELS
+
+    if root.is_file() or any((root / name).is_file() for name in ("fer2013.csv", "train.csv")):
+        return True
+    train = root / "train"
+    if not train.is_dir():
+        return False
+    names = {d.name.lower() for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    return bool(names) and names <= set(FER2013_LABELS)
+
+
+def load_train_val(
+    data: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[Any, Any]:
+    """Load training and validation data from any supported layout.
+
+    * FER2013 (``train/``, ``val/`` folders of FER2013 class names, or ``fer2013.csv``):
+      its ``train`` and ``val`` splits;
+    * your own ``root/train/<class>/`` and ``root/val/<class>/`` folders;
+    * a single ``root/<class>/`` tree: a stratified, seeded split holding out
+      ``val_fraction`` of every class.
+
+    Returns:
+        ``(train, val)`` :class:`~facexpr.data.FaceDataset` objects with the same classes.
+    """
+    from ..data import FER2013, ImageFolder, train_val_split
+
+    root = Path(data)
+    if not root.exists():
+        raise FileNotFoundError(f"Training data '{root}' does not exist.")
+    if _is_fer2013(root):
+        return FER2013(root, "train"), FER2013(root, "val")
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        train = ImageFolder(root / "train")
+        return train, ImageFolder(root / "val", classes=train.classes)
+    return train_val_split(ImageFolder(root), val_fraction, seed=seed)
+
+
 def train_recipe(
     recipe: str | Recipe,
     data: str | os.PathLike,
@@ -91,41 +130,51 @@ def train_recipe(
     resume: bool = True,
     progress: bool = True,
     device: str | None = None,
+    pretrained: bool = False,
+    freeze: str | None = None,
+    val_fraction: float = 0.1,
 ) -> Path:
-    """Train a recipe on FER2013 ``train``, keep the best epoch on ``val``, write the folder.
+    """Train a recipe, keep the best epoch on the validation data, write the folder.
+
+    On FER2013 this trains on ``train`` and selects on ``val`` (test data is never touched
+    here). On your own class folders (see :func:`load_train_val`) the model gets your class
+    names; with ``pretrained=True`` it starts from the released weights with a new head
+    (fine-tuning), and ``freeze="features"`` trains the head alone.
 
     Writes into ``out``: ``checkpoint.pt`` (full training state after every epoch, used to
-    resume), ``best/`` (the ``save_pretrained`` folder of the best epoch by val accuracy) and
-    ``history.csv``. Test data is never touched here.
+    resume), ``best/`` (the ``save_pretrained`` folder of the best epoch by val accuracy),
+    ``history.csv`` and ``recipe.json``.
 
     Args:
         recipe: A recipe name or :class:`Recipe`.
-        data: FER2013 root (image folders or CSV).
+        data: Training data (see :func:`load_train_val`).
         out: Output folder.
         resume: Continue from ``out/checkpoint.pt`` when it exists.
         progress: Show progress bars.
         device: Training device (default: the best available).
+        pretrained: Start from the released weights of the recipe's architecture.
+        freeze: ``"features"`` to train only the classifier.
+        val_fraction: Share held out for validation when ``data`` is a single class tree.
 
     Returns:
         The ``best/`` folder.
     """
-    from ..data import FER2013
     from ..models import load
     from .callbacks import CSVLogger, ModelCheckpoint
     from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    train, val = load_train_val(data, val_fraction=val_fraction, seed=spec.seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     recipe_text = json.dumps(spec.to_dict(), indent=2) + "\n"
     atomic_write(out / "recipe.json", lambda tmp: tmp.write_text(recipe_text, encoding="utf-8"))
-    train, val = FER2013(data, "train"), FER2013(data, "val")
-    model = load(spec.model, pretrained=False, device=device)
-    model.config.recipe = spec.to_dict()
+    model = load(spec.model, pretrained=pretrained, labels=list(train.classes), device=device)
+    model.config.recipe = {**spec.to_dict(), "pretrained": pretrained, "freeze": freeze}
     trainer = Trainer(
         model, optimizer=spec.optimizer, lr=spec.lr, weight_decay=spec.weight_decay,
         scheduler=spec.scheduler, label_smoothing=spec.label_smoothing, augment=spec.augment,
-        seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device,
+        seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device, freeze=freeze,
     )
     checkpoint = out / "checkpoint.pt"
     best = ModelCheckpoint(out / "best", monitor="val_accuracy")

@@ -1,0 +1,95 @@
+"""`facexpr train` / `facexpr evaluate` end to end on tiny generated data, and recipes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import facexpr
+from facexpr.cli import main
+from facexpr.training.recipes import RECIPES, get_recipe, load_train_val
+
+
+def _tree(root: Path, classes: list[str], per_class: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for index, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (48, 48), dtype=np.uint8) + index * 80  # learnable
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+
+
+def test_recipes_exist_for_every_seed_model_and_its_seed_version() -> None:
+    for name in ("simple", "improved", "better"):
+        assert RECIPES[name].model == name
+        assert RECIPES[f"seed-{name}"].model == name
+    assert RECIPES["seed-better"].augment == "seed" and RECIPES["seed-better"].epochs == 30
+    assert get_recipe("better", epochs=1).epochs == 1
+    with pytest.raises(ValueError, match="Unknown recipe 'best'"):
+        get_recipe("best")
+    with pytest.raises(ValueError, match="Unknown recipe fields"):
+        get_recipe("better", epoch=3)
+
+
+def test_load_train_val_layouts(tmp_path: Path) -> None:
+    single = _tree(tmp_path / "single", ["calm", "excited"], 10)
+    train, val = load_train_val(single, val_fraction=0.2)
+    assert train.classes == val.classes == ("calm", "excited")
+    assert val.class_counts() == [2, 2] and train.class_counts() == [8, 8]
+    _tree(tmp_path / "split" / "train", ["a", "b"], 4)
+    _tree(tmp_path / "split" / "val", ["a", "b"], 2, seed=1)
+    train, val = load_train_val(tmp_path / "split")
+    assert len(train) == 8 and len(val) == 4
+    _tree(tmp_path / "fer" / "train", ["happy", "sad"], 3)
+    _tree(tmp_path / "fer" / "val", ["happy", "sad"], 2, seed=2)
+    train, val = load_train_val(tmp_path / "fer")
+    assert train.classes == facexpr.FER2013_LABELS  # FER2013 layout: FER ids, by name
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_train_val(tmp_path / "nothing")
+
+
+def test_train_then_evaluate_custom_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _tree(tmp_path / "faces", ["calm", "excited", "sleepy"], 8)
+    out = tmp_path / "run"
+    argv = ["train", "--model", "simple", "--data", str(data), "--out", str(out), "--epochs", "2",
+            "--batch-size", "8", "--val-fraction", "0.25"]
+    assert main(argv) == 0
+    best = out / "best"
+    assert {"history.csv", "recipe.json", "checkpoint.pt", "best"} <= {p.name for p in out.iterdir()}
+    model = facexpr.load(best, device="cpu")
+    assert model.labels == ("calm", "excited", "sleepy")
+    assert model.config.recipe["epochs"] == 2
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 3
+    # running again resumes from the finished checkpoint: nothing left to do
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(best), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["per_class"]) == {"calm", "excited", "sleepy"}
+    assert len(report["confusion_matrix"]) == 3
+    assert main(["evaluate", "--model", str(best), "--data", str(data)]) == 0
+    assert "confusion matrix" in capsys.readouterr().out
+
+
+def test_train_freeze_is_recorded(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "better", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "4", "--freeze", "features"]) == 0
+    trained = facexpr.load(out / "best", device="cpu")
+    assert trained.config.recipe["freeze"] == "features"
+
+
+def test_train_bad_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--model", "simple", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
