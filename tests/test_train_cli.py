@@ -93,3 +93,12 @@ def test_train_freeze_is_recorded(tmp_path: Path) -> None:
 def test_train_bad_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--model", "simple", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_logs_to_tensorboard(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard is in the 'tensorboard' extra")
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    logs = tmp_path / "tb"
+    assert main(["train", "--model", "simple", "--data", str(data), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--batch-size", "4", "--tensorboard", str(logs)]) == 0
+    assert any(p.name.startswith("events.out.tfevents") for p in logs.rglob("*"))

@@ -11,9 +11,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "load_train_val", "train_recipe"]
 
@@ -133,6 +137,7 @@ def train_recipe(
     pretrained: bool = False,
     freeze: str | None = None,
     val_fraction: float = 0.1,
+    callbacks: Sequence[Callback] = (),
 ) -> Path:
     """Train a recipe, keep the best epoch on the validation data, write the folder.
 
@@ -155,6 +160,7 @@ def train_recipe(
         pretrained: Start from the released weights of the recipe's architecture.
         freeze: ``"features"`` to train only the classifier.
         val_fraction: Share held out for validation when ``data`` is a single class tree.
+        callbacks: Extra callbacks, e.g. :class:`~facexpr.training.TensorBoard`.
 
     Returns:
         The ``best/`` folder.
@@ -183,7 +189,7 @@ def train_recipe(
         best._monitor.best = previous["metrics"]["checkpoint"]["val_accuracy"]
     trainer.fit(
         train, val=val, epochs=spec.epochs, batch_size=spec.batch_size,
-        callbacks=[best, CSVLogger(out / "history.csv")], checkpoint=checkpoint,
+        callbacks=[best, CSVLogger(out / "history.csv"), *callbacks], checkpoint=checkpoint,
         resume=checkpoint if resume and checkpoint.is_file() else None, progress=progress,
     )
     return out / "best"
