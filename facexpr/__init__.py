@@ -11,8 +11,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .annotate import annotate
+from .detection import DlibDetector, YuNetDetector, get_detector
 from .errors import (
     ChecksumMismatchError,
+    DetectorNotAvailableError,
     FacexprError,
     ImageNotFoundError,
     InvalidImageError,
@@ -21,21 +24,37 @@ from .errors import (
 from .inference import Prediction, predict
 from .labels import FER2013_LABELS
 from .models import FaceModel, ModelConfig, list_models, load
+from .photos import ImageResult, predict_folder, predict_iter, predict_photo, predict_photos
 from .training import Trainer
+from .video import FrameResult, predict_video, process_video, run_webcam
 
 __all__ = [
     "ChecksumMismatchError",
+    "DetectorNotAvailableError",
+    "DlibDetector",
     "FER2013_LABELS",
     "FaceModel",
     "FacexprError",
+    "FrameResult",
     "ImageNotFoundError",
+    "ImageResult",
     "InvalidImageError",
     "ModelConfig",
     "Prediction",
     "Trainer",
     "WeightsNotAvailableError",
+    "YuNetDetector",
     "__version__",
+    "annotate",
+    "get_detector",
     "list_models",
     "load",
     "predict",
+    "predict_folder",
+    "predict_iter",
+    "predict_photo",
+    "predict_photos",
+    "predict_video",
+    "process_video",
+    "run_webcam",
 ]

@@ -21,22 +21,184 @@ class _UserError(Exception):
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .inference import predict_faces
     from .models import load
+    from .photos import CROP_MAX_SIDE, image_size, list_images
 
     model = load(args.model, device=args.device)
-    results = predict_faces(model, list(args.images), batch_size=args.batch_size, tta=args.tta)
-    assert isinstance(results, list)
     k = max(1, min(args.top_k, model.num_classes))
-    if args.json:
+    folders = [Path(name) for name in args.images if Path(name).is_dir()]
+    if args.recursive and not folders:
+        raise _UserError("--recursive needs a folder among the inputs.")
+    photo_mode = args.detect is True or (
+        args.detect is None
+        and (bool(folders) or any((max(image_size(n) or (0,)) > CROP_MAX_SIDE) for n in args.images))
+    )
+    if not photo_mode and not folders and not args.csv and not args.save:
+        results = predict_faces(model, list(args.images), batch_size=args.batch_size, tta=args.tta)
+        assert isinstance(results, list)
+        if args.json:
+            for path, result in zip(args.images, results):
+                print(json.dumps({"image": path, **result.to_dict(), "top_k": result.top_k(k)}))
+            return 0
+        width = max(len("image"), *(len(p) for p in args.images))
+        print(f"{'image':<{width}}  {'label':<10}  {'prob':>5}  top-{k}")
         for path, result in zip(args.images, results):
-            print(json.dumps({"image": path, **result.to_dict(), "top_k": result.top_k(k)}))
+            top = ", ".join(f"{label} {prob:.2f}" for label, prob in result.top_k(k))
+            print(f"{path:<{width}}  {result.label:<10}  {result.confidence:>5.3f}  {top}")
         return 0
-    width = max(len("image"), *(len(p) for p in args.images))
-    print(f"{'image':<{width}}  {'label':<10}  {'prob':>5}  top-{k}")
-    for path, result in zip(args.images, results):
-        top = ", ".join(f"{label} {prob:.2f}" for label, prob in result.top_k(k))
-        print(f"{path:<{width}}  {result.label:<10}  {result.confidence:>5.3f}  {top}")
+
+    # Photos, folders, CSV or annotated output: stream over every image.
+    items: list[tuple[str, str, bool]] = []  # (path, name for --save, named by the user)
+    for name in args.images:
+        path = Path(name)
+        if path.is_dir():
+            items += [(str(f), str(f.relative_to(path)), False) for f in list_images(path, recursive=args.recursive)]
+        else:
+            items.append((name, path.name, True))
+    return _predict_stream(args, model, items, detect=args.detect if photo_mode else False, k=k,
+                           single=len(args.images) == 1 and not folders)
+
+
+def _detector(value: str) -> object:
+    """``--detector``: a built-in name, or a YuNet ``.onnx`` file."""
+    from .detection import YuNetDetector, available_detectors
+
+    if value.strip().lower() in (*available_detectors(), "hog"):
+        return value
+    return YuNetDetector(value)
+
+
+def _predict_stream(
+    args: argparse.Namespace, model: object, items: list[tuple[str, str, bool]], *, detect: bool | None,
+    k: int, single: bool,
+) -> int:
+    from pathlib import Path
+
+    from ._io import atomic_write
+    from .photos import csv_header, csv_rows, predict_iter
+
+    named = {path for path, _, explicit in items if explicit}
+    out_names = {path: out for path, out, _ in items}
+    save_dir: Path | None = None
+    if args.save is not None and not (single and not Path(args.save).is_dir()):
+        save_dir = Path(args.save)
+        if save_dir.exists() and not save_dir.is_dir():
+            raise _UserError(f"--save '{save_dir}' is a file; with several images it must name a folder.")
+    progress = _progress(total=len(items), unit="img", enabled=len(items) > 1)
+
+    def on_error(source: str, err: Exception) -> None:
+        if source in named:
+            raise err  # a file the user named: stop with its error, as for one image
+        progress.write(f"facexpr: warning: skipped unreadable image '{source}': {err}", file=sys.stderr)
+
+    stream = predict_iter([path for path, _, _ in items], model=model, detect=detect,  # type: ignore[arg-type]
+                          detector=_detector(args.detector), batch_size=args.batch_size, tta=args.tta,
+                          on_error=on_error)
+    labels = model.labels  # type: ignore[attr-defined]
+    width = max([len("image"), *(len(path) for path, _, _ in items)])
+    quiet = args.csv is not None and not args.json
+
+    def run(table: object | None) -> None:
+        if not args.json and not quiet:
+            print(f"{'image':<{width}}  face  {'box (x,y,w,h)':<19}  score  {'label':<10}  {'prob':>5}  top-{k}")
+        for result in stream:
+            progress.update(1)
+            source = result.source or ""
+            if table is not None:
+                table.writerows(csv_rows(result.faces, labels, [source]))  # type: ignore[attr-defined]
+            if args.json:
+                faces = [{"face": i, **face.to_dict(), "top_k": face.top_k(k)} for i, face in enumerate(result.faces)]
+                for face in faces:
+                    face.pop("source", None)
+                print(json.dumps({"image": source, "width": result.width, "height": result.height, "faces": faces}))
+            elif not quiet:
+                if not result.faces:
+                    progress.write(f"{source:<{width}}  -     no face found")
+                for i, face in enumerate(result.faces):
+                    box = ",".join(str(v) for v in face.box) if face.box is not None else "whole image"
+                    score = f"{face.score:.2f}" if face.score is not None else "  -  "
+                    top = ", ".join(f"{label} {prob:.2f}" for label, prob in face.top_k(k))
+                    progress.write(f"{source:<{width}}  {i:<4}  {box:<19}  {score:>5}  {face.label:<10}  "
+                                   f"{face.confidence:>5.3f}  {top}")
+            if args.save is not None:
+                from .annotate import annotate, save_image
+
+                target = save_dir / out_names.get(source, Path(source).name) if save_dir else Path(args.save)
+                save_image(annotate(source, result.faces, top_k=min(k, 2)), target)
+
+    try:
+        if args.csv is not None:
+            import csv
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                    table = csv.writer(handle, lineterminator="\n")
+                    table.writerow(csv_header(labels))
+                    run(table)
+
+            atomic_write(args.csv, write)
+        else:
+            run(None)
+    finally:
+        progress.close()
+    if len(items) > 1 or stream.skipped or args.csv:
+        n_skipped = len(stream.skipped)
+        note = f", {n_skipped} unreadable file{'s' * (n_skipped != 1)} skipped" if n_skipped else ""
+        where = f"; table written to {args.csv}" if args.csv else ""
+        print(f"facexpr: {stream.done} images, {stream.faces} faces{note}{where}", file=sys.stderr)
+    return 0
+
+
+def _progress(*, total: int | None, unit: str, enabled: bool) -> object:
+    """A tqdm progress bar on stderr (only on a terminal); ``write`` prints above it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=None if enabled else True,
+                dynamic_ncols=True, leave=False)
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from .models import load
+    from .video import FrameResult, process_video, video_info
+
+    source: str | int = int(args.source) if args.source.isdigit() else args.source
+    model = load(args.model, device=args.device)
+    info = video_info(source)
+    total = None
+    if info.frames > 0:
+        total = -(-min(info.frames, args.max_frames or info.frames) // args.every)
+    progress = _progress(total=total, unit="frame", enabled=bool(args.csv or args.save))
+
+    def show(result: FrameResult) -> None:
+        progress.update(1)
+        if not (args.csv or args.save):
+            faces = "; ".join(f"#{t} {f.label} {f.confidence:.2f} at {f.box}" for f, t in zip(result.faces, result.tracks))
+            print(f"frame {result.index} {result.timestamp:8.3f}s  {faces or 'no face'}")
+
+    try:
+        summary = process_video(source, csv_path=args.csv, save=args.save, model=model,
+                                detector=_detector(args.detector), every=args.every, smoothing=args.smoothing,
+                                max_frames=args.max_frames, progress=show)
+    finally:
+        progress.close()
+    written = [str(p) for p in (summary.csv, summary.video) if p is not None]
+    print(f"facexpr: {summary.frames} frames, {summary.faces} faces, {summary.fps:.1f} frames/s"
+          + (f"; wrote {', '.join(written)}" if written else ""), file=sys.stderr)
+    return 0
+
+
+def _cmd_webcam(args: argparse.Namespace) -> int:
+    from .models import load
+    from .video import run_webcam
+
+    model = load(args.model, device=args.device)
+    camera: str | int = int(args.camera) if args.camera.isdigit() else args.camera
+    frames = run_webcam(camera, model=model, detector=_detector(args.detector), every=args.every,
+                        smoothing=args.smoothing, window=not args.no_window, max_frames=args.max_frames)
+    print(f"facexpr: {frames} frames", file=sys.stderr)
     return 0
 
 
@@ -164,16 +326,63 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("predict", help="predict the expression of face images",
-                       description="Predict the expression of face crops (any size, any mode).")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p = sub.add_parser(
+        "predict", help="find the faces in photos (or read face crops) and predict their expressions",
+        description="Predict facial expressions. Photos (images over 160 pixels a side, or any "
+        "image with --detect) are searched for faces, each reported with its box and detection "
+        "score; smaller images, or all with --no-detect, are read as face crops. Folders are "
+        "processed image by image with a progress bar; unreadable files in them are skipped "
+        "with a warning.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image (with boxes and scores for photos)")
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default: 3)")
     p.add_argument("--tta", action="store_true", help="average each face with its mirror image")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")
+    p.add_argument("--csv", metavar="FILE", default=None, help="write one row per face to this CSV file (instead of printing a table)")
+    p.add_argument("--save", metavar="PATH", default=None,
+                   help="write the image annotated with boxes and labels (several images: a folder)")
+    p.add_argument("--detect", action=argparse.BooleanOptionalAction, default=None,
+                   help="find faces in every image (--no-detect: every image is one face crop; "
+                   "default: images over 160 pixels a side)")
+    p.add_argument("--detector", default="auto",
+                   help="auto (YuNet, else dlib offline), yunet, dlib, or a YuNet .onnx file (default: auto)")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "video", help="faces and expressions in a video file, frame by frame",
+        description="Find and read the faces of a video (or camera index). Writes one CSV row per "
+        "face per processed frame and/or an annotated video; without either, prints one line per frame.",
+    )
+    p.add_argument("source", metavar="VIDEO", help="video file, or a camera index such as 0")
+    p.add_argument("--csv", metavar="FILE", default=None, help="per-face-per-frame CSV table to write")
+    p.add_argument("--save", metavar="FILE", default=None, help="annotated video to write (.mp4, .avi, .mkv)")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="process one frame in N (default: 1)")
+    p.add_argument("--smoothing", type=float, default=0.0, metavar="A",
+                   help="smooth each face's probabilities over frames, 0 (off) to 0.95 (default: 0)")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_video)
+
+    p = sub.add_parser(
+        "webcam", help="live annotated webcam window",
+        description="Show the webcam with each face's box and expression (q or Esc quits). "
+        "Needs a display; --no-window prints one line per frame instead.",
+    )
+    p.add_argument("--camera", default="0", help="camera index (default: 0), or a video file to replay")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="process one frame in N (default: 1)")
+    p.add_argument("--smoothing", type=float, default=0.6, metavar="A", help="temporal smoothing (default: 0.6)")
+    p.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_webcam)
 
     p = sub.add_parser("models", help="list the models with their size and accuracy")
     p.add_argument("--filter", default=None, help="shell-style pattern, e.g. 'b*'")
@@ -250,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("facexpr: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError) as err:
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError, _UserError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"facexpr: error: {message}", file=sys.stderr)
         return EXIT_USAGE

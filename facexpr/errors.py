@@ -17,6 +17,7 @@ __all__ = [
     "ImageNotFoundError",
     "WeightsNotAvailableError",
     "ChecksumMismatchError",
+    "DetectorNotAvailableError",
 ]
 
 
@@ -38,3 +39,7 @@ class WeightsNotAvailableError(FacexprError, FileNotFoundError):
 
 class ChecksumMismatchError(FacexprError, ValueError):
     """A weights file whose sha256 differs from the pinned one."""
+
+
+class DetectorNotAvailableError(FacexprError, ImportError):
+    """No face detector can run: OpenCV (``pip install facexpr[detect]``) or its model is missing."""

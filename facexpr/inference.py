@@ -1,8 +1,10 @@
-"""Turning any input into predictions: face crops in, labels and probabilities out.
+"""Turning any input into predictions: face crops or whole photos in, labels and probabilities out.
 
-Every input is treated as one face crop (grayscale, resized to the model's input). Inputs
-are converted with the model's own :meth:`~facexpr.models.FaceModel.transforms`, batched,
-and run in ``torch.inference_mode`` in eval mode on the model's device.
+:func:`predict_faces` and :func:`predict_proba` treat every input as one face crop
+(grayscale, resized to the model's input). Inputs are converted with the model's own
+:meth:`~facexpr.models.FaceModel.transforms`, batched, and run in ``torch.inference_mode`` in
+eval mode on the model's device. :func:`predict` also takes whole photos: it finds their faces
+first (see :mod:`facexpr.photos`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .errors import InvalidImageError
 from .transforms import ImageInput
 
 if TYPE_CHECKING:
+    from .detection import DetectorLike
     from .models import FaceModel
 
 __all__ = ["Prediction", "predict", "predict_faces", "predict_proba"]
@@ -160,39 +163,89 @@ def predict_faces(
     return results[0] if _is_single(x) else results
 
 
+def _looks_like_photos(x: object) -> bool:
+    """Whether ``detect=None`` means detection: any image larger than a face crop."""
+    from .photos import CROP_MAX_SIDE, image_size
+
+    if isinstance(x, torch.Tensor) and x.ndim == 4:
+        return False  # a batch tensor is a batch of face crops
+    items = [x] if _is_single(x) else (list(x) if isinstance(x, (list, tuple)) else [])
+    for item in items:
+        dims = image_size(item)
+        if dims is not None and max(dims) > CROP_MAX_SIDE:
+            return True
+    return False
+
+
 def predict(
     x: ImageInput | Sequence[ImageInput],
     *,
     model: str | FaceModel = "better",
+    detect: bool | None = None,
+    detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
     device: str | torch.device | None = None,
-) -> Prediction | list[Prediction]:
-    """Predict the expression of face crops.
+) -> Prediction | list[Prediction] | list[list[Prediction]]:
+    """Predict facial expressions: find the faces in photos, or read face crops.
+
+    With detection (the default for photos), every face of each image is found, cropped the
+    way FER2013 faces were cropped and classified in one batch; each face's
+    :class:`Prediction` carries its ``box`` (``x, y, width, height`` in the original image's
+    pixels) and detection ``score``, sorted left to right. A photo without a face gives an
+    empty list. With ``detect=False`` each image is one face crop.
+
+    ``detect=None`` decides from the input: when an image is larger than
+    :data:`facexpr.photos.CROP_MAX_SIDE` (160) pixels a side, the images are photos and are
+    searched for faces (smaller ones among them count as one face each); otherwise, and for
+    ``N x C x H x W`` batch tensors, they are face crops. Pass ``detect`` explicitly for a
+    return type that does not depend on image sizes.
 
     Args:
         x: A path, PIL image (any mode: RGB, RGBA, L, I;16, P, CMYK; EXIF rotation applied),
             numpy array (HxW, HxWx3 RGB, HxWx4 RGBA; uint8 or float in [0, 1]), tensor (HxW,
             CxHxW, or a batch NxCxHxW), or a list of any of these.
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
+        detect: ``True``: find the faces of every image larger than the model input (48x48
+            ones count as one face each); ``False``: each image is one face crop; ``None``:
+            decide as above.
+        detector: Face detector: ``"auto"`` (YuNet, else dlib offline), ``"yunet"``,
+            ``"dlib"``, or a callable (see :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face with its mirror image.
         device: Device for a model loaded by name (default: the best available).
 
     Returns:
-        One :class:`Prediction` for a single image, a list for a list or a batch tensor.
+        Face crops: one :class:`Prediction` for a single image, a list for a list or a batch
+        tensor. Photos: a list of :class:`Prediction` (one per face) for a single image, a list
+        of such lists for a list.
 
     Raises:
         InvalidImageError: If an input cannot be read (named, with its index in a list).
+        DetectorNotAvailableError: If faces must be found and no detector can run (the message
+            says what to install).
 
     Example:
         >>> import facexpr, numpy as np
         >>> model = facexpr.load("simple", pretrained=False)
         >>> facexpr.predict(np.zeros((48, 48), dtype=np.uint8), model=model).label in model.labels
         True
+        >>> facexpr.predict(np.zeros((480, 640, 3), np.uint8), model=model,
+        ...                 detector=lambda image: ([[300, 200, 60, 80]], [0.9]))[0].box
+        (300, 200, 60, 80)
     """
     if isinstance(model, (str, os.PathLike)):
         from .models import load
 
         model = load(model, device=device)
-    return predict_faces(model, x, batch_size=batch_size, tta=tta)
+    auto = detect is None
+    if auto:
+        detect = _looks_like_photos(x)
+    if not detect:
+        return predict_faces(model, x, batch_size=batch_size, tta=tta)
+    from .photos import CROP_MAX_SIDE, _predict_photos
+
+    crop_limit = CROP_MAX_SIDE if auto else None
+    if _is_single(x):
+        return _predict_photos([x], model, detector, batch_size, tta, crop_limit)[0]  # type: ignore[list-item]
+    return _predict_photos(list(_as_batch(x)), model, detector, batch_size, tta, crop_limit)

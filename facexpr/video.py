@@ -1,0 +1,620 @@
+"""Video files and cameras: faces and expressions frame by frame, in bounded memory.
+
+:func:`predict_video` reads frames with OpenCV (``pip install facexpr[detect]``) and yields,
+for each processed frame, its index, timestamp and face results; only the current frame is
+held, so memory does not grow with the video's length. Faces are followed from frame to
+frame by box overlap (``track`` ids) and their probabilities can be smoothed over time.
+:func:`process_video` writes the per-face-per-frame CSV table and an annotated video;
+:func:`run_webcam` shows a live annotated window.
+
+Example:
+    >>> import facexpr
+    >>> for frame in facexpr.predict_video("clip.mp4", every=5):  # doctest: +SKIP
+    ...     print(frame.index, f"{frame.timestamp:.2f}s", [f.label for f in frame.faces])
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import torch
+
+from ._io import atomic_write
+from .detection import DetectorLike, _import_cv2, box_iou
+from .inference import Prediction
+from .photos import _Pipeline, _resolve_model, csv_header, csv_rows
+
+if TYPE_CHECKING:
+    from .models import FaceModel
+
+__all__ = [
+    "FrameResult",
+    "VideoInfo",
+    "VideoSummary",
+    "VideoWriter",
+    "predict_video",
+    "process_video",
+    "run_webcam",
+    "video_header",
+    "video_info",
+    "video_rows",
+]
+
+VideoSource = Union[str, os.PathLike, int]
+"""A video file path, or the index of a camera (``0`` is the default webcam)."""
+
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The faces of one processed video frame.
+
+    Attributes:
+        index: Frame number in the video, from 0.
+        timestamp: Time of the frame in seconds (from the video's frame rate; for a camera,
+            since the first frame).
+        faces: One :class:`~facexpr.Prediction` per face, left to right.
+        tracks: For each face, an id that stays the same while the face stays in place.
+        frame: The frame as an RGB ``uint8`` array when ``keep_frames=True``, else ``None``.
+
+    Example:
+        >>> FrameResult(0, 0.0, [], []).faces
+        []
+    """
+
+    index: int
+    timestamp: float
+    faces: list[Prediction]
+    tracks: list[int] = field(default_factory=list)
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+class _Tracker:
+    """Follows faces between processed frames by box overlap; smooths their probabilities.
+
+    Only faces seen in the last ``max_age`` processed frames are remembered, so memory is
+    bounded by the number of faces on screen.
+    """
+
+    def __init__(self, smoothing: float, labels: tuple[str, ...], *, min_iou: float = 0.3, max_age: int = 5) -> None:
+        self.smoothing = smoothing
+        self.labels = labels
+        self.min_iou = min_iou
+        self.max_age = max_age
+        self.next_id = 0
+        self.tracks: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # id -> (box, probs, age)
+
+    def update(self, faces: list[Prediction]) -> tuple[list[Prediction], list[int]]:
+        ids = list(self.tracks)
+        boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
+        old = np.array([self.tracks[i][0] for i in ids], dtype=np.float64).reshape(-1, 4)
+        iou = box_iou(boxes, old) if len(ids) and len(faces) else np.zeros((len(faces), len(ids)))
+        assigned: dict[int, int] = {}
+        while iou.size and iou.max() >= self.min_iou:  # greedy matching, best overlap first
+            f, t = np.unravel_index(int(np.argmax(iou)), iou.shape)
+            assigned[int(f)] = ids[int(t)]
+            iou[f, :] = -1
+            iou[:, t] = -1
+        out, track_ids, seen = [], [], set()
+        for i, face in enumerate(faces):
+            probs = np.array([face.probabilities[label] for label in self.labels])
+            track = assigned.get(i)
+            if track is None:
+                track, self.next_id = self.next_id, self.next_id + 1
+            elif self.smoothing > 0:
+                probs = self.smoothing * self.tracks[track][1] + (1.0 - self.smoothing) * probs
+                index = int(np.argmax(probs))
+                face = replace(face, label=self.labels[index], index=index,
+                               probabilities=dict(zip(self.labels, probs.tolist())))
+            self.tracks[track] = (boxes[i], probs, 0)
+            seen.add(track)
+            out.append(face)
+            track_ids.append(track)
+        for track in list(self.tracks):
+            if track not in seen:
+                box, probs, age = self.tracks[track]
+                if age + 1 >= self.max_age:
+                    del self.tracks[track]
+                else:
+                    self.tracks[track] = (box, probs, age + 1)
+        return out, track_ids
+
+
+def _open_capture(source: VideoSource, cv2: Any) -> Any:
+    if isinstance(source, bool) or not isinstance(source, (str, os.PathLike, int)):
+        raise TypeError(f"Expected a video file path or a camera index (int), got {type(source).__name__}.")
+    if isinstance(source, int):
+        capture = cv2.VideoCapture(source)
+        if not capture.isOpened():
+            raise ValueError(f"Cannot open camera {source}: no such camera, or it is in use.")
+        return capture
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"Video file '{path}' does not exist.")
+    if path.is_dir():
+        raise FileNotFoundError(f"'{path}' is a directory; expected a video file.")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"Cannot read '{path}' as a video; expected a file OpenCV can decode (mp4, avi, mkv, ...).")
+    return capture
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video source says about itself (0 where it does not know).
+
+    Attributes:
+        fps: Frames per second.
+        frames: Number of frames.
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+
+    Example:
+        >>> VideoInfo(fps=25.0, frames=250, width=640, height=480).frames / 25.0
+        10.0
+    """
+
+    fps: float
+    frames: int
+    width: int
+    height: int
+
+
+def video_info(source: VideoSource) -> VideoInfo:
+    """Return a video's frame rate, frame count and size, without decoding it.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it cannot be opened as a video.
+
+    Example:
+        >>> video_info("clip.mp4")  # doctest: +SKIP
+        VideoInfo(fps=25.0, frames=250, width=640, height=480)
+    """
+    cv2 = _import_cv2("Reading video")
+    capture = _open_capture(source, cv2)
+    try:
+        return VideoInfo(
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            frames=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        )
+    finally:
+        capture.release()
+
+
+def predict_video(
+    source: VideoSource,
+    *,
+    model: str | os.PathLike | FaceModel = "better",
+    detector: DetectorLike = "auto",
+    every: int = 1,
+    smoothing: float = 0.0,
+    max_frames: int | None = None,
+    keep_frames: bool = False,
+    batch_size: int = 256,
+    tta: bool = False,
+    device: str | torch.device | None = None,
+) -> Iterator[FrameResult]:
+    """Yield the faces and expressions of every ``every``-th frame of a video or camera.
+
+    Frames are read one at a time (skipped frames are not decoded), so memory does not grow
+    with the length of the video. Faces are matched between processed frames by box overlap
+    (``FrameResult.tracks``); with ``smoothing`` their probabilities are averaged over time.
+
+    Args:
+        source: A video file, or a camera index (``0`` for the default webcam).
+        model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
+        detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
+            :mod:`facexpr.detection`).
+        every: Process one frame in ``every`` (1: all frames).
+        smoothing: Weight of the past in an exponential moving average of each tracked face's
+            probabilities, in [0, 1): 0 disables smoothing, 0.7 steadies labels over a few
+            frames.
+        max_frames: Stop after this many source frames (default: the whole video; a camera
+            runs until the generator is closed).
+        keep_frames: Attach each processed frame (RGB ``uint8``) to its result.
+        batch_size: Faces per forward pass.
+        tta: Average each face with its mirror image.
+        device: Device for a model loaded by name.
+
+    Yields:
+        One :class:`FrameResult` per processed frame, in order.
+
+    Raises:
+        FileNotFoundError: If the video file does not exist.
+        ValueError: If it cannot be decoded, the camera cannot be opened, or an argument is
+            out of range.
+        DetectorNotAvailableError: If OpenCV or a detector is missing (says what to install).
+
+    Example:
+        >>> import facexpr
+        >>> rows = [(f.index, len(f.faces)) for f in facexpr.predict_video("clip.mp4", every=10)]  # doctest: +SKIP
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}.")
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}.")
+    if max_frames is not None and max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0, got {max_frames}.")
+    cv2 = _import_cv2("Reading video")
+    resolved = _resolve_model(model, device)
+    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
+    return _frames(source, cv2, pipeline, every, smoothing, max_frames, keep_frames)
+
+
+def _frames(
+    source: VideoSource, cv2: Any, pipeline: _Pipeline, every: int, smoothing: float,
+    max_frames: int | None, keep_frames: bool,
+) -> Iterator[FrameResult]:
+    capture = _open_capture(source, cv2)
+    tracker = _Tracker(smoothing, pipeline.model.labels)
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    camera = isinstance(source, int)
+    start = time.monotonic()
+    index = 0
+    try:
+        while max_frames is None or index < max_frames:
+            if index % every:
+                if not capture.grab():
+                    break
+                index += 1
+                continue
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if camera or fps <= 0:
+                timestamp = time.monotonic() - start if camera else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            else:
+                timestamp = index / fps
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            result = pipeline.finish([pipeline.prepare(rgb, f"frame {index}")])[0]
+            faces, tracks = tracker.update(result.faces)
+            yield FrameResult(index, timestamp, faces, tracks, rgb if keep_frames else None)
+            index += 1
+    finally:
+        capture.release()
+
+
+class VideoWriter:
+    """Writes RGB frames to a video file atomically: the file appears only when closed.
+
+    The codec follows the file name: ``.mp4``/``.mov``/``.m4v`` (MPEG-4), ``.avi``
+    (Motion JPEG), ``.mkv`` (Xvid). Frames of another size are resized to the first frame's.
+
+    Args:
+        path: Output file.
+        fps: Frames per second.
+
+    Raises:
+        ValueError: If the file name has no supported video ending, or ``fps`` <= 0.
+        DetectorNotAvailableError: If OpenCV is not installed.
+
+    Example:
+        >>> with VideoWriter("out.mp4", fps=25) as writer:  # doctest: +SKIP
+        ...     writer.write(rgb_frame)
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _FOURCC:
+            raise ValueError(
+                f"Cannot write video '{self.path}': expected a file name ending in "
+                f"{', '.join(sorted(_FOURCC))}."
+            )
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}.")
+        self._cv2 = _import_cv2("Writing video")
+        self.fps = float(fps)
+        self.frames = 0
+        self._size: tuple[int, int] | None = None
+        self._writer: Any = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{id(self)}.part{suffix}"
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one RGB ``uint8`` ``H x W x 3`` frame."""
+        cv2 = self._cv2
+        if self._writer is None:
+            self._size = (frame.shape[1], frame.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                self._tmp.unlink(missing_ok=True)
+                raise ValueError(f"OpenCV cannot write video '{self.path}' with this codec on this machine.")
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+        if (bgr.shape[1], bgr.shape[0]) != self._size:
+            bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(bgr)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; returns its path."""
+        if self._writer is None:
+            raise ValueError(f"No frame was written to '{self.path}'; the video would be empty.")
+        self._writer.release()
+        self._writer = None
+        tmp = self._tmp
+
+        def move(target: Path) -> None:
+            os.replace(tmp, target)
+
+        try:
+            return atomic_write(self.path, move)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    """What :func:`process_video` did.
+
+    Attributes:
+        frames: Frames processed.
+        faces: Face results over all processed frames.
+        csv: The CSV file written, if any.
+        video: The annotated video written, if any.
+        seconds: Wall-clock time taken.
+
+    Example:
+        >>> VideoSummary(frames=50, faces=75, csv=None, video=None, seconds=2.0).fps
+        25.0
+    """
+
+    frames: int
+    faces: int
+    csv: Path | None
+    video: Path | None
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        """Processed frames per second."""
+        return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+def video_header(labels: tuple[str, ...] | list[str]) -> list[str]:
+    """Columns of :func:`process_video`'s CSV: frame, time_s, then the per-face columns.
+
+    Example:
+        >>> video_header(["sad"])[:5]
+        ['frame', 'time_s', 'face', 'track', 'x']
+    """
+    columns = csv_header(labels, leading=("frame", "time_s"))
+    columns.insert(3, "track")
+    return columns
+
+
+def video_rows(result: FrameResult, labels: tuple[str, ...] | list[str]) -> list[list[Any]]:
+    """CSV rows of one frame (see :func:`video_header`); one empty-face row when there is none.
+
+    Example:
+        >>> video_rows(FrameResult(3, 0.12, []), ["sad"])[0][:4]
+        [3, '0.120', '', '']
+    """
+    rows = csv_rows(result.faces, labels, [result.index, f"{result.timestamp:.3f}"])
+    for i, row in enumerate(rows):
+        row.insert(3, result.tracks[i] if i < len(result.tracks) else "")
+    return rows
+
+
+def process_video(
+    source: VideoSource,
+    *,
+    csv_path: str | os.PathLike | None = None,
+    save: str | os.PathLike | None = None,
+    model: str | os.PathLike | FaceModel = "better",
+    detector: DetectorLike = "auto",
+    every: int = 1,
+    smoothing: float = 0.0,
+    max_frames: int | None = None,
+    top_k: int = 1,
+    device: str | torch.device | None = None,
+    progress: Callable[[FrameResult], None] | None = None,
+) -> VideoSummary:
+    """Run :func:`predict_video` and write a per-face-per-frame CSV and/or an annotated video.
+
+    The CSV has one row per face per processed frame (``frame, time_s, face, track, x, y,
+    width, height, score, label, confidence, p_<label>...``) and one row with empty face
+    columns for a frame without faces. The annotated video holds the processed frames at
+    ``fps / every``. Both files are written atomically: they appear complete or not at all.
+
+    Args:
+        source: A video file or a camera index.
+        csv_path: Where to write the CSV table.
+        save: Where to write the annotated video (``.mp4``, ``.avi``, ``.mkv``...).
+        model: A model name, folder or Hub repo, or a loaded model.
+        detector: Detector name or callable.
+        every: Process one frame in ``every``.
+        smoothing: Temporal smoothing of each face's probabilities, in [0, 1).
+        max_frames: Stop after this many source frames.
+        top_k: Classes listed per face in the annotated video.
+        device: Device for a model loaded by name.
+        progress: Called with each :class:`FrameResult` (e.g. to update a progress bar).
+
+    Returns:
+        A :class:`VideoSummary`.
+
+    Example:
+        >>> facexpr.process_video("in.mp4", csv_path="faces.csv", save="annotated.mp4")  # doctest: +SKIP
+        VideoSummary(frames=250, faces=498, ...)
+    """
+    from .annotate import annotate
+
+    began = time.monotonic()
+    resolved = _resolve_model(model, device)
+    labels = resolved.labels
+    frames_iter = predict_video(source, model=resolved, detector=detector, every=every, smoothing=smoothing,
+                                max_frames=max_frames, keep_frames=save is not None)
+    writer: VideoWriter | None = None
+    if save is not None:
+        fps = (video_info(source).fps if not isinstance(source, int) else 0.0) or 25.0
+        writer = VideoWriter(save, fps=max(fps / every, 1e-3))
+    count = faces = 0
+
+    def run(csv_file: Any | None) -> None:
+        nonlocal count, faces
+        table = csv.writer(csv_file, lineterminator="\n") if csv_file is not None else None
+        if table is not None:
+            table.writerow(video_header(labels))
+        for result in frames_iter:
+            if table is not None:
+                table.writerows(video_rows(result, labels))
+            if writer is not None and result.frame is not None:
+                writer.write(np.asarray(annotate(result.frame, result.faces, top_k=top_k)))
+            count += 1
+            faces += len(result.faces)
+            if progress is not None:
+                progress(result)
+
+    try:
+        written_csv = None
+        if csv_path is not None:
+            def write_csv(tmp: Path) -> None:
+                with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                    run(handle)
+
+            written_csv = atomic_write(csv_path, write_csv)
+        else:
+            run(None)
+        written_video = writer.close() if writer is not None and writer.frames else None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return VideoSummary(count, faces, written_csv, written_video, time.monotonic() - began)
+
+
+def _show_window(title: str) -> Callable[[np.ndarray], bool]:
+    """Return ``show(rgb) -> keep_going`` drawing in a desktop window, or raise if none can open."""
+    cv2 = _import_cv2("The webcam window")
+    try:
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
+    except cv2.error:
+        pass
+    else:
+        def show_cv2(rgb: np.ndarray) -> bool:
+            cv2.imshow(title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            key = cv2.waitKey(1) & 0xFF
+            return key not in (27, ord("q"))
+
+        return show_cv2
+    if os.name != "nt" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise ValueError(
+            "No display to show the webcam window on (DISPLAY is not set). Use `facexpr webcam "
+            "--no-window` to print the results, or `facexpr video 0 --save out.mp4`."
+        )
+    try:
+        import tkinter
+
+        from PIL import Image, ImageTk
+    except ImportError:
+        raise ValueError(
+            "This OpenCV build has no window support (opencv-python-headless) and tkinter is "
+            "not installed: install opencv-python (with GUI) or python3-tk, or use --no-window."
+        ) from None
+    root = tkinter.Tk()
+    root.title(title)
+    label = tkinter.Label(root)
+    label.pack()
+    state = {"open": True}
+    root.protocol("WM_DELETE_WINDOW", lambda: state.update(open=False))
+    root.bind("<Key-q>", lambda _e: state.update(open=False))
+    root.bind("<Escape>", lambda _e: state.update(open=False))
+
+    def show_tk(rgb: np.ndarray) -> bool:
+        if not state["open"]:
+            root.destroy()
+            return False
+        photo = ImageTk.PhotoImage(Image.fromarray(rgb))
+        label.configure(image=photo)
+        label.image = photo  # type: ignore[attr-defined]  # keep a reference
+        root.update()
+        return state["open"]
+
+    return show_tk
+
+
+def run_webcam(
+    camera: VideoSource = 0,
+    *,
+    model: str | os.PathLike | FaceModel = "better",
+    detector: DetectorLike = "auto",
+    every: int = 1,
+    smoothing: float = 0.6,
+    window: bool = True,
+    max_frames: int | None = None,
+    top_k: int = 2,
+    print_fn: Callable[[str], Any] | None = print,
+    device: str | torch.device | None = None,
+) -> int:
+    """Show a live annotated camera view (``q`` or Esc quits), or print results without a window.
+
+    Args:
+        camera: Camera index (``0``: the default webcam), or a video file to replay.
+        model: A model name, folder or Hub repo, or a loaded model.
+        detector: Detector name or callable.
+        every: Process one frame in ``every``.
+        smoothing: Temporal smoothing of each face's probabilities, in [0, 1).
+        window: Show a window (needs a display, and OpenCV with GUI support or tkinter);
+            ``False`` prints one line per frame instead.
+        max_frames: Stop after this many frames (default: until closed).
+        top_k: Classes listed per face.
+        print_fn: Where lines go when ``window=False``.
+        device: Device for a model loaded by name.
+
+    Returns:
+        The number of frames processed.
+
+    Raises:
+        ValueError: If the camera cannot be opened or no window can be shown.
+
+    Example:
+        >>> facexpr.run_webcam(0)  # doctest: +SKIP
+    """
+    from .annotate import annotate
+
+    show = _show_window("facexpr") if window else None
+    count = 0
+    frames = predict_video(camera, model=model, detector=detector, every=every, smoothing=smoothing,
+                           max_frames=max_frames, keep_frames=window, device=device)
+    try:
+        for result in frames:
+            count += 1
+            if show is not None and result.frame is not None:
+                if not show(np.asarray(annotate(result.frame, result.faces, top_k=top_k))):
+                    break
+            elif print_fn is not None:
+                faces = "; ".join(
+                    f"#{t} {f.label} {f.confidence:.2f} at {f.box}" for f, t in zip(result.faces, result.tracks)
+                )
+                print_fn(f"frame {result.index} {result.timestamp:7.2f}s  {faces or 'no face'}")
+    finally:
+        frames.close()  # type: ignore[attr-defined]
+    return count
