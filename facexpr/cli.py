@@ -233,6 +233,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logger_callbacks(args: argparse.Namespace) -> list:
+    from .training import TensorBoard, WandbLogger
+
+    callbacks: list = []
+    if args.tensorboard:
+        callbacks.append(TensorBoard(args.tensorboard))
+    if args.wandb:
+        callbacks.append(WandbLogger(args.wandb))
+    return callbacks
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .training.recipes import get_recipe, train_recipe
 
@@ -240,7 +251,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = get_recipe(
         name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
     )
-    best = train_recipe(recipe, args.data, args.out, resume=not args.no_resume, device=args.device)
+    best = train_recipe(
+        recipe, args.data, args.out, resume=not args.no_resume, device=args.device,
+        pretrained=args.pretrained, freeze=args.freeze, val_fraction=args.val_fraction,
+        callbacks=_logger_callbacks(args),
+    )
     print(f"Best model (by val accuracy) saved to {best}")
     return 0
 
@@ -389,19 +404,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser(
-        "train", help="train a model from a recipe on FER2013",
-        description="Train a model on FER2013 'train' with a recipe, keep the epoch with the best "
-        "'val' accuracy, and save it to OUT/best (resumes from OUT/checkpoint.pt).",
+        "train", help="train a model from a recipe, on FER2013 or your own class folders",
+        description="Train a model with a recipe and keep the epoch with the best validation accuracy "
+        "in OUT/best (resumes from OUT/checkpoint.pt). DATA is FER2013 (trains on 'train', selects on "
+        "'val'), your own DATA/train/<class>/ and DATA/val/<class>/ folders, or one DATA/<class>/ tree "
+        "split by --val-fraction. Example: facexpr train --model better --data my_faces --out runs/mine "
+        "--pretrained --epochs 10",
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--recipe", help="recipe name: better, improved, simple, seed-better, ...")
     what.add_argument("--model", help="architecture name; uses its facexpr recipe")
-    p.add_argument("--data", required=True, help="FER2013 folder (train/val/test class folders) or fer2013.csv")
+    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, or your class folders")
     p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    p.add_argument("--pretrained", action="store_true",
+                   help="start from the released weights (fine-tuning); the head is replaced when your classes differ")
+    p.add_argument("--freeze", choices=["features"], default=None, help="train only the classifier head")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of each class held out for validation when DATA is a single class-folder tree")
+    p.add_argument("--tensorboard", metavar="LOGDIR", default=None, help="log to TensorBoard (pip install tensorboard)")
+    p.add_argument("--wandb", metavar="PROJECT", default=None,
+                   help="log to Weights & Biases (pip install wandb; WANDB_MODE=offline works)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_train)
