@@ -34,11 +34,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode(path))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _default_mode(path: Path) -> int:
+    """Mode of the file being replaced, else what ``open()`` would create (0o666 minus umask).
+
+    ``mkstemp`` creates 0o600 files; without this, every atomically written file would be
+    private to its owner.
+    """
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def sha256_file(path: str | Path) -> str:
