@@ -74,8 +74,9 @@ class FacexprBenchmarkDirective(SphinxDirective):
     """``.. facexpr-benchmark:: benchmarks/NAME.md`` -- include a committed benchmark table.
 
     The Markdown file (path relative to ``docs/``) is written by a benchmark script and
-    committed with its numbers; it is included as it is, in reST and MyST pages alike. Until
-    it exists, one sentence says so (or the ``:missing:`` text).
+    committed with its numbers; it is included as it is, in reST and MyST pages alike. Any
+    other file (a recorded ``.log``) is shown verbatim. Until the file exists, one sentence
+    says so (or the ``:missing:`` text).
     """
 
     required_arguments = 1
@@ -95,6 +96,10 @@ class FacexprBenchmarkDirective(SphinxDirective):
             )
             if markdown:
                 text = text.replace("``", "`")
+        elif path.suffix != ".md":  # a recorded log: shown verbatim
+            self.env.note_dependency(str(path))
+            text = (f"```{{literalinclude}} {rel}\n:language: text\n```" if markdown
+                    else f".. literalinclude:: {rel}\n   :language: text\n")
         else:
             self.env.note_dependency(str(path))
             text = (f"```{{include}} {rel}\n```" if markdown
