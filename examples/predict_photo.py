@@ -1,7 +1,7 @@
 """Find every face in a photo, predict its expression, and save the annotated image.
 
-Needs a face detector: ``pip install "facexpr[detect]"`` (OpenCV's YuNet, whose small model is
-fetched from the Hugging Face Hub on first use) or ``pip install dlib-bin`` (offline).
+Needs a face detector: ``pip install "facexpr[detect]"`` installs OpenCV for YuNet (whose small
+model is fetched from the Hugging Face Hub on first use) and dlib, the offline fallback.
 
 Usage:
     python examples/predict_photo.py                              # the example photo
