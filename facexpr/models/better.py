@@ -19,7 +19,10 @@ def _block(in_chans: int, out_chans: int) -> list[nn.Module]:
     ]
 
 
-@register_model("better", weights=PretrainedWeights(repo_id="facexpr/better", sha256=None))
+@register_model("better", weights=PretrainedWeights(
+        repo_id="facexpr/better",
+        sha256="4e39ebd72b630b0b6e2ddcd5bcd490a313c682ed0ffffb36a04c1309e9fa37d4",
+    ))
 class BetterCNN(FaceModel):
     """3 x [Conv3x3 -> BatchNorm -> LeakyReLU -> MaxPool2] (32/64/128) -> Linear(4608, 256) ->
     BatchNorm1d -> LeakyReLU -> Dropout 0.5 -> Linear, with Kaiming initialisation.
