@@ -3,8 +3,8 @@
 Writes into ``docs/_static/figures/``:
 
 * ``training_curves.png``: loss and accuracy per epoch, train and val, of every released
-  model, read from the ``history.csv`` its training run wrote (looked for in its release
-  folder ``facexpr/weights/<name>/`` and in ``docs/benchmarks/``);
+  model, read from the ``history.csv`` its training run wrote (committed as
+  ``docs/training/<name>_history.csv``, or in its release folder ``facexpr/weights/<name>/``);
 * ``confusion_matrices.png``: the FER2013 test confusion matrix of every released model,
   row-normalised, read from its ``config.json``;
 * ``annotated_photo.jpg``: ``facexpr.predict`` and ``facexpr.annotate`` on a collage of the
@@ -44,6 +44,7 @@ def _released() -> list[str]:
 def _history_file(name: str) -> Path | None:
     for candidate in (
         shipped_weights_dir(name) / "history.csv",
+        DOCS / "training" / f"{name}_history.csv",
         DOCS / "benchmarks" / name / "history.csv",
         DOCS / "benchmarks" / f"history_{name}.csv",
         DOCS / "benchmarks" / f"{name}_history.csv",
@@ -63,7 +64,8 @@ def training_curves(plt: object) -> Path | None:
     """Loss and accuracy per epoch (train and val) of each model with a history.csv."""
     found = {name: path for name in facexpr.list_models() if (path := _history_file(name)) is not None}
     if not found:
-        print("training curves: skipped, no history.csv found (looked in facexpr/weights/<name>/ and docs/benchmarks/)")
+        print("training curves: skipped, no history.csv found (looked in docs/training/, facexpr/weights/<name>/ "
+              "and docs/benchmarks/)")
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)  # type: ignore[attr-defined]
     for (name, path), color in zip(sorted(found.items()), ("tab:blue", "tab:orange", "tab:green", "tab:red")):

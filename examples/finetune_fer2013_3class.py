@@ -34,7 +34,7 @@ from facexpr.assets import EXAMPLE_FACE
 from facexpr.calibration import fit_temperature
 from facexpr.data import ImageFolder, train_val_split
 from facexpr.release import publish, split_logits
-from facexpr.training import EarlyStopping, Trainer
+from facexpr.training import EarlyStopping, Trainer, classification_report, confusion_matrix
 
 GROUPS = {
     "negative": ("angry", "disgust", "fear", "sad"),
@@ -43,18 +43,19 @@ GROUPS = {
 }
 
 
-def build_folders(fer2013: Path, dest: Path, per_class: int, seed: int) -> None:
+def build_folders(fer2013: Path, dest: Path, fraction: float, seed: int) -> None:
     """Write ``dest/{train,test}/<group>/`` with links to FER2013 images (never copies into the repo).
 
-    ``train`` takes ``per_class`` random images of each group from FER2013 ``train``;
-    ``test`` takes every image of the groups from FER2013 ``test`` (PrivateTest).
+    ``train`` takes a random ``fraction`` of each group's FER2013 ``train`` images (so the
+    classes keep FER2013's proportions); ``test`` takes every image of the groups from
+    FER2013 ``test`` (PrivateTest).
     """
     rng = random.Random(seed)
-    for split, limit in (("train", per_class), ("test", None)):
+    for split, share in (("train", fraction), ("test", 1.0)):
         for group, members in GROUPS.items():
             files = sorted(f for name in members for f in (fer2013 / split / name).iterdir())
-            if limit is not None and len(files) > limit:
-                files = sorted(rng.sample(files, limit))
+            if share < 1.0:
+                files = sorted(rng.sample(files, max(1, round(len(files) * share))))
             folder = dest / split / group
             folder.mkdir(parents=True, exist_ok=True)
             for i, src in enumerate(files):
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fer2013", required=True, help="FER2013 image folders (train/, test/ with class folders)")
     parser.add_argument("--out", default="runs/fer3", help="output folder (default: runs/fer3)")
     parser.add_argument("--model", default="better", help="pretrained model name or folder (default: better)")
-    parser.add_argument("--per-class", type=int, default=1500, help="training images per class (default: 1500)")
+    parser.add_argument("--fraction", type=float, default=0.3,
+                        help="share of each class's FER2013 train images to use (default: 0.3)")
     parser.add_argument("--head-epochs", type=int, default=3, help="epochs with the backbone frozen (default: 3)")
     parser.add_argument("--epochs", type=int, default=8, help="most epochs with everything trained (default: 8)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. The data: class folders, the layout facexpr.data.ImageFolder reads.
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="facexpr-fer3-"))
-    build_folders(Path(args.fer2013), data_dir, args.per_class, args.seed)
+    build_folders(Path(args.fer2013), data_dir, args.fraction, args.seed)
     custom = ImageFolder(data_dir / "train")               # classes from the folder names
     train, val = train_val_split(custom, 0.15, seed=args.seed)  # stratified, seeded
     test = ImageFolder(data_dir / "test", classes=custom.classes)
@@ -111,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     probs7 = Trainer(pretrained, device="cpu").predict(test)
     grouped = torch.stack([probs7[:, [pretrained.labels.index(n) for n in GROUPS[g]]].sum(1)
                            for g in custom.classes], dim=1)
-    baseline = float((grouped.argmax(1) == test.targets).float().mean())
-    print(f"baseline (7-class {args.model!r}, probabilities summed per group) test accuracy {baseline:.4f}")
+    cm = confusion_matrix(grouped.argmax(1), test.targets, len(custom.classes))
+    baseline = classification_report(cm, custom.classes)
+    print(f"baseline (7-class {args.model!r}, probabilities summed per group): test accuracy "
+          f"{baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1']:.4f}")
 
     # 3. A new 3-class head on the pretrained backbone; train the head alone first.
     model = facexpr.load(args.model, labels=custom.classes, device="cpu")
@@ -121,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     history = head.fit(train, val=val, epochs=args.head_epochs, batch_size=args.batch_size, progress=False)
     print("head only:", _last(history))
 
-    # 4. Unfreeze and fine-tune everything, with a lower learning rate and augmentation;
+    # 4. Unfreeze and fine-tune everything, with a 30x lower learning rate and augmentation;
     #    keep the epoch with the best validation accuracy.
     model.requires_grad_(True)
-    full = Trainer(model, optimizer="adamw", lr=5e-4, weight_decay=0.05, scheduler="cosine",
+    full = Trainer(model, optimizer="adamw", lr=1e-4, weight_decay=0.05, scheduler="cosine",
                    label_smoothing=0.1, augment="seed", seed=args.seed, metrics=("accuracy", "macro_f1"),
                    device="cpu")
     stop = EarlyStopping("val_accuracy", patience=3, restore_best_weights=True)

@@ -204,7 +204,7 @@ def test_finetune_fer2013_3class(model_dir: Path, fer2013: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fer3"
     assert run("finetune_fer2013_3class", "--fer2013", fer2013, "--out", out, "--model", model_dir,
-               "--per-class", 8, "--head-epochs", 1, "--epochs", 1, "--batch-size", 8,
+               "--fraction", 0.5, "--head-epochs", 1, "--epochs", 1, "--batch-size", 8,
                "--data-dir", tmp_path / "fer3-data") == 0
     text = capsys.readouterr().out
     assert "baseline" in text and "dry run, would upload" in text and "identical probabilities: True" in text

@@ -90,6 +90,7 @@ class FacexprBenchmarkDirective(SphinxDirective):
         here = Path(self.env.doc2path(self.env.docname)).parent
         rel = os.path.relpath(path, here).replace(os.sep, "/")
         markdown = hasattr(self.state, "_renderer")
+        self.env.note_dependency(str(path))  # a missing dependency re-reads the page every build
         if not path.is_file():
             text = self.options.get("missing") or (
                 f"The measured table (``docs/{self.arguments[0]}``) is not in this version yet."
@@ -142,8 +143,10 @@ class FacexprZooDirective(SphinxDirective):
         out = []
         for name, caption in captions.items():
             path = srcdir / "_static" / "figures" / name
+            self.env.note_dependency(str(path))
             if path.is_file():
-                out += [f"```{{figure}} {self._rel(path, here)}", ":width: 100%", "", caption, "```", ""]
+                width = [":width: 100%"] if name == "training_curves.png" else []
+                out += [f"```{{figure}} {self._rel(path, here)}", *width, "", caption, "```", ""]
         if not out:
             return "*No figures yet: run `python docs/make_figures.py` once models are released.*"
         return "\n".join(out)
@@ -155,6 +158,7 @@ class FacexprZooDirective(SphinxDirective):
         out = []
         for name in list_models():
             card = shipped_weights_dir(name) / "README.md"
+            self.env.note_dependency(str(card))
             if card.is_file():
                 out += [f"({name}-card)=", f"```{{include}} {self._rel(card, here)}",
                         ":relative-images:", ":heading-offset: 2", "```", ""]
