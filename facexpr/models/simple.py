@@ -12,7 +12,10 @@ from ._registry import PretrainedWeights, register_model
 __all__ = ["SimpleCNN"]
 
 
-@register_model("simple", weights=PretrainedWeights(repo_id="facexpr/simple", sha256=None))
+@register_model("simple", weights=PretrainedWeights(
+        repo_id="facexpr/simple",
+        sha256="0a360605687a09f971dd7d17a9fc6c820af6665c321542a7f2242005f6a53207",
+    ))
 class SimpleCNN(FaceModel):
     """3 x [Conv3x3 -> ReLU -> MaxPool2] (32/64/128) -> Linear(4608, 256) -> ReLU -> Linear.
 
