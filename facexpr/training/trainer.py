@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
+from ..models._hub import best_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
 from . import _distributed
@@ -35,14 +36,6 @@ DataLike = FaceDataset | tuple[torch.Tensor, torch.Tensor]
 
 _RANK_SEED_STRIDE = 1_000_000_007
 """Offset between the per-epoch seeds of two ranks (rank 0 keeps the single-process seeds)."""
-
-
-def _best_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _as_dataset(data: DataLike, name: str) -> FaceDataset:
@@ -131,7 +124,7 @@ class Trainer:
             raise ValueError(f"Unknown scheduler {scheduler!r}. Available: {', '.join(SCHEDULERS)}.")
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
-        self.device = torch.device(device) if device is not None else _best_device()
+        self.device = torch.device(device) if device is not None else best_device()
         if _distributed.env_world_size() > 1 or _distributed.is_distributed():
             self.device = _distributed.init_from_env(self.device)
         self.model = model.to(self.device)
