@@ -5,12 +5,16 @@ flip, rotation +-10 degrees, RandomResizedCrop(48, scale 0.9-1.0)), timed three 
 same run, in interleaved rounds so that the ratios hold on a busy shared machine:
 
 * ``bare``: forward, backward and Adam step on batches already normalised in memory (no data
-  loading, no augmentation): the floor any pipeline can reach;
+  loading, no augmentation), with the model and batches channels-last as ``Trainer`` keeps
+  them: the floor any pipeline can reach;
 * ``facexpr``: ``Trainer.fit`` with ``augment="seed"`` on the cached ``uint8`` tensor (batch
   slicing, :class:`~facexpr.data.BatchAugment`, normalisation, the same step);
-* ``seed``: the original project's data path: the ``pixels`` strings of a FER2013 CSV parsed
-  for every item, PIL + torchvision transforms, a :class:`~torch.utils.data.DataLoader`, the
-  same step. The CSV is generated in a temporary file from the cached tensors.
+* ``seed``: the original project as it ran: the ``pixels`` strings of a FER2013 CSV parsed
+  for every item, PIL + torchvision transforms, a :class:`~torch.utils.data.DataLoader`, and a
+  plain PyTorch step on a freshly built ``BetterCNN`` (default NCHW layout). The CSV is
+  generated in a temporary file from the cached tensors;
+* ``seed data + facexpr step``: the seed's data path feeding facexpr's channels-last step, to
+  separate the cost of the data path from that of the step.
 
 Each path runs ``--batches`` batches per round; the epoch time is extrapolated to the
 ``ceil(28709 / batch_size)`` batches of a full epoch from the median time per batch.
@@ -39,6 +43,7 @@ from torchvision import transforms
 
 import facexpr
 from facexpr.data import FER2013
+from facexpr.models import BetterCNN
 from facexpr.training import Callback, Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -113,11 +118,13 @@ def time_facexpr(model: torch.nn.Module, train: FER2013, n: int, batch_size: int
     return time.perf_counter() - started
 
 
-def time_seed(model: torch.nn.Module, loader: DataLoader, n: int) -> float:
+def time_seed(model: torch.nn.Module, loader: DataLoader, n: int, channels_last: bool = False) -> float:
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     started = time.perf_counter()
     for step, (images, targets) in enumerate(loader):
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         _step(model, optimizer, images, targets)
         if step + 1 >= n:
             break
@@ -154,7 +161,8 @@ def main() -> None:
     # Pre-made, normalised batches for the bare path (the first n * bs images of a shuffle).
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: n * bs]
     premade = [
-        ((train.images[idx].float() / 255 - 0.5) / 0.5, train.targets[idx])
+        (((train.images[idx].float() / 255 - 0.5) / 0.5).contiguous(memory_format=torch.channels_last),
+         train.targets[idx])
         for idx in order.split(bs)
     ]
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,13 +172,16 @@ def main() -> None:
     loader = DataLoader(seed_data, batch_size=bs, shuffle=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
 
-    model = facexpr.load("better", pretrained=False, device="cpu")
-    timings: dict[str, list[float]] = {"bare": [], "facexpr": [], "seed": []}
+    model = facexpr.load("better", pretrained=False, device="cpu")  # channels-last, like Trainer
+    seed_model = BetterCNN()  # what the seed built: default NCHW layout
+    keys = ("bare", "facexpr", "seed", "seed data + facexpr step")
+    timings: dict[str, list[float]] = {key: [] for key in keys}
     for round_index in range(args.rounds + 1):  # round 0 warms up and is not counted
         measured = {
             "bare": time_bare(model, premade),
             "facexpr": time_facexpr(model, train, n, bs, seed=round_index),
-            "seed": time_seed(model, loader, n),
+            "seed": time_seed(seed_model, loader, n),
+            "seed data + facexpr step": time_seed(model, loader, n, channels_last=True),
         }
         if round_index:
             for key, seconds in measured.items():
@@ -179,9 +190,10 @@ def main() -> None:
     per_batch = {key: statistics.median(values) for key, values in timings.items()}
     epoch = {key: value * epoch_batches for key, value in per_batch.items()}
     described = {
-        "bare": "forward + backward + Adam step on pre-made normalised tensors",
+        "bare": "forward + backward + Adam step on pre-made normalised channels-last tensors",
         "facexpr": "Trainer.fit, augment='seed': cached uint8 tensor + BatchAugment + the same step",
-        "seed": "CSV pixel strings parsed per item + PIL/torchvision transforms + DataLoader + the same step",
+        "seed": "CSV pixel strings parsed per item + PIL/torchvision transforms + DataLoader + plain NCHW step",
+        "seed data + facexpr step": "the seed's data path feeding the channels-last step of bare/facexpr",
     }
     print(
         f"BetterCNN, FER2013 train ({len(train):,} images, {epoch_batches} batches of {bs}), "
@@ -192,7 +204,7 @@ def main() -> None:
     print()
     print("| path | what is timed | ms / batch | epoch (s) | vs bare | vs facexpr |")
     print("|---|---|---:|---:|---:|---:|")
-    for key in ("bare", "facexpr", "seed"):
+    for key in keys:
         print(
             f"| {key} | {described[key]} | {per_batch[key] * 1000:.1f} | {epoch[key]:.1f} | "
             f"{epoch[key] / epoch['bare']:.2f}x | {epoch[key] / epoch['facexpr']:.2f}x |"
@@ -202,6 +214,8 @@ def main() -> None:
     seed_ratio = epoch["seed"] / epoch["facexpr"]
     print(f"- facexpr epoch / bare epoch = {fx_ratio:.2f} (target <= 1.25: {'met' if fx_ratio <= 1.25 else 'NOT met'})")
     print(f"- seed epoch / facexpr epoch = {seed_ratio:.2f} (target >= 1.6: {'met' if seed_ratio >= 1.6 else 'NOT met'})")
+    data_ratio = epoch["seed data + facexpr step"] / epoch["facexpr"]
+    print(f"- with the same channels-last step, seed data path / facexpr = {data_ratio:.2f}")
     print(f"- loading FER2013 train into memory (decoded-image cache): {load_seconds:.1f} s, once per run")
 
 

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from .errors import InvalidImageError
+from .models._base import to_memory_format
 from .transforms import ImageInput
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def predict_proba(
     out = []
     try:
         for start in range(0, faces.shape[0], batch_size):
-            inputs = transform.normalize(faces[start : start + batch_size].to(device))
+            inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
             logits = model(inputs).float() / model.config.temperature
             probs = logits.softmax(1)
             if tta:

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from ._io import atomic_write, sha256_file
 from .calibration import fit_temperature
-from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
+from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load, to_memory_format
 from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
 
 __all__ = ["split_logits", "evaluate_split", "build_release", "check_release", "publish"]
@@ -35,7 +35,7 @@ def split_logits(model: FaceModel, images: torch.Tensor, *, batch_size: int = 25
     model.eval()
     plain, mirrored = [], []
     for start in range(0, images.shape[0], batch_size):
-        inputs = transform.normalize(images[start : start + batch_size].to(device))
+        inputs = to_memory_format(model, transform.normalize(images[start : start + batch_size].to(device)))
         plain.append(model(inputs).float().cpu())
         mirrored.append(model(torch.flip(inputs, dims=[3])).float().cpu())
     return torch.cat(plain), torch.cat(mirrored)

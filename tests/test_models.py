@@ -157,3 +157,27 @@ def test_config_validation() -> None:
         ModelConfig.from_dict({"architecture": "simple", "labels": ["a", "b"], "num_classes": 3})
     with pytest.raises(ValueError, match="unique"):
         ModelConfig(architecture="simple", labels=("a", "a"))
+
+
+def test_load_returns_channels_last_weights_with_unchanged_outputs():
+    from facexpr.models import memory_format_of
+
+    model = facexpr.load("better", device="cpu")
+    assert memory_format_of(model) == torch.channels_last
+    plain = facexpr.models.BetterCNN()
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    assert memory_format_of(plain) == torch.contiguous_format
+    x = torch.randn(8, 1, 48, 48)
+    with torch.inference_mode():
+        expected = plain(x)
+        got = model(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_save_pretrained_of_channels_last_model_round_trips(tmp_path):
+    model = facexpr.load("simple", device="cpu")
+    folder = model.save_pretrained(tmp_path / "copy")
+    again = facexpr.load(folder, device="cpu")
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name

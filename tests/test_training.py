@@ -361,3 +361,15 @@ def test_ddp_two_processes_end_with_identical_weights(
                          torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"])
     assert (tmp_path / "history.csv").is_file()
     assert [p.name for p in tmp_path.glob("rank_zero_only_ran_on_*")] == ["rank_zero_only_ran_on_0"]
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_trainer_channels_last_option_sets_weight_layout(channels_last):
+    from facexpr.models import memory_format_of
+
+    model = facexpr.models.SimpleCNN()
+    trainer = Trainer(model, device="cpu", channels_last=channels_last)
+    expected = torch.channels_last if channels_last else torch.contiguous_format
+    assert memory_format_of(trainer.model) == expected
+    batch = trainer._normalize(torch.rand(4, 1, 48, 48))
+    assert batch.is_contiguous(memory_format=expected)

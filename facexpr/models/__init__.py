@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from ._base import FaceModel
+from ._base import FaceModel, memory_format_of, to_memory_format
 from ._config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from ._hub import load
 from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model
@@ -29,5 +29,7 @@ __all__ = [
     "get_model_entry",
     "list_models",
     "load",
+    "memory_format_of",
     "register_model",
+    "to_memory_format",
 ]

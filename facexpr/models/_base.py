@@ -18,6 +18,40 @@ if TYPE_CHECKING:
 __all__ = ["FaceModel"]
 
 
+def memory_format_of(model: nn.Module) -> torch.memory_format:
+    """Return the memory format of a model's convolution weights.
+
+    :func:`facexpr.load` and :class:`~facexpr.training.Trainer` store convolution weights
+    channels-last (NHWC), which makes these small networks 1.3-3x faster on CPU; inputs in the
+    same format avoid a conversion inside every convolution.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        :data:`torch.channels_last` when a 4-D weight is stored NHWC, else
+        :data:`torch.contiguous_format`.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from facexpr.models import memory_format_of
+        >>> model = facexpr.load("simple", pretrained=False, device="cpu")
+        >>> memory_format_of(model) == torch.channels_last
+        True
+    """
+    for param in model.parameters():
+        if param.dim() == 4 and not param.is_contiguous() and param.is_contiguous(memory_format=torch.channels_last):
+            return torch.channels_last
+    return torch.contiguous_format
+
+
+def to_memory_format(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Return the 4-D batch ``x`` in ``model``'s memory format (see :func:`memory_format_of`)."""
+    if x.dim() != 4:
+        return x
+    return x.contiguous(memory_format=memory_format_of(model))
+
+
 class FaceModel(nn.Module):
     """Base class of facexpr's networks: a plain :class:`torch.nn.Module` with metadata.
 

@@ -250,7 +250,8 @@ def load(
     :class:`~facexpr.WeightsNotAvailableError` is raised within about two seconds
     (``$FACEXPR_HUB_TIMEOUT``).
 
-    The model is returned in ``eval()`` mode on ``device``.
+    The model is returned in ``eval()`` mode on ``device``, its convolution weights stored
+    channels-last on CPU and CUDA (faster; the numbers are the same up to float rounding).
 
     Args:
         name_or_path: ``"simple"``, ``"improved"``, ``"better"`` (or another registered
@@ -313,7 +314,10 @@ def load(
         num_classes != model.num_classes or (labels is not None and tuple(labels) != model.labels)
     ):
         model.reset_classifier(num_classes, labels)
-    return model.to(device if device is not None else best_device()).eval()
+    model = model.to(device if device is not None else best_device()).eval()
+    if model.get_classifier().weight.device.type in ("cpu", "cuda"):
+        model = model.to(memory_format=torch.channels_last)  # faster convolutions
+    return model
 
 
 def _load_official(name: str, revision: str | None, cache_dir: Any, token: str | None) -> FaceModel:

@@ -19,7 +19,10 @@ def _block(in_chans: int, out_chans: int) -> list[nn.Module]:
     ]
 
 
-@register_model("improved", weights=PretrainedWeights(repo_id="facexpr/improved", sha256=None))
+@register_model("improved", weights=PretrainedWeights(
+        repo_id="facexpr/improved",
+        sha256="9f5071cf80ff06dc86b57967fca0a54659e182114dad23f652abc9332e6d9ef8",
+    ))
 class ImprovedCNN(FaceModel):
     """4 x [Conv3x3 -> BatchNorm -> ReLU -> MaxPool2] (32/64/128/256) -> Dropout 0.5 ->
     Linear(2304, 512) -> ReLU -> Dropout 0.3 -> Linear.

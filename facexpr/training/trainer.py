@@ -87,6 +87,10 @@ class Trainer:
         seed: Seed of shuffling, augmentation, dropout and initialisation of new layers.
         amp: Mixed precision (bfloat16 autocast) on CUDA.
         grad_clip: Clip the gradient norm to this value.
+        channels_last: Store convolution weights and batches channels-last (NHWC) on CPU and
+            CUDA. BetterCNN trains about 1.6x faster on a CPU this way (see the data-pipeline
+            benchmark); results differ only by float rounding. ``False`` keeps the model's
+            own layout.
 
     Example:
         >>> import facexpr
@@ -116,6 +120,7 @@ class Trainer:
         seed: int = 0,
         amp: bool = True,
         grad_clip: float | None = None,
+        channels_last: bool = True,
     ) -> None:
         unknown = [m for m in metrics if m not in ("accuracy", "macro_f1")]
         if unknown:
@@ -128,6 +133,9 @@ class Trainer:
         if _distributed.env_world_size() > 1 or _distributed.is_distributed():
             self.device = _distributed.init_from_env(self.device)
         self.model = model.to(self.device)
+        self.channels_last = channels_last and self.device.type in ("cpu", "cuda")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.seed = seed
         self.lr = lr
         self.weight_decay = weight_decay
@@ -241,7 +249,10 @@ class Trainer:
         config = getattr(self.unwrapped_model, "config", None)
         mean = torch.tensor(getattr(config, "mean", (0.5,)), device=images.device).view(1, -1, 1, 1)
         std = torch.tensor(getattr(config, "std", (0.5,)), device=images.device).view(1, -1, 1, 1)
-        return (images - mean) / std
+        images = (images - mean) / std
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
 
     def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Return the training loss of a batch (override for custom losses)."""
