@@ -15,6 +15,7 @@ from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_mode
 from .better import BetterCNN
 from .improved import ImprovedCNN
 from .simple import SimpleCNN
+from .vgg import VGG8BN
 
 __all__ = [
     "BetterCNN",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelEntry",
     "PretrainedWeights",
     "SimpleCNN",
+    "VGG8BN",
     "WEIGHTS_NAME",
     "get_model_entry",
     "list_models",
