@@ -249,7 +249,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     name = args.recipe or args.model
     recipe = get_recipe(
-        name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+        name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        teacher=args.teacher, distill_alpha=args.distill_alpha,
+        distill_temperature=args.distill_temperature,
     )
     best = train_recipe(
         recipe, args.data, args.out, resume=not args.no_resume, device=args.device,
@@ -423,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", action="store_true",
                    help="start from the released weights (fine-tuning); the head is replaced when your classes differ")
     p.add_argument("--freeze", choices=["features"], default=None, help="train only the classifier head")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this trained model (name, folder or Hub repo) with the same classes")
+    p.add_argument("--distill-alpha", type=float, default=None,
+                   help="weight of the distillation term, 0-1 (default: the recipe's, 0.5)")
+    p.add_argument("--distill-temperature", type=float, default=None,
+                   help="softmax temperature of the distillation term (default: the recipe's, 4)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of each class held out for validation when DATA is a single class-folder tree")
     p.add_argument("--tensorboard", metavar="LOGDIR", default=None, help="log to TensorBoard (pip install tensorboard)")

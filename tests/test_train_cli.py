@@ -73,6 +73,14 @@ def test_train_then_evaluate_custom_classes(tmp_path: Path, capsys: pytest.Captu
     # running again resumes from the finished checkpoint: nothing left to do
     assert main(argv) == 0
     capsys.readouterr()
+    # a second model distils from the first one (same classes), and its config records it
+    student = tmp_path / "student"
+    assert main(["train", "--model", "better", "--data", str(data), "--out", str(student), "--epochs", "1",
+                 "--batch-size", "8", "--val-fraction", "0.25", "--teacher", str(best),
+                 "--distill-alpha", "0.7", "--distill-temperature", "3"]) == 0
+    recipe = facexpr.load(student / "best", device="cpu").config.recipe
+    assert (recipe["teacher"], recipe["distill_alpha"], recipe["distill_temperature"]) == (str(best), 0.7, 3.0)
+    capsys.readouterr()
     assert main(["evaluate", "--model", str(best), "--data", str(data), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == {"calm", "excited", "sleepy"}

@@ -373,3 +373,51 @@ def test_trainer_channels_last_option_sets_weight_layout(channels_last):
     assert memory_format_of(trainer.model) == expected
     batch = trainer._normalize(torch.rand(4, 1, 48, 48))
     assert batch.is_contiguous(memory_format=expected)
+
+
+# -- knowledge distillation ----------------------------------------------------------------------
+class ConstantTeacher(torch.nn.Module):
+    """A 'teacher' that is sure every face belongs to class ``index``."""
+
+    def __init__(self, num_classes: int = 3, index: int = 2) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+        logits = torch.full((num_classes,), -4.0)
+        logits[index] = 4.0
+        self.register_buffer("logits", logits)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.logits * self.scale).expand(len(x), -1)
+
+
+def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    teacher = torch.tensor([[1.0, 1.0, 0.0], [-1.0, 3.0, 0.0]])
+    targets = torch.tensor([0, 2])
+    hard_only = make_trainer(teacher=ConstantTeacher(), distill_alpha=0.0, label_smoothing=0.0)
+    torch.testing.assert_close(hard_only.distillation_loss(logits, teacher, targets), F.cross_entropy(logits, targets))
+    soft_only = make_trainer(teacher=ConstantTeacher(), distill_alpha=1.0, distill_temperature=2.0)
+    expected = F.kl_div(F.log_softmax(logits / 2, 1), F.softmax(teacher / 2, 1), reduction="batchmean") * 4
+    torch.testing.assert_close(soft_only.distillation_loss(logits, teacher, targets), expected)
+    assert float(soft_only.distillation_loss(teacher, teacher, targets)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_distillation_student_follows_the_teacher_and_the_teacher_is_untouched(
+    data: tuple[FaceDataset, FaceDataset],
+) -> None:
+    train, val = data
+    teacher = ConstantTeacher(index=2)
+    trainer = make_trainer(teacher=teacher, distill_alpha=1.0, lr=0.01, augment=None, scheduler=None)
+    trainer.fit(train, epochs=3, batch_size=16, progress=False)
+    # Only the teacher's soft labels count (alpha=1): the student predicts the teacher's class
+    # for every face, although the hard labels are spread over three classes.
+    assert (trainer.predict(val).argmax(1) == 2).all()
+    assert float(teacher.scale) == 1.0 and not teacher.scale.requires_grad and not teacher.training
+
+
+def test_distillation_refuses_a_teacher_with_other_classes() -> None:
+    with pytest.raises(ValueError, match="teacher predicts 7 classes but the model 3"):
+        make_trainer(teacher=facexpr.load("better", pretrained=False, device="cpu"))
+    with pytest.raises(ValueError, match="distill_alpha must be in"):
+        make_trainer(teacher=ConstantTeacher(), distill_alpha=1.5)

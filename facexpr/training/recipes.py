@@ -37,6 +37,9 @@ class Recipe:
         label_smoothing: Cross-entropy label smoothing.
         augment: Augmentation preset (see :data:`~facexpr.data.AUGMENT_PRESETS`).
         seed: Random seed.
+        teacher: Model (official name, folder or Hub repo) to distil from, or ``None``.
+        distill_alpha: Weight of the distillation term (see :class:`~facexpr.training.Trainer`).
+        distill_temperature: Softmax temperature of the distillation term.
     """
 
     model: str
@@ -49,6 +52,9 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: str | None = None
     seed: int = 0
+    teacher: str | None = None
+    distill_alpha: float = 0.5
+    distill_temperature: float = 4.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as a dict (stored in the released ``config.json``)."""
@@ -179,10 +185,13 @@ def train_recipe(
     atomic_write(out / "recipe.json", lambda tmp: tmp.write_text(recipe_text, encoding="utf-8"))
     model = load(spec.model, pretrained=pretrained, labels=list(train.classes), device=device)
     model.config.recipe = {**spec.to_dict(), "pretrained": pretrained, "freeze": freeze}
+    teacher = load(spec.teacher, device=device) if spec.teacher else None
     trainer = Trainer(
         model, optimizer=spec.optimizer, lr=spec.lr, weight_decay=spec.weight_decay,
         scheduler=spec.scheduler, label_smoothing=spec.label_smoothing, augment=spec.augment,
         seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device, freeze=freeze,
+        teacher=teacher, distill_alpha=spec.distill_alpha,
+        distill_temperature=spec.distill_temperature,
     )
     checkpoint = out / "checkpoint.pt"
     best = ModelCheckpoint(out / "best", monitor="val_accuracy")
