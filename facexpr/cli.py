@@ -332,7 +332,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``facexpr`` command."""
+    """Return the argument parser of the ``facexpr`` command.
+
+    Each sub-command sets ``func``, the function :func:`main` calls with the parsed arguments.
+
+    Example:
+        >>> from facexpr.cli import build_parser
+        >>> args = build_parser().parse_args(["predict", "face.jpg", "--top-k", "3"])
+        >>> args.command, args.images, args.model, args.top_k
+        ('predict', ['face.jpg'], 'better', 3)
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(

@@ -95,7 +95,12 @@ class CropSpec:
     shift_y: float = 0.0
 
     def crop_boxes(self, boxes: np.ndarray) -> np.ndarray:
-        """Return the square crop ``(x, y, side, side)`` of each ``(x, y, w, h)`` box (float)."""
+        """Return the square crop ``(x, y, side, side)`` of each ``(x, y, w, h)`` box (float).
+
+        Example:
+            >>> CropSpec(scale=1.5, shift_y=0.1).crop_boxes(np.array([[10, 20, 40, 40]])).tolist()
+            [[0.0, 16.0, 60.0, 60.0]]
+        """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         side = self.scale * np.maximum(boxes[:, 2], boxes[:, 3])
         cx = boxes[:, 0] + boxes[:, 2] / 2
@@ -135,7 +140,13 @@ class Detections:
         return len(self.boxes)
 
     def sorted_left_to_right(self) -> Detections:
-        """Return the faces ordered by the x of their box centre (then by y)."""
+        """Return the faces ordered by the x of their box centre (then by y).
+
+        Example:
+            >>> d = Detections(np.array([[50, 0, 10, 10], [0, 0, 10, 10]]), np.array([0.9, 0.8]))
+            >>> d.sorted_left_to_right().scores.tolist()
+            [0.8, 0.9]
+        """
         cx = self.boxes[:, 0] + self.boxes[:, 2] / 2
         cy = self.boxes[:, 1] + self.boxes[:, 3] / 2
         order = np.lexsort((cy, cx))

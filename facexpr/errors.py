@@ -22,24 +22,93 @@ __all__ = [
 
 
 class FacexprError(Exception):
-    """Base class of every error facexpr raises on purpose."""
+    """Base class of every error facexpr raises on purpose.
+
+    Example:
+        >>> import facexpr
+        >>> model = facexpr.load("simple", pretrained=False)
+        >>> try:
+        ...     model.predict("no_such_face.jpg")
+        ... except facexpr.FacexprError as err:
+        ...     print(type(err).__name__)
+        ImageNotFoundError
+    """
 
 
 class InvalidImageError(FacexprError, ValueError):
-    """An input could not be turned into a face image (bad file, shape, dtype or values)."""
+    """An input could not be turned into a face image (bad file, shape, dtype or values).
+
+    Example:
+        >>> import numpy as np, facexpr
+        >>> model = facexpr.load("simple", pretrained=False)
+        >>> try:  # doctest: +NORMALIZE_WHITESPACE
+        ...     model.predict(np.full((48, 48), 200.0))  # float pixels must lie in [0, 1]
+        ... except facexpr.InvalidImageError as err:
+        ...     print(err)
+        item 0: numpy array (shape (48, 48), dtype float64): float pixels must lie in [0, 1],
+        got values in [200, 200]. Divide 8-bit data by 255 or pass it as uint8.
+    """
 
 
 class ImageNotFoundError(InvalidImageError, FileNotFoundError):
-    """An image path that does not exist or is not a file."""
+    """An image path that does not exist or is not a file.
+
+    Example:
+        >>> from facexpr.transforms import read_image
+        >>> read_image("no_such_face.jpg")
+        Traceback (most recent call last):
+            ...
+        facexpr.errors.ImageNotFoundError: Image file 'no_such_face.jpg' does not exist.
+        >>> try:
+        ...     read_image("no_such_face.jpg")
+        ... except FileNotFoundError:  # also a FileNotFoundError (and an InvalidImageError)
+        ...     print("missing")
+        missing
+    """
 
 
 class WeightsNotAvailableError(FacexprError, FileNotFoundError):
-    """Pretrained weights that are neither shipped, cached nor reachable on the Hub."""
+    """Pretrained weights that are neither shipped, cached nor reachable on the Hub.
+
+    Example:
+        >>> import os, facexpr
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, HF_HUB_OFFLINE="1"):  # only the local HF cache
+        ...     try:
+        ...         model = facexpr.load("someone/fer-model")
+        ...     except facexpr.WeightsNotAvailableError:
+        ...         model = facexpr.load("better")  # the weights shipped with facexpr
+        >>> model.architecture
+        'better'
+    """
 
 
 class ChecksumMismatchError(FacexprError, ValueError):
-    """A weights file whose sha256 differs from the pinned one."""
+    """A weights file whose sha256 differs from the pinned one.
+
+    Example:
+        >>> import tempfile, facexpr
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     folder = facexpr.load("simple", pretrained=False).save_pretrained(tmp)
+        ...     with open(folder / "model.safetensors", "ab") as weights:
+        ...         _ = weights.write(b"tampered")
+        ...     try:
+        ...         facexpr.load(folder)
+        ...     except facexpr.ChecksumMismatchError:
+        ...         print("refused: the sha256 differs from config.json's")
+        refused: the sha256 differs from config.json's
+    """
 
 
 class DetectorNotAvailableError(FacexprError, ImportError):
-    """No face detector can run: OpenCV (``pip install facexpr[detect]``) or its model is missing."""
+    """No face detector can run: OpenCV (``pip install facexpr[detect]``) or its model is missing.
+
+    Example:
+        >>> import facexpr
+        >>> try:  # doctest: +SKIP
+        ...     detector = facexpr.get_detector("dlib")
+        ... except facexpr.DetectorNotAvailableError as err:
+        ...     print(err)  # the message says what to install
+        >>> issubclass(facexpr.DetectorNotAvailableError, ImportError)
+        True
+    """

@@ -104,7 +104,23 @@ def export(
 
 
 def read_onnx_config(path: str | os.PathLike) -> dict:
-    """Return the facexpr config stored in an exported ONNX file's metadata."""
+    """Return the facexpr config stored in an exported ONNX file's metadata.
+
+    Needs the ``onnx`` package (``pip install facexpr[export]``).
+
+    Raises:
+        ValueError: If the file has no facexpr metadata.
+
+    Example:
+        >>> import tempfile, facexpr
+        >>> from pathlib import Path
+        >>> from facexpr.export import export, read_onnx_config
+        >>> model = facexpr.load("simple", pretrained=False, labels=["neg", "neu", "pos"])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     config = read_onnx_config(export(model, Path(tmp) / "simple.onnx"))
+        >>> config["labels"], config["input_size"], config["mean"], config["std"], config["temperature"]
+        (['neg', 'neu', 'pos'], 48, [0.5], [0.5], 1.0)
+    """
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)

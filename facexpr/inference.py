@@ -56,15 +56,35 @@ class Prediction:
 
     @property
     def confidence(self) -> float:
-        """Probability of the predicted class."""
+        """Probability of the predicted class.
+
+        Example:
+            >>> Prediction("happy", 3, {"sad": 0.2, "happy": 0.8}).confidence
+            0.8
+        """
         return self.probabilities[self.label]
 
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
-        """Return the ``k`` most probable ``(label, probability)`` pairs, best first."""
+        """Return the ``k`` most probable ``(label, probability)`` pairs, best first.
+
+        Example:
+            >>> p = Prediction("happy", 3, {"sad": 0.1, "happy": 0.7, "neutral": 0.2})
+            >>> p.top_k(2)
+            [('happy', 0.7), ('neutral', 0.2)]
+        """
         return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
+        """Return a JSON-serialisable dict.
+
+        ``box``, ``score`` and ``source`` are included when set.
+
+        Example:
+            >>> p = Prediction("happy", 3, {"sad": 0.2, "happy": 0.8}, box=(10, 20, 48, 48), score=0.93)
+            >>> p.to_dict()  # doctest: +NORMALIZE_WHITESPACE
+            {'label': 'happy', 'index': 3, 'probabilities': {'sad': 0.2, 'happy': 0.8},
+             'box': [10, 20, 48, 48], 'score': 0.93}
+        """
         data: dict[str, Any] = {"label": self.label, "index": self.index, "probabilities": dict(self.probabilities)}
         if self.box is not None:
             data["box"] = list(self.box)
@@ -114,6 +134,17 @@ def predict_proba(
 
     Raises:
         InvalidImageError: If an input cannot be read; in a list, the message names its index.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> from facexpr.inference import predict_proba
+        >>> model = facexpr.load("better")
+        >>> probs = predict_proba(model, [EXAMPLE_FACE, EXAMPLE_FACE], tta=True)
+        >>> probs.shape, probs.device.type
+        (torch.Size([2, 7]), 'cpu')
+        >>> [model.labels[i] for i in probs.argmax(1)]
+        ['happy', 'happy']
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -151,6 +182,16 @@ def predict_faces(
 
     Returns:
         A single :class:`Prediction` for a single image, else a list in input order.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> from facexpr.inference import predict_faces
+        >>> model = facexpr.load("better")
+        >>> predict_faces(model, EXAMPLE_FACE).label
+        'happy'
+        >>> [p.label for p in predict_faces(model, [EXAMPLE_FACE, EXAMPLE_FACE])]
+        ['happy', 'happy']
     """
     probs = predict_proba(model, x, batch_size=batch_size, tta=tta)
     labels = model.labels

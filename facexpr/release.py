@@ -29,7 +29,17 @@ CONFUSION_NAME = "confusion_matrix.png"
 
 @torch.inference_mode()
 def split_logits(model: FaceModel, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(logits, mirrored logits)`` of ``uint8`` faces ``N x 1 x 48 x 48`` (CPU)."""
+    """Return ``(logits, mirrored logits)`` of ``uint8`` faces ``N x 1 x 48 x 48`` (CPU).
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> model = facexpr.load("better")
+        >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE, EXAMPLE_FACE])
+        >>> logits, mirrored = split_logits(model, faces)
+        >>> logits.shape, mirrored.shape, logits.argmax(1).tolist()
+        (torch.Size([2, 7]), torch.Size([2, 7]), [3, 3])
+    """
     transform = model.transforms()
     device = next(model.parameters()).device
     model.eval()
@@ -50,6 +60,18 @@ def evaluate_split(
         accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
         (image + mirror), ``ece`` (uncalibrated) and ``ece_calibrated``, ``nll`` and
         ``nll_calibrated``, and ``n``.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> model = facexpr.load("better")
+        >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE])
+        >>> metrics = evaluate_split(model, faces, torch.tensor([3]))  # 3: happy
+        >>> metrics["accuracy"], metrics["accuracy_tta"], metrics["n"]
+        (1.0, 1.0, 1)
+        >>> sorted(metrics)  # doctest: +NORMALIZE_WHITESPACE
+        ['accuracy', 'accuracy_tta', 'confusion_matrix', 'ece', 'ece_calibrated', 'macro_f1',
+         'macro_precision', 'macro_recall', 'n', 'nll', 'nll_calibrated', 'per_class']
     """
     t = model.config.temperature if temperature is None else temperature
     logits, mirrored = split_logits(model, images)
@@ -219,6 +241,12 @@ def build_release(
 
     Returns:
         The metrics written to ``config.json``.
+
+    Example:
+        >>> from facexpr.release import build_release
+        >>> metrics = build_release("runs/better/best", "data/fer2013", "release/better")  # doctest: +SKIP
+        >>> sorted(metrics)  # doctest: +SKIP
+        ['checkpoint', 'test', 'val']
     """
     from .data import FER2013
 
@@ -251,6 +279,14 @@ def check_release(folder: str | os.PathLike) -> list[Path]:
         FileNotFoundError: A required file is missing.
         ValueError: The config, card or weights are inconsistent.
         facexpr.ChecksumMismatchError: The weights' sha256 differs from the config's.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import facexpr
+        >>> from facexpr.release import check_release
+        >>> shipped = Path(facexpr.__file__).parent / "weights" / "simple"  # a release folder
+        >>> [path.name for path in check_release(shipped)]
+        ['model.safetensors', 'config.json', 'README.md', 'confusion_matrix.png']
     """
     folder = Path(folder)
     required = [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME]
@@ -291,6 +327,15 @@ def publish(
 
     Returns:
         The checked files (dry run) or the URL of the Hub commit.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import facexpr
+        >>> from facexpr.release import publish
+        >>> folder = Path(facexpr.__file__).parent / "weights" / "simple"  # a release folder
+        >>> [path.name for path in publish(folder, "my-user/fer-simple", dry_run=True)]
+        ['model.safetensors', 'config.json', 'README.md', 'confusion_matrix.png']
+        >>> url = publish("release/better", "my-user/fer-better", private=True)  # doctest: +SKIP
     """
     files = check_release(folder)
     if dry_run:

@@ -39,7 +39,15 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 def describe_input(x: object) -> str:
-    """Return a short description of an input for error messages."""
+    """Return a short description of an input for error messages.
+
+    Example:
+        >>> import numpy as np
+        >>> describe_input("face.jpg")
+        "'face.jpg'"
+        >>> describe_input(np.zeros((48, 48), dtype=np.uint8))
+        'numpy array (shape (48, 48), dtype uint8)'
+    """
     if isinstance(x, (str, os.PathLike)):
         return f"'{os.fspath(x)}'"
     if isinstance(x, Image.Image):
@@ -64,6 +72,13 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         ImageNotFoundError: If the path does not exist or is a directory.
         InvalidImageError: If the file is empty, not an image, truncated, or larger than
             Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+
+    Example:
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> from facexpr.transforms import read_image
+        >>> image = read_image(EXAMPLE_FACE)
+        >>> image.size, image.mode
+        ((125, 125), 'RGB')
     """
     p = Path(path)
     if not p.exists():
@@ -220,6 +235,16 @@ def to_face_uint8(x: ImageInput, size: int = 48, *, name: str | None = None) -> 
 
     Raises:
         InvalidImageError: If ``x`` cannot be read or has the wrong shape, dtype or values.
+
+    Example:
+        >>> import numpy as np
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> from facexpr.transforms import to_face_uint8
+        >>> face = to_face_uint8(EXAMPLE_FACE)
+        >>> face.shape, face.dtype
+        (torch.Size([1, 48, 48]), torch.uint8)
+        >>> to_face_uint8(np.full((100, 80, 3), 255, dtype=np.uint8), size=32).unique()
+        tensor([255], dtype=torch.uint8)
     """
     name = name or describe_input(x)
     chw = _single_to_chw(x, name)
@@ -252,7 +277,14 @@ class FaceTransform:
         return f"FaceTransform(size={self.size}, mean={self.mean}, std={self.std})"
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Scale ``uint8`` faces (``... x 1 x size x size``) to normalised float inputs."""
+        """Scale ``uint8`` faces (``... x 1 x size x size``) to normalised float inputs.
+
+        Example:
+            >>> import torch
+            >>> faces = torch.tensor([[[0, 255]]], dtype=torch.uint8)  # black and white pixels
+            >>> FaceTransform(mean=(0.5,), std=(0.5,)).normalize(faces)
+            tensor([[[-1.,  1.]]])
+        """
         mean = torch.tensor(self.mean, device=images.device).view(-1, 1, 1)
         std = torch.tensor(self.std, device=images.device).view(-1, 1, 1)
         return (images.float() / 255.0 - mean) / std
@@ -269,6 +301,13 @@ class FaceTransform:
 
         Raises:
             InvalidImageError: If an item cannot be converted; the message names its index.
+
+        Example:
+            >>> import numpy as np
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> faces = FaceTransform().to_uint8_batch([EXAMPLE_FACE, np.zeros((100, 80), dtype=np.uint8)])
+            >>> faces.shape, faces.dtype
+            (torch.Size([2, 1, 48, 48]), torch.uint8)
         """
         if isinstance(items, torch.Tensor):
             if items.ndim != 4 or items.shape[1] not in (1, 3, 4):
@@ -293,5 +332,12 @@ class FaceTransform:
         return torch.stack(faces)
 
     def batch(self, items: Sequence[ImageInput] | torch.Tensor) -> torch.Tensor:
-        """Return normalised inputs ``N x 1 x size x size`` for many images."""
+        """Return normalised inputs ``N x 1 x size x size`` for many images.
+
+        Example:
+            >>> import torch
+            >>> inputs = FaceTransform().batch(torch.rand(4, 3, 64, 64))  # a batch of RGB images
+            >>> inputs.shape, inputs.dtype
+            (torch.Size([4, 1, 48, 48]), torch.float32)
+        """
         return self.normalize(self.to_uint8_batch(items))

@@ -323,7 +323,19 @@ class VideoWriter:
         self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{id(self)}.part{suffix}"
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one RGB ``uint8`` ``H x W x 3`` frame."""
+        """Append one RGB ``uint8`` ``H x W x 3`` frame.
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from pathlib import Path
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     writer = VideoWriter(Path(tmp) / "clip.avi", fps=10)
+            ...     for _ in range(5):
+            ...         writer.write(np.zeros((64, 96, 3), dtype=np.uint8))
+            ...     writer.abort()
+            >>> writer.frames
+            5
+        """
         cv2 = self._cv2
         if self._writer is None:
             self._size = (frame.shape[1], frame.shape[0])
@@ -339,7 +351,23 @@ class VideoWriter:
         self.frames += 1
 
     def close(self) -> Path:
-        """Finish the file and move it into place; returns its path."""
+        """Finish the file and move it into place; returns its path.
+
+        Raises:
+            ValueError: If no frame was written.
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from pathlib import Path
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     writer = VideoWriter(Path(tmp) / "clip.avi", fps=10)
+            ...     for _ in range(5):
+            ...         writer.write(np.zeros((64, 96, 3), dtype=np.uint8))
+            ...     path = writer.close()
+            ...     info = video_info(path)
+            >>> path.name, info
+            ('clip.avi', VideoInfo(fps=10.0, frames=5, width=96, height=64))
+        """
         if self._writer is None:
             raise ValueError(f"No frame was written to '{self.path}'; the video would be empty.")
         self._writer.release()
@@ -355,7 +383,19 @@ class VideoWriter:
             tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Drop the partial file."""
+        """Drop the partial file.
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from pathlib import Path
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     writer = VideoWriter(Path(tmp) / "clip.avi", fps=10)
+            ...     writer.write(np.zeros((64, 96, 3), dtype=np.uint8))
+            ...     writer.abort()
+            ...     left = list(Path(tmp).iterdir())
+            >>> left
+            []
+        """
         if self._writer is not None:
             self._writer.release()
             self._writer = None
@@ -395,7 +435,12 @@ class VideoSummary:
 
     @property
     def fps(self) -> float:
-        """Processed frames per second."""
+        """Processed frames per second.
+
+        Example:
+            >>> VideoSummary(frames=50, faces=75, csv=None, video=None, seconds=2.0).fps
+            25.0
+        """
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
 
 

@@ -21,6 +21,14 @@ def cache_dir() -> Path:
     """Return facexpr's cache folder.
 
     ``$FACEXPR_CACHE`` if set, else ``$XDG_CACHE_HOME/facexpr``, else ``~/.cache/facexpr``.
+
+    Example:
+        >>> import os
+        >>> from unittest import mock
+        >>> from facexpr.data import cache_dir
+        >>> with mock.patch.dict(os.environ, FACEXPR_CACHE="/tmp/facexpr-cache"):
+        ...     print(cache_dir())
+        /tmp/facexpr-cache
     """
     if os.environ.get("FACEXPR_CACHE"):
         return Path(os.environ["FACEXPR_CACHE"]).expanduser()

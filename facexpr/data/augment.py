@@ -142,6 +142,14 @@ def get_augment(augment: str | BatchAugment | None) -> BatchAugment | None:
 
     Raises:
         ValueError: If ``augment`` is an unknown preset name.
+
+    Example:
+        >>> from facexpr.data import get_augment
+        >>> augment = get_augment("seed")
+        >>> augment.hflip, augment.degrees, augment.scale
+        (0.5, 10.0, (0.9, 1.0))
+        >>> get_augment("none") is None, get_augment(augment) is augment
+        (True, True)
     """
     if augment is None or isinstance(augment, BatchAugment):
         return augment

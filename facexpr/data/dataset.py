@@ -72,11 +72,28 @@ class FaceDataset(Dataset):
         return f"{type(self).__name__}(n={len(self)}, classes={list(self.classes)})"
 
     def class_counts(self) -> list[int]:
-        """Return the number of images of each class, in class order."""
+        """Return the number of images of each class, in class order.
+
+        Example:
+            >>> import torch
+            >>> ds = FaceDataset(torch.zeros(5, 48, 48, dtype=torch.uint8), torch.tensor([0, 1, 1, 0, 1]),
+            ...                  classes=("no", "yes"))
+            >>> ds.class_counts()
+            [2, 3]
+        """
         return torch.bincount(self.targets, minlength=len(self.classes)).tolist()
 
     def subset(self, indices: Sequence[int] | torch.Tensor) -> FaceDataset:
-        """Return a new data set holding only ``indices`` (shares no storage with this one)."""
+        """Return a new data set holding only ``indices`` (shares no storage with this one).
+
+        Example:
+            >>> import torch
+            >>> ds = FaceDataset(torch.zeros(5, 48, 48, dtype=torch.uint8), torch.tensor([0, 1, 1, 0, 1]),
+            ...                  classes=("no", "yes"))
+            >>> small = ds.subset([0, 1, 2])
+            >>> small, small.class_counts()
+            (FaceDataset(n=3, classes=['no', 'yes']), [1, 2])
+        """
         index = torch.as_tensor(indices, dtype=torch.int64)
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
         return FaceDataset(self.images[index].clone(), self.targets[index].clone(), self.classes, paths)

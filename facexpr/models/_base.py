@@ -46,7 +46,18 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
 
 
 def to_memory_format(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Return the 4-D batch ``x`` in ``model``'s memory format (see :func:`memory_format_of`)."""
+    """Return the 4-D batch ``x`` in ``model``'s memory format (see :func:`memory_format_of`).
+
+    Other tensors are returned unchanged.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from facexpr.models import to_memory_format
+        >>> model = facexpr.load("simple", pretrained=False, device="cpu")
+        >>> x = to_memory_format(model, torch.zeros(8, 1, 48, 48))
+        >>> x.is_contiguous(memory_format=torch.channels_last)
+        True
+    """
     if x.dim() != 4:
         return x
     return x.contiguous(memory_format=memory_format_of(model))
@@ -88,16 +99,35 @@ class FaceModel(nn.Module):
     # -- timm's model contract -------------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        """Number of output classes."""
+        """Number of output classes.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", pretrained=False, num_classes=3).num_classes
+            3
+        """
         return self.config.num_classes
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Class names, indexed by output position."""
+        """Class names, indexed by output position.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", pretrained=False).labels
+            ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
+        """
         return self.config.labels
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Run the convolutional trunk: ``N x 1 x 48 x 48`` -> feature map."""
+        """Run the convolutional trunk: ``N x 1 x 48 x 48`` -> feature map.
+
+        Example:
+            >>> import torch, facexpr
+            >>> model = facexpr.load("simple", pretrained=False, device="cpu")
+            >>> model.forward_features(torch.zeros(2, 1, 48, 48)).shape
+            torch.Size([2, 128, 6, 6])
+        """
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -106,6 +136,13 @@ class FaceModel(nn.Module):
         Args:
             x: Output of :meth:`forward_features`.
             pre_logits: Return the input of the last linear layer instead of the logits.
+
+        Example:
+            >>> import torch, facexpr
+            >>> model = facexpr.load("simple", pretrained=False, device="cpu")
+            >>> features = model.forward_features(torch.zeros(2, 1, 48, 48))
+            >>> model.forward_head(features).shape, model.forward_head(features, pre_logits=True).shape
+            (torch.Size([2, 7]), torch.Size([2, 256]))
         """
         x = torch.flatten(x, 1)
         if pre_logits:
@@ -113,11 +150,26 @@ class FaceModel(nn.Module):
         return self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits ``N x num_classes`` for normalised inputs ``N x 1 x 48 x 48``."""
+        """Return logits ``N x num_classes`` for normalised inputs ``N x 1 x 48 x 48``.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> model = facexpr.load("simple", pretrained=False, device="cpu")
+            >>> inputs = model.transforms().batch([EXAMPLE_FACE])
+            >>> model(inputs).shape
+            torch.Size([1, 7])
+        """
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Linear:
-        """Return the output layer."""
+        """Return the output layer.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", pretrained=False).get_classifier()
+            Linear(in_features=256, out_features=7, bias=True)
+        """
         head = self.classifier[-1]
         assert isinstance(head, nn.Linear)
         return head
@@ -157,7 +209,17 @@ class FaceModel(nn.Module):
 
     # -- Keras-style helpers -------------------------------------------------------------------
     def transforms(self) -> FaceTransform:
-        """Return the preprocessing that turns any face image into this model's input."""
+        """Return the preprocessing that turns any face image into this model's input.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> transform = facexpr.load("better", pretrained=False).transforms()
+            >>> transform
+            FaceTransform(size=48, mean=(0.5,), std=(0.5,))
+            >>> transform(EXAMPLE_FACE).shape
+            torch.Size([1, 48, 48])
+        """
         from ..transforms import FaceTransform
 
         return FaceTransform(
@@ -172,6 +234,30 @@ class FaceModel(nn.Module):
 
         Returns:
             The table as a string.
+
+        Example:
+            >>> import facexpr
+            >>> _ = facexpr.load("simple", pretrained=False).summary()
+            Model: "simple" (SimpleCNN), input (None, 1, 48, 48)
+            ------------------------------------------------------
+            Layer (type)            Output Shape           Param #
+            ======================================================
+            features.0 (Conv2d)     (None, 32, 48, 48)         320
+            features.1 (ReLU)       (None, 32, 48, 48)           0
+            features.2 (MaxPool2d)  (None, 32, 24, 24)           0
+            features.3 (Conv2d)     (None, 64, 24, 24)      18,496
+            features.4 (ReLU)       (None, 64, 24, 24)           0
+            features.5 (MaxPool2d)  (None, 64, 12, 12)           0
+            features.6 (Conv2d)     (None, 128, 12, 12)     73,856
+            features.7 (ReLU)       (None, 128, 12, 12)          0
+            features.8 (MaxPool2d)  (None, 128, 6, 6)            0
+            classifier.0 (Linear)   (None, 256)          1,179,904
+            classifier.1 (ReLU)     (None, 256)                  0
+            classifier.2 (Linear)   (None, 7)                1,799
+            ======================================================
+            Total params: 1,274,375
+            Trainable params: 1,274,375
+            Non-trainable params: 0
         """
         rows: list[tuple[str, str, str, int]] = []
         hooks = []
@@ -234,6 +320,15 @@ class FaceModel(nn.Module):
         Returns:
             One :class:`~facexpr.Prediction` for a single image, a list for a list or a
             ``N x C x H x W`` tensor.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> model = facexpr.load("better")
+            >>> model.predict(EXAMPLE_FACE).label
+            'happy'
+            >>> len(model.predict([EXAMPLE_FACE, EXAMPLE_FACE], tta=True))
+            2
         """
         from ..inference import predict_faces
 
@@ -242,7 +337,16 @@ class FaceModel(nn.Module):
     def predict_proba(
         self, x: ImageInput, *, batch_size: int = 256, tta: bool = False
     ) -> torch.Tensor:
-        """Return calibrated class probabilities, ``N x num_classes`` on the CPU."""
+        """Return calibrated class probabilities, ``N x num_classes`` on the CPU.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> model = facexpr.load("better")
+            >>> probs = model.predict_proba([EXAMPLE_FACE])
+            >>> probs.shape, model.labels[int(probs.argmax())]
+            (torch.Size([1, 7]), 'happy')
+        """
         from ..inference import predict_proba
 
         return predict_proba(self, x, batch_size=batch_size, tta=tta)
@@ -255,6 +359,18 @@ class FaceModel(nn.Module):
 
         Returns:
             The folder's path.
+
+        Example:
+            >>> import tempfile, facexpr
+            >>> model = facexpr.load("simple", pretrained=False, labels=["neg", "neu", "pos"])
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     folder = model.save_pretrained(tmp)
+            ...     files = sorted(path.name for path in folder.iterdir())
+            ...     reloaded = facexpr.load(folder)
+            >>> files
+            ['README.md', 'config.json', 'model.safetensors']
+            >>> reloaded.labels
+            ('neg', 'neu', 'pos')
         """
         from ._hub import save_pretrained
 
@@ -273,6 +389,12 @@ class FaceModel(nn.Module):
 
         Returns:
             The URL of the commit.
+
+        Example:
+            >>> import facexpr
+            >>> model = facexpr.load("better", pretrained=False)
+            >>> model.push_to_hub("my-user/fer-better", private=True)  # doctest: +SKIP
+            'https://huggingface.co/my-user/fer-better/commit/...'
         """
         from ._hub import push_to_hub
 
@@ -282,4 +404,11 @@ class FaceModel(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        """Return the architecture and number of classes shown in ``repr(model)``.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", pretrained=False).extra_repr()
+            "architecture='simple', num_classes=7"
+        """
         return f"architecture={self.architecture!r}, num_classes={self.num_classes}"

@@ -42,6 +42,15 @@ class ModelConfig:
         recipe: How the weights were trained (free-form, JSON-serialisable).
         sha256: sha256 of ``model.safetensors`` when saved; checked on load.
         facexpr_version: Library version that wrote the folder.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.models import ModelConfig
+        >>> config = ModelConfig("better", labels=("negative", "neutral", "positive"))
+        >>> config.num_classes, config.input_size, config.mean
+        (3, 48, (0.5,))
+        >>> facexpr.load("simple", pretrained=False).config.labels
+        ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
     """
 
     architecture: str
@@ -69,11 +78,23 @@ class ModelConfig:
 
     @property
     def num_classes(self) -> int:
-        """Number of output classes (``len(labels)``)."""
+        """Number of output classes (``len(labels)``).
+
+        Example:
+            >>> ModelConfig("simple", labels=("no", "yes")).num_classes
+            2
+        """
         return len(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-serialisable dict (``num_classes`` included)."""
+        """Return the config as a JSON-serialisable dict (``num_classes`` included).
+
+        Example:
+            >>> ModelConfig("better", labels=("no", "yes")).to_dict()  # doctest: +NORMALIZE_WHITESPACE
+            {'architecture': 'better', 'labels': ['no', 'yes'], 'input_size': 48, 'in_chans': 1,
+             'mean': [0.5], 'std': [0.5], 'temperature': 1.0, 'metrics': {}, 'recipe': None,
+             'sha256': None, 'facexpr_version': None, 'num_classes': 2}
+        """
         data = asdict(self)
         data["labels"] = list(self.labels)
         data["mean"] = list(self.mean)
@@ -90,6 +111,13 @@ class ModelConfig:
         Raises:
             ValueError: If ``architecture`` is missing or ``num_classes`` disagrees with
                 ``labels``.
+
+        Example:
+            >>> config = ModelConfig.from_dict({"architecture": "simple", "num_classes": 7, "newer_key": 1})
+            >>> config.labels
+            ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
+            >>> ModelConfig.from_dict(config.to_dict()) == config
+            True
         """
         if "architecture" not in data:
             raise ValueError(f"Model config has no 'architecture' key; keys are {sorted(data)}.")
@@ -109,6 +137,14 @@ class ModelConfig:
 
         Raises:
             ValueError: If the file is not valid JSON or not a model config.
+
+        Example:
+            >>> import tempfile, facexpr
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     folder = facexpr.load("better", pretrained=False).save_pretrained(tmp)
+            ...     config = ModelConfig.from_file(folder / "config.json")
+            >>> config.architecture, config.num_classes
+            ('better', 7)
         """
         path = Path(path)
         try:

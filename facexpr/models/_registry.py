@@ -27,6 +27,12 @@ class PretrainedWeights:
         sha256: Pinned sha256 of ``model.safetensors``; ``None`` while no weights are released.
         revision: Hub revision (branch, tag or commit) the pin refers to.
         shipped: Whether a copy ships inside the facexpr wheel (``facexpr/weights/<name>/``).
+
+    Example:
+        >>> from facexpr.models import get_model_entry
+        >>> weights = get_model_entry("better").weights
+        >>> weights.repo_id, weights.revision, weights.shipped
+        ('facexpr/better', 'main', True)
     """
 
     repo_id: str
@@ -37,7 +43,19 @@ class PretrainedWeights:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One registered architecture."""
+    """One registered architecture.
+
+    Attributes:
+        name: The name it is registered under.
+        cls: Its :class:`~facexpr.models.FaceModel` subclass.
+        weights: Its official pretrained weights, or ``None``.
+
+    Example:
+        >>> from facexpr.models import get_model_entry
+        >>> entry = get_model_entry("simple")
+        >>> entry.name, entry.cls.__name__, entry.weights.repo_id
+        ('simple', 'SimpleCNN', 'facexpr/simple')
+    """
 
     name: str
     cls: type[FaceModel]
@@ -58,6 +76,22 @@ def register_model(name: str, *, weights: PretrainedWeights | None = None) -> Ca
 
     Raises:
         ValueError: If ``name`` is already registered.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from torch import nn
+        >>> from facexpr.models import FaceModel, register_model
+        >>> @register_model("tiny_cnn")
+        ... class TinyCNN(FaceModel):
+        ...     def __init__(self, num_classes=7, labels=None):
+        ...         super().__init__(num_classes, labels)
+        ...         self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+        ...                                       nn.AdaptiveAvgPool2d(1))
+        ...         self.classifier = nn.Sequential(nn.Linear(8, self.num_classes))
+        >>> "tiny_cnn" in facexpr.list_models(), TinyCNN.architecture
+        (True, 'tiny_cnn')
+        >>> facexpr.load("tiny_cnn", pretrained=False, device="cpu")(torch.zeros(2, 1, 48, 48)).shape
+        torch.Size([2, 7])
     """
 
     def wrapper(cls: M) -> M:
@@ -98,6 +132,12 @@ def get_model_entry(name: str) -> ModelEntry:
 
     Raises:
         ValueError: If no architecture is registered under ``name``; the message lists them.
+
+    Example:
+        >>> from facexpr.models import get_model_entry
+        >>> entry = get_model_entry("better")
+        >>> entry.cls.__name__, entry.weights.repo_id
+        ('BetterCNN', 'facexpr/better')
     """
     try:
         return _MODELS[name]

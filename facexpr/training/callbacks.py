@@ -51,30 +51,139 @@ class Callback:
     rank_zero_only: bool = False
 
     def set_trainer(self, trainer: Trainer) -> None:
-        """Attach the trainer that runs this callback."""
+        """Attach the trainer that runs this callback.
+
+        :meth:`Trainer.fit <facexpr.training.Trainer.fit>` calls it before training starts.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False))
+            >>> callback = Callback()
+            >>> callback.set_trainer(trainer)
+            >>> callback.trainer is trainer
+            True
+        """
         self.trainer = trainer
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        """Called once before the first epoch."""
+        """Called once before the first epoch.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class Announce(Callback):
+            ...     def on_train_begin(self, logs=None):
+            ...         print(f"training for {self.trainer.epochs} epochs")
+            >>> _ = trainer.fit((faces, targets), epochs=2, batch_size=4, callbacks=[Announce()],
+            ...                 progress=False)
+            training for 2 epochs
+        """
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        """Called once after the last epoch (or after early stopping)."""
+        """Called once after the last epoch (or after early stopping).
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class Report(Callback):
+            ...     def on_train_end(self, logs=None):
+            ...         print(self.trainer.history)
+            >>> _ = trainer.fit((faces, targets), epochs=2, batch_size=4, callbacks=[Report()], progress=False)
+            History(epochs=2, keys=['accuracy', 'loss', 'lr', 'seconds'])
+        """
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Called at the start of every epoch."""
+        """Called at the start of every epoch.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class EpochNumber(Callback):
+            ...     def on_epoch_begin(self, epoch, logs=None):
+            ...         print(f"epoch {epoch + 1}/{self.trainer.epochs}")
+            >>> _ = trainer.fit((faces, targets), epochs=2, batch_size=4, callbacks=[EpochNumber()],
+            ...                 progress=False)
+            epoch 1/2
+            epoch 2/2
+        """
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Called at the end of every epoch, with training and validation logs."""
+        """Called at the end of every epoch, with training and validation logs.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class LogKeys(Callback):
+            ...     def on_epoch_end(self, epoch, logs=None):
+            ...         print(epoch, sorted(logs))
+            >>> _ = trainer.fit((faces, targets), val=(faces, targets), epochs=1, batch_size=4,
+            ...                 callbacks=[LogKeys()], progress=False)
+            0 ['accuracy', 'loss', 'lr', 'seconds', 'val_accuracy', 'val_loss']
+        """
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        """Called before every training batch."""
+        """Called before every training batch.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class CountBatches(Callback):
+            ...     def on_train_batch_begin(self, batch, logs=None):
+            ...         print("batch", batch)
+            >>> _ = trainer.fit((faces, targets), epochs=1, batch_size=4, callbacks=[CountBatches()],
+            ...                 progress=False)
+            batch 0
+            batch 1
+        """
 
     def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        """Called after every training batch, with running ``loss`` and ``accuracy``."""
+        """Called after every training batch, with running ``loss`` and ``accuracy``.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> class BatchLogs(Callback):
+            ...     def on_train_batch_end(self, batch, logs=None):
+            ...         print(batch, sorted(logs))
+            >>> _ = trainer.fit((faces, targets), epochs=1, batch_size=4, callbacks=[BatchLogs()],
+            ...                 progress=False)
+            0 ['accuracy', 'loss']
+            1 ['accuracy', 'loss']
+        """
 
 
 class CallbackList(Callback):
-    """Runs a sequence of callbacks in order; only rank 0 runs ``rank_zero_only`` ones."""
+    """Runs a sequence of callbacks in order; only rank 0 runs ``rank_zero_only`` ones.
+
+    :meth:`Trainer.fit <facexpr.training.Trainer.fit>` wraps its callbacks in one.
+
+    Args:
+        callbacks: The callbacks, called in this order.
+
+    Example:
+        >>> class Say(Callback):
+        ...     def __init__(self, word):
+        ...         self.word = word
+        ...     def on_epoch_begin(self, epoch, logs=None):
+        ...         print(self.word, epoch)
+        >>> callbacks = CallbackList([Say("first"), Say("second")])
+        >>> callbacks.on_epoch_begin(0)
+        first 0
+        second 0
+    """
 
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
         self.callbacks = list(callbacks)
@@ -189,7 +298,21 @@ class EarlyStopping(Callback):
 
     @property
     def best(self) -> float:
-        """Best value of the monitored key so far."""
+        """Best value of the monitored key so far.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> stop = EarlyStopping(monitor="val_loss", patience=2)
+            >>> stop.best
+            inf
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> history = trainer.fit((faces, targets), val=(faces, targets), epochs=2, batch_size=4,
+            ...                       callbacks=[stop], progress=False)
+            >>> stop.best == min(history.history["val_loss"])
+            True
+        """
         return self._monitor.best
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
@@ -251,7 +374,20 @@ class ModelCheckpoint(Callback):
 
     @property
     def best(self) -> float:
-        """Best value of the monitored key so far."""
+        """Best value of the monitored key so far.
+
+        Example:
+            >>> import tempfile, torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     best = ModelCheckpoint(tmp, monitor="val_accuracy")
+            ...     history = trainer.fit((faces, targets), val=(faces, targets), epochs=2, batch_size=4,
+            ...                           callbacks=[best], progress=False)
+            >>> best.best == max(history.history["val_accuracy"])
+            True
+        """
         return self._monitor.best
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
@@ -297,7 +433,19 @@ class CSVLogger(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar per epoch with live loss and accuracy."""
+    """A tqdm progress bar per epoch with live loss and accuracy.
+
+    :meth:`Trainer.fit <facexpr.training.Trainer.fit>` adds one unless ``progress=False``.
+    The bars are written to stderr. Runs on rank 0 only.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from facexpr.training import Trainer
+        >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 2
+        >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
+        >>> history = trainer.fit((faces, targets), epochs=1, batch_size=4, progress=False,
+        ...                       callbacks=[ProgressBar()])  # same as progress=True
+    """
 
     rank_zero_only = True
 

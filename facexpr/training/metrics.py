@@ -31,6 +31,15 @@ def classification_report(cm: torch.Tensor, labels: Sequence[str]) -> dict[str, 
     Returns:
         ``{"accuracy", "macro_f1", "macro_precision", "macro_recall", "per_class",
         "confusion_matrix"}``.
+
+    Example:
+        >>> import torch
+        >>> cm = confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)
+        >>> report = classification_report(cm, ["no", "yes"])
+        >>> report["accuracy"], round(report["macro_f1"], 4)
+        (0.75, 0.7333)
+        >>> report["per_class"]["no"]
+        {'precision': 1.0, 'recall': 0.5, 'f1': 0.6666666666666666, 'support': 2}
     """
     cm = cm.double()
     tp = cm.diag()
