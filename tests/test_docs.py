@@ -280,3 +280,44 @@ def test_make_figures_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
     out = capsys.readouterr().out
     assert (tmp_path / "training_curves.png").stat().st_size > 10_000
     assert "confusion matri" in out  # written, or skipped with the reason
+
+
+# -- every public name shows an example ----------------------------------------------------------
+def _public_callables() -> dict[str, object]:
+    """``{dotted name: object}`` for the functions and classes in the API modules' ``__all__``,
+    and the public methods and properties of those classes."""
+    import inspect
+    import typing
+
+    found: dict[str, object] = {}
+    seen: set[int] = set()
+    for module_name in API_MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isroutine(obj)) or typing.get_origin(obj) is not None:
+                continue  # constants and type aliases: data, documented in the API pages
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            found[f"{module_name}.{name}"] = obj
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    if attr.startswith("_"):
+                        continue
+                    if isinstance(value, property):
+                        found[f"{module_name}.{name}.{attr}"] = value
+                    elif callable(value) or isinstance(value, (staticmethod, classmethod)):
+                        found[f"{module_name}.{name}.{attr}"] = getattr(obj, attr)
+    return found
+
+
+def test_every_public_function_and_class_has_an_example() -> None:
+    """Docstrings show an ``Example:`` (run by ``--doctest-modules``, see pyproject.toml)."""
+    import inspect
+
+    missing = [
+        name for name, obj in _public_callables().items()
+        if "Example:" not in ((obj.__doc__ if isinstance(obj, property) else inspect.getdoc(obj)) or "")
+    ]
+    assert not missing, f"public names without an 'Example:' in their docstring: {missing}"

@@ -40,6 +40,11 @@ class Recipe:
         teacher: Model (official name, folder or Hub repo) to distil from, or ``None``.
         distill_alpha: Weight of the distillation term (see :class:`~facexpr.training.Trainer`).
         distill_temperature: Softmax temperature of the distillation term.
+
+    Example:
+        >>> from facexpr.training.recipes import Recipe
+        >>> Recipe("simple", epochs=5, optimizer="sgd", lr=0.05).scheduler is None
+        True
     """
 
     model: str
@@ -57,7 +62,13 @@ class Recipe:
     distill_temperature: float = 4.0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as a dict (stored in the released ``config.json``)."""
+        """Return the recipe as a dict (stored in the released ``config.json``).
+
+        Example:
+            >>> from facexpr.training.recipes import RECIPES
+            >>> RECIPES["seed-better"].to_dict()["lr"]
+            0.001
+        """
         return asdict(self)
 
 
@@ -85,6 +96,12 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
 
     Raises:
         ValueError: If the recipe or an overridden field is unknown.
+
+    Example:
+        >>> from facexpr.training.recipes import get_recipe
+        >>> recipe = get_recipe("better", epochs=1)
+        >>> recipe.epochs, recipe.optimizer, recipe.augment
+        (1, 'adamw', 'strong')
     """
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}. Available: {', '.join(sorted(RECIPES))}.")
@@ -120,6 +137,21 @@ def load_train_val(
 
     Returns:
         ``(train, val)`` :class:`~facexpr.data.FaceDataset` objects with the same classes.
+
+    Example:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> from unittest import mock
+        >>> from PIL import Image
+        >>> from facexpr.training.recipes import load_train_val
+        >>> with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"FACEXPR_CACHE": tmp}):
+        ...     for name in ("calm", "excited"):
+        ...         (Path(tmp) / "faces" / name).mkdir(parents=True)
+        ...         for i in range(10):
+        ...             Image.new("L", (48, 48), 40 * i).save(Path(tmp) / "faces" / name / f"{i}.png")
+        ...     train, val = load_train_val(Path(tmp) / "faces", val_fraction=0.2)
+        >>> train.classes, len(train), len(val)
+        (('calm', 'excited'), 16, 4)
     """
     from ..data import FER2013, ImageFolder, train_val_split
 
@@ -172,6 +204,27 @@ def train_recipe(
 
     Returns:
         The ``best/`` folder.
+
+    Example:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> from unittest import mock
+        >>> from PIL import Image
+        >>> import facexpr
+        >>> from facexpr.training.recipes import get_recipe, train_recipe
+        >>> with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"FACEXPR_CACHE": tmp}):
+        ...     for name in ("calm", "excited"):
+        ...         (Path(tmp) / "faces" / name).mkdir(parents=True)
+        ...         for i in range(10):
+        ...             Image.new("L", (48, 48), 40 * i).save(Path(tmp) / "faces" / name / f"{i}.png")
+        ...     best = train_recipe(get_recipe("simple", epochs=1, batch_size=8), Path(tmp) / "faces",
+        ...                         Path(tmp) / "run", progress=False, device="cpu")
+        ...     print(best.name, facexpr.load(best, device="cpu").labels)
+        best ('calm', 'excited')
+
+        On FER2013, the command that made the released ``better`` weights::
+
+            train_recipe("better", "path/to/fer2013", "runs/better")
     """
     from ..models import load
     from .callbacks import CSVLogger, ModelCheckpoint

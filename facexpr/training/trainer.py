@@ -183,22 +183,51 @@ class Trainer:
     # -- properties ---------------------------------------------------------------------------
     @property
     def unwrapped_model(self) -> nn.Module:
-        """The model without any distributed wrapper."""
+        """The model without any distributed wrapper.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> type(trainer.unwrapped_model).__name__
+            'SimpleCNN'
+        """
         return getattr(self.model, "module", self.model)
 
     @property
     def is_main_process(self) -> bool:
-        """True on rank 0 (always true outside distributed training)."""
+        """True on rank 0 (always true outside distributed training).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> Trainer(facexpr.load("simple", pretrained=False), device="cpu").is_main_process
+            True
+        """
         return _distributed.rank() == 0
 
     @property
     def rank(self) -> int:
-        """This process's rank (0 outside distributed training)."""
+        """This process's rank (0 outside distributed training).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> Trainer(facexpr.load("simple", pretrained=False), device="cpu").rank
+            0
+        """
         return _distributed.rank()
 
     @property
     def world_size(self) -> int:
-        """Number of training processes (1 outside distributed training)."""
+        """Number of training processes (1 outside distributed training).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> Trainer(facexpr.load("simple", pretrained=False), device="cpu").world_size
+            1
+        """
         return _distributed.world_size()
 
     # -- building blocks ----------------------------------------------------------------------
@@ -296,7 +325,16 @@ class Trainer:
         return images
 
     def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Return the training loss of a batch (override for custom losses)."""
+        """Return the training loss of a batch (override for custom losses).
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> logits = torch.tensor([[2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]])
+            >>> round(float(trainer.compute_loss(logits, torch.tensor([0]))), 4)
+            0.5461
+        """
         if self._loss_fn is not None:
             return self._loss_fn(logits, targets)
         return F.cross_entropy(
@@ -310,6 +348,15 @@ class Trainer:
 
         ``(1 - alpha) * compute_loss(logits, targets) + alpha * T^2 * KL(p_teacher || p_student)``
         with both distributions softened at temperature ``T = distill_temperature``.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu",
+            ...                   teacher=facexpr.load("simple", device="cpu"), distill_alpha=1.0)
+            >>> logits = torch.randn(4, 7)
+            >>> float(trainer.distillation_loss(logits, logits, torch.zeros(4, dtype=torch.long)))
+            0.0
         """
         hard = self.compute_loss(logits, targets)
         temperature = self.distill_temperature
@@ -329,6 +376,23 @@ class Trainer:
 
         Override to customise training (mixup, distillation, ...); keep the return keys and
         call :meth:`check_loss` before ``backward()``.
+
+        Example:
+            Mixup by overriding the step (the batch arrives normalised, on the device)::
+
+                class MixupTrainer(Trainer):
+                    def train_step(self, images, targets):
+                        lam = float(torch.distributions.Beta(0.4, 0.4).sample())
+                        order = torch.randperm(len(images))
+                        self.optimizer.zero_grad(set_to_none=True)
+                        logits = self.model(lam * images + (1 - lam) * images[order])
+                        loss = lam * self.compute_loss(logits, targets) + (1 - lam) * self.compute_loss(
+                            logits, targets[order])
+                        self.check_loss(loss)
+                        loss.backward()
+                        self.optimizer.step()
+                        correct = (logits.argmax(1) == targets).sum()
+                        return {"loss": float(loss.detach()), "correct": float(correct)}
         """
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
@@ -353,6 +417,15 @@ class Trainer:
 
         In distributed training every rank learns that one rank's loss is not finite, so all
         of them stop together instead of waiting for each other forever.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> trainer.check_loss(torch.tensor(float("nan")))
+            Traceback (most recent call last):
+            ...
+            FloatingPointError: the loss is nan (not finite)
         """
         finite = torch.isfinite(loss.detach()).all()
         if _distributed.is_distributed():
@@ -367,6 +440,14 @@ class Trainer:
         """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``.
 
         Uses :attr:`unwrapped_model`, so ranks may evaluate different numbers of batches.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> loss, logits = trainer.eval_step(torch.zeros(2, 1, 48, 48), torch.tensor([0, 3]))
+            >>> logits.shape
+            torch.Size([2, 7])
         """
         with self._autocast():
             logits = self.unwrapped_model(images)
@@ -407,6 +488,16 @@ class Trainer:
         Raises:
             FloatingPointError: If the loss becomes NaN or infinite; the last checkpoint
                 written (the end of the previous epoch) is left intact.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> images = torch.randint(0, 256, (16, 48, 48), dtype=torch.uint8)
+            >>> targets = torch.arange(16) % 7
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> history = trainer.fit((images, targets), epochs=2, batch_size=8, progress=False)
+            >>> sorted(history.history), len(history.epoch)
+            (['accuracy', 'loss', 'lr', 'seconds'], 2)
         """
         train_ds = _as_dataset(train, "train")
         val_ds = _as_dataset(val, "val") if val is not None else None
@@ -470,6 +561,15 @@ class Trainer:
         Returns:
             ``loss``, ``accuracy``, ``macro_f1``, macro precision/recall, ``per_class``
             precision/recall/F1/support by label, and ``confusion_matrix`` (rows: true class).
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> images = torch.randint(0, 256, (16, 48, 48), dtype=torch.uint8)
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> report = trainer.evaluate((images, torch.arange(16) % 7))
+            >>> sorted(report)[:4]
+            ['accuracy', 'confusion_matrix', 'loss', 'macro_f1']
         """
         ds = _as_dataset(data, "data")
         logits, loss = self._logits(ds, batch_size)
@@ -480,14 +580,38 @@ class Trainer:
         return {"loss": loss, **report}
 
     def predict(self, data: DataLike, *, batch_size: int = 256) -> torch.Tensor:
-        """Return softmax probabilities ``N x num_classes`` (CPU) for a data set, in order."""
+        """Return softmax probabilities ``N x num_classes`` (CPU) for a data set, in order.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> images = torch.randint(0, 256, (16, 48, 48), dtype=torch.uint8)
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> trainer.predict((images, torch.arange(16) % 7)).shape
+            torch.Size([16, 7])
+        """
         ds = _as_dataset(data, "data")
         logits, _ = self._logits(ds, batch_size)
         return logits.softmax(1)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, epoch: int) -> Path:
-        """Write a full training checkpoint atomically (``torch.save``, tensors and numbers only)."""
+        """Write a full training checkpoint atomically (``torch.save``, tensors and numbers only).
+
+        Args:
+            path: The checkpoint file.
+            epoch: The number of epochs completed: the epoch a resumed run starts at.
+
+        Example:
+            >>> import tempfile, facexpr
+            >>> from pathlib import Path
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = trainer.save_checkpoint(Path(tmp) / "checkpoint.pt", epoch=3)
+            ...     print(path.name, trainer.load_checkpoint(path))
+            checkpoint.pt 3
+        """
         state = {
             "format": "facexpr-checkpoint-1",
             "epoch": epoch,
@@ -515,6 +639,12 @@ class Trainer:
             FileNotFoundError: If ``path`` does not exist.
             ValueError: If the file is not a facexpr checkpoint, or if it was written by a run
                 of another length whose learning-rate schedule depends on that length.
+
+        Example:
+            Resume an interrupted run (``fit(..., resume=path)`` does this for you)::
+
+                trainer = Trainer(facexpr.load("better", pretrained=False))
+                next_epoch = trainer.load_checkpoint("runs/better/checkpoint.pt")
         """
         path = Path(path)
         if not path.is_file():
