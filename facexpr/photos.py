@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .detection import Detections, DetectorLike, _run_detector, get_detector
 from .errors import InvalidImageError
 from .inference import Prediction, predict_proba
-from .transforms import ImageInput, _single_to_chw, describe_input, read_image, to_face_uint8
+from .transforms import ImageInput, _single_to_chw, _upright_pil, describe_input, read_image, to_face_uint8
 
 if TYPE_CHECKING:
     from .models import FaceModel
@@ -129,13 +129,7 @@ def to_rgb_uint8(x: ImageInput, *, name: str | None = None) -> np.ndarray:
     if isinstance(x, (str, os.PathLike)):
         return _pil_to_rgb(read_image(x))
     if isinstance(x, Image.Image):
-        try:
-            x.load()
-        except OSError as err:
-            raise InvalidImageError(f"{name}: the PIL image cannot be decoded: {err}.") from None
-        if x.width == 0 or x.height == 0:
-            raise InvalidImageError(f"{name}: the image is empty; expected at least 1x1 pixels.")
-        return _pil_to_rgb(ImageOps.exif_transpose(x))
+        return _pil_to_rgb(_upright_pil(x, name))
     if isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.size:
         if x.ndim == 2:
             return np.repeat(x[..., None], 3, axis=2)

@@ -193,17 +193,22 @@ def _to_uint8_size(gray: torch.Tensor, size: int) -> torch.Tensor:
     return gray.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _upright_pil(img: Image.Image, name: str) -> Image.Image:
+    """Decode a PIL image fully (errors name the input) and apply its EXIF rotation."""
+    try:
+        img.load()
+    except OSError as err:
+        raise InvalidImageError(f"{name}: the PIL image cannot be decoded: {err}.") from None
+    if img.width == 0 or img.height == 0:
+        raise InvalidImageError(f"{name}: the image is empty; expected at least 1x1 pixels.")
+    return ImageOps.exif_transpose(img)
+
+
 def _single_to_chw(x: object, name: str) -> torch.Tensor:
     if isinstance(x, (str, os.PathLike)):
         return _pil_to_chw(read_image(x))
     if isinstance(x, Image.Image):
-        try:
-            x.load()
-        except OSError as err:
-            raise InvalidImageError(f"{name}: the PIL image cannot be decoded: {err}.") from None
-        if x.width == 0 or x.height == 0:
-            raise InvalidImageError(f"{name}: the image is empty; expected at least 1x1 pixels.")
-        return _pil_to_chw(ImageOps.exif_transpose(x))
+        return _pil_to_chw(_upright_pil(x, name))
     if isinstance(x, np.ndarray):
         return _array_to_chw(x, name)
     if isinstance(x, torch.Tensor):
