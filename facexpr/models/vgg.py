@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from ._base import FaceModel
-from ._registry import register_model
+from ._registry import PretrainedWeights, register_model
 
 __all__ = ["VGG8BN"]
 
@@ -25,7 +25,7 @@ def _stage(in_chans: int, out_chans: int) -> list[nn.Module]:
     ]
 
 
-@register_model("vgg8_bn")
+@register_model("vgg8_bn", weights=PretrainedWeights(repo_id="facexpr/vgg8_bn", sha256=None))
 class VGG8BN(FaceModel):
     """4 x [Conv3x3-BN-ReLU, Conv3x3-BN-ReLU, MaxPool2] (32/64/128/256) -> Dropout 0.5 ->
     Linear(2304, 256) -> BatchNorm1d -> ReLU -> Dropout 0.5 -> Linear.
