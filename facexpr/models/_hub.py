@@ -314,8 +314,9 @@ def load(
         num_classes != model.num_classes or (labels is not None and tuple(labels) != model.labels)
     ):
         model.reset_classifier(num_classes, labels)
-    model = model.to(device if device is not None else best_device()).eval()
-    if model.get_classifier().weight.device.type in ("cpu", "cuda"):
+    target = torch.device(device) if device is not None else best_device()
+    model = model.to(target).eval()
+    if target.type in ("cpu", "cuda") and all(p.dim() <= 4 for p in model.parameters()):
         model = model.to(memory_format=torch.channels_last)  # faster convolutions
     return model
 

@@ -27,12 +27,14 @@ def _stage(in_chans: int, out_chans: int) -> list[nn.Module]:
 
 @register_model("vgg8_bn", weights=PretrainedWeights(repo_id="facexpr/vgg8_bn", sha256=None))
 class VGG8BN(FaceModel):
-    """4 x [Conv3x3-BN-ReLU, Conv3x3-BN-ReLU, MaxPool2] (32/64/128/256) -> Dropout 0.5 ->
-    Linear(2304, 256) -> BatchNorm1d -> ReLU -> Dropout 0.5 -> Linear.
+    """4 x [Conv3x3-BN-ReLU, Conv3x3-BN-ReLU, MaxPool2] (32/64/128/256) -> Linear(2304, 256)
+    -> BatchNorm1d -> ReLU -> Dropout 0.5 -> Linear.
 
     Eight 3x3 convolutions in VGG's pattern, sized for 48x48 grayscale faces and a laptop CPU:
     1.8 M parameters and about 117 M multiply-adds per face (five times BetterCNN), with the
-    4th stage seeing the face at 6x6. Kaiming initialisation.
+    4th stage seeing the face at 6x6. Kaiming initialisation. Dropout comes after the
+    batch norm of the head, never before it, so that BatchNorm's running statistics match
+    what it sees at inference.
 
     Args:
         num_classes: Number of output classes.
@@ -53,8 +55,8 @@ class VGG8BN(FaceModel):
             in_chans = width
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5), nn.Linear(in_chans * 3 * 3, 256), nn.BatchNorm1d(256),
-            nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, self.num_classes),
+            nn.Linear(in_chans * 3 * 3, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(256, self.num_classes),
         )
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):

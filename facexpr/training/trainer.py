@@ -143,9 +143,14 @@ class Trainer:
         if _distributed.env_world_size() > 1 or _distributed.is_distributed():
             self.device = _distributed.init_from_env(self.device)
         self.model = model.to(self.device)
-        self.channels_last = channels_last and self.device.type in ("cpu", "cuda")
+        self.channels_last = (
+            channels_last and self.device.type in ("cpu", "cuda")
+            and all(p.dim() <= 4 for p in self.model.parameters())  # Conv3d weights cannot be NHWC
+        )
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        elif self.device.type not in ("cpu", "cuda"):
+            self.model = self.model.to(memory_format=torch.contiguous_format)
         self.seed = seed
         self.lr = lr
         self.weight_decay = weight_decay
