@@ -213,9 +213,11 @@ def main() -> None:
     fx_ratio = epoch["facexpr"] / epoch["bare"]
     seed_ratio = epoch["seed"] / epoch["facexpr"]
     print(f"- facexpr epoch / bare epoch = {fx_ratio:.2f} (target <= 1.25: {'met' if fx_ratio <= 1.25 else 'NOT met'})")
-    print(f"- seed epoch / facexpr epoch = {seed_ratio:.2f} (target >= 1.6: {'met' if seed_ratio >= 1.6 else 'NOT met'})")
     data_ratio = epoch["seed data + facexpr step"] / epoch["facexpr"]
-    print(f"- with the same channels-last step, seed data path / facexpr = {data_ratio:.2f}")
+    print(f"- seed epoch as the seed ran it (its data path and its NCHW step) / facexpr epoch = "
+          f"{seed_ratio:.2f} (target >= 1.6: {'met' if seed_ratio >= 1.6 else 'NOT met'})")
+    print(f"- the data path alone (both with facexpr's channels-last step): seed / facexpr = "
+          f"{data_ratio:.2f} ({'>=' if data_ratio >= 1.6 else 'below'} 1.6)")
     print(f"- loading FER2013 train into memory (decoded-image cache): {load_seconds:.1f} s, once per run")
 
 

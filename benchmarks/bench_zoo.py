@@ -53,6 +53,7 @@ def _onnx_session(model: facexpr.models.FaceModel, folder: Path, threads: int):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy threads between runs
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -93,17 +94,25 @@ def main() -> None:
         bare_inputs = lambda: to_memory_format(model, model.transforms().normalize(crops_u8))  # noqa: E731
         with torch.inference_mode():
             model(bare_inputs())  # warm-up
-            model.predict(crops_np)
-            fwd, pred_list, pred_tensor, onnx_times = [], [], [], []
+            model.predict(crops_np, batch_size=args.batch)
+            model.predict(crops_u8, batch_size=args.batch)
+            paths = {
+                "fwd": lambda: model(bare_inputs()),
+                "list": lambda: model.predict(crops_np, batch_size=args.batch),
+                "tensor": lambda: model.predict(crops_u8, batch_size=args.batch),
+            }
             if ort is not None:
-                feed = {ort.get_inputs()[0].name: model.transforms().normalize(crops_u8).numpy()}
-                ort.run(None, feed)
-            for _ in range(args.repeats):  # interleaved: each round times every path
-                fwd.append(_time(lambda: model(bare_inputs()), 1))
-                pred_list.append(_time(lambda: model.predict(crops_np, batch_size=args.batch), 1))
-                pred_tensor.append(_time(lambda: model.predict(crops_u8, batch_size=args.batch), 1))
-                if ort is not None:
-                    onnx_times.append(_time(lambda: ort.run(None, feed), 1))
+                input_name = ort.get_inputs()[0].name
+                # the same work as the bare forward: normalise, then run
+                paths["onnx"] = lambda: ort.run(None, {input_name: model.transforms().normalize(crops_u8).numpy()})
+                paths["onnx"]()
+            times: dict[str, list[float]] = {key: [] for key in paths}
+            keys = list(paths)
+            for round_index in range(args.repeats):  # interleaved, in a rotating order
+                for key in keys[round_index % len(keys):] + keys[: round_index % len(keys)]:
+                    times[key].append(_time(paths[key], 1))
+            fwd, pred_list, pred_tensor = times["fwd"], times["list"], times["tensor"]
+            onnx_times = times.get("onnx", [])
         n = args.batch
         size = (folder / "model.safetensors").stat().st_size
         rows.append({

@@ -114,6 +114,14 @@ def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, ti
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
+def _teacher_phrase(config: ModelConfig) -> str:
+    teacher = (config.recipe or {}).get("teacher")
+    if not teacher:
+        return ""
+    return (f" with knowledge distillation from `{teacher}` (alpha "
+            f"{config.recipe.get('distill_alpha')}, temperature {config.recipe.get('distill_temperature')})")
+
+
 def _card(config: ModelConfig, name: str, command: str) -> str:
     val, test = config.metrics["val"], config.metrics["test"]
     per_class = "\n".join(
@@ -146,7 +154,7 @@ def _card(config: ModelConfig, name: str, command: str) -> str:
 # facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
 
 A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), trained from
-scratch on FER2013 `train` (Training, 28,709 faces), with the epoch chosen on `val`
+scratch on FER2013 `train` (Training, 28,709 faces){_teacher_phrase(config)}, with the epoch chosen on `val`
 (PublicTest, 3,589 faces) and measured once on `test` (PrivateTest, 3,589 faces).
 
 ```python

@@ -413,7 +413,9 @@ def test_distillation_student_follows_the_teacher_and_the_teacher_is_untouched(
     # Only the teacher's soft labels count (alpha=1): the student predicts the teacher's class
     # for every face, although the hard labels are spread over three classes.
     assert (trainer.predict(val).argmax(1) == 2).all()
-    assert float(teacher.scale) == 1.0 and not teacher.scale.requires_grad and not teacher.training
+    frozen = trainer.teacher
+    assert float(frozen.scale) == 1.0 and not frozen.scale.requires_grad and not frozen.training
+    assert teacher.scale.requires_grad and teacher.training  # the caller's teacher is not touched
 
 
 def test_distillation_refuses_a_teacher_with_other_classes() -> None:
@@ -421,3 +423,21 @@ def test_distillation_refuses_a_teacher_with_other_classes() -> None:
         make_trainer(teacher=facexpr.load("better", pretrained=False, device="cpu"))
     with pytest.raises(ValueError, match="distill_alpha must be in"):
         make_trainer(teacher=ConstantTeacher(), distill_alpha=1.5)
+
+
+def test_distillation_matches_the_teacher_classes_by_name_and_leaves_the_teacher_alone() -> None:
+    teacher = facexpr.load("simple", pretrained=False, labels=["calm", "excited", "sleepy"], device="cpu")
+    teacher.train()
+    student = facexpr.load("simple", pretrained=False, num_classes=3, device="cpu")
+    trainer = Trainer(student, device="cpu", teacher=teacher, distill_alpha=1.0)
+    data = make_data(12)
+    reordered = FaceDataset(data.images, data.targets, classes=["sleepy", "calm", "excited"])
+    trainer.fit(reordered, epochs=1, batch_size=6, progress=False)
+    assert trainer._teacher_order.tolist() == [2, 0, 1]
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())  # the caller's copy
+    other = FaceDataset(data.images, data.targets, classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"teacher's classes \['calm', 'excited', 'sleepy'\] are not"):
+        Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
+                teacher=teacher).fit(other, epochs=1, batch_size=6, progress=False)
+    with pytest.raises(ValueError, match="another model than the one being trained"):
+        Trainer(student, device="cpu", teacher=student)

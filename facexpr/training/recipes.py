@@ -64,12 +64,18 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as a dict (stored in the released ``config.json``).
 
+        The distillation fields are left out when the recipe has no teacher.
+
         Example:
             >>> from facexpr.training.recipes import RECIPES
             >>> RECIPES["seed-better"].to_dict()["lr"]
             0.001
         """
-        return asdict(self)
+        fields = asdict(self)
+        if self.teacher is None:
+            for key in ("teacher", "distill_alpha", "distill_temperature"):
+                fields.pop(key)
+        return fields
 
 
 _FACEXPR = dict(

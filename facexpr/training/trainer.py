@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -92,8 +93,9 @@ class Trainer:
             benchmark); results differ only by float rounding. ``False`` keeps the model's
             own layout.
         teacher: A trained model whose soft labels the model learns from (knowledge
-            distillation, Hinton et al. 2015). It sees the same augmented batch, in eval mode
-            and without gradients, and must take the same input and predict the same classes.
+            distillation, Hinton et al. 2015). A frozen copy of it sees the same augmented
+            batch, in eval mode and without gradients. It must take the same input and predict
+            the same classes; named classes are matched to the data's by name.
         distill_alpha: Weight of the distillation term: the loss is
             ``(1 - alpha) * cross_entropy + alpha * T^2 * KL(teacher || student)`` at
             temperature ``T``.
@@ -180,6 +182,7 @@ class Trainer:
             raise ValueError(f"distill_alpha must be in [0, 1], got {distill_alpha}.")
         if distill_temperature <= 0:
             raise ValueError(f"distill_temperature must be > 0, got {distill_temperature}.")
+        self._teacher_order: torch.Tensor | None = None
         self.teacher = self._prepare_teacher(teacher)
         self.distill_alpha = distill_alpha
         self.distill_temperature = distill_temperature
@@ -245,9 +248,12 @@ class Trainer:
                 param.requires_grad_(False)
 
     def _prepare_teacher(self, teacher: nn.Module | None) -> nn.Module | None:
+        """Return a frozen copy of ``teacher`` on the trainer's device (the caller's is untouched)."""
         if teacher is None:
             return None
-        teacher = teacher.to(self.device).eval()
+        if teacher is self.unwrapped_model:
+            raise ValueError("The teacher must be another model than the one being trained.")
+        teacher = copy.deepcopy(teacher).to(self.device).eval()
         if self.channels_last:
             teacher = teacher.to(memory_format=torch.channels_last)
         for param in teacher.parameters():
@@ -259,14 +265,28 @@ class Trainer:
                 f"The teacher predicts {teacher_classes} classes but the model {student_classes}; "
                 "distillation needs the same classes in the same order."
             )
-        student_labels = getattr(self.unwrapped_model, "labels", None)
-        teacher_labels = getattr(teacher, "labels", None)
-        if student_labels is not None and teacher_labels is not None and tuple(student_labels) != tuple(teacher_labels):
-            raise ValueError(
-                f"The teacher's classes {list(teacher_labels)} differ from the model's "
-                f"{list(student_labels)}; distillation needs the same classes in the same order."
-            )
         return teacher
+
+    def _match_teacher_classes(self, train: FaceDataset) -> None:
+        """Order the teacher's outputs like the training data's classes, matched by name.
+
+        Raises:
+            ValueError: If the teacher's class names are not those of the data.
+        """
+        self._teacher_order = None
+        labels = getattr(self.teacher, "labels", None)
+        classes = tuple(train.classes)
+        if self.teacher is None or labels is None or all(c.isdigit() for c in classes):
+            return  # unnamed classes (a tuple of tensors): positions are all there is
+        labels = tuple(labels)
+        if labels == classes:
+            return
+        if sorted(labels) != sorted(classes):
+            raise ValueError(
+                f"The teacher's classes {list(labels)} are not the training data's "
+                f"{list(classes)}; distillation needs a teacher of the same classes."
+            )
+        self._teacher_order = torch.tensor([labels.index(c) for c in classes], device=self.device)
 
     def _set_train_mode(self) -> None:
         self.model.train()
@@ -406,6 +426,8 @@ class Trainer:
         if self.teacher is not None:
             with torch.no_grad(), self._autocast():
                 teacher_logits = self.teacher(images)
+            if self._teacher_order is not None:
+                teacher_logits = teacher_logits[:, self._teacher_order]
             loss = self.distillation_loss(logits, teacher_logits, targets)
         else:
             loss = self.compute_loss(logits, targets)
@@ -509,6 +531,7 @@ class Trainer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self._sync_labels(train_ds)
+        self._match_teacher_classes(train_ds)
         self._weight = self._class_weights(train_ds)
         self.epochs = epochs
         self.batch_size = batch_size
