@@ -134,13 +134,24 @@ def main() -> None:
     if not rows:
         print("No released weights to benchmark.")
         return
-    keys = list(rows[0])
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, median of {args.repeats} interleaved rounds")
+    print_table(rows, ACCURACY_COLUMNS)
+    print_table(rows, SPEED_COLUMNS)
+
+
+ACCURACY_COLUMNS = ("model", "val acc", "test acc", "test macro-F1", "test acc TTA",
+                    "test ECE raw -> calibrated", "T")
+SPEED_COLUMNS = ("model", "params", "file", "forward img/s", "predict (arrays) img/s",
+                 "predict (tensor) img/s", "predict overhead", "ONNX Runtime img/s")
+
+
+def print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    """Print the given columns of ``rows`` as a Markdown table, after a blank line."""
     print()
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     for row in rows:
-        print("| " + " | ".join(row[k] for k in keys) + " |")
+        print("| " + " | ".join(row[k] for k in columns) + " |")
 
 
 if __name__ == "__main__":
