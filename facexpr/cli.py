@@ -251,7 +251,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = get_recipe(
         name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         teacher=args.teacher, distill_alpha=args.distill_alpha,
-        distill_temperature=args.distill_temperature,
+        distill_temperature=args.distill_temperature, teacher_mode=args.teacher_mode,
     )
     best = train_recipe(
         recipe, args.data, args.out, resume=not args.no_resume, device=args.device,
@@ -440,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the distillation term, 0-1 (default: the recipe's, 0.5)")
     p.add_argument("--distill-temperature", type=float, default=None,
                    help="softmax temperature of the distillation term (default: the recipe's, 4)")
+    p.add_argument("--teacher-mode", choices=["online", "cached"], default=None,
+                   help="online: the teacher sees every augmented batch; cached: its logits of each "
+                   "image are computed once (faster, approximate)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of each class held out for validation when DATA is a single class-folder tree")
     p.add_argument("--tensorboard", metavar="LOGDIR", default=None, help="log to TensorBoard (pip install tensorboard)")

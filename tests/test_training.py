@@ -403,12 +403,14 @@ def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
     assert float(soft_only.distillation_loss(teacher, teacher, targets)) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("teacher_mode", ["online", "cached"])
 def test_distillation_student_follows_the_teacher_and_the_teacher_is_untouched(
-    data: tuple[FaceDataset, FaceDataset],
+    data: tuple[FaceDataset, FaceDataset], teacher_mode: str,
 ) -> None:
     train, val = data
     teacher = ConstantTeacher(index=2)
-    trainer = make_trainer(teacher=teacher, distill_alpha=1.0, lr=0.01, augment=None, scheduler=None)
+    trainer = make_trainer(teacher=teacher, distill_alpha=1.0, lr=0.01, augment=None, scheduler=None,
+                           teacher_mode=teacher_mode)
     trainer.fit(train, epochs=3, batch_size=16, progress=False)
     # Only the teacher's soft labels count (alpha=1): the student predicts the teacher's class
     # for every face, although the hard labels are spread over three classes.
@@ -441,3 +443,18 @@ def test_distillation_matches_the_teacher_classes_by_name_and_leaves_the_teacher
                 teacher=teacher).fit(other, epochs=1, batch_size=6, progress=False)
     with pytest.raises(ValueError, match="another model than the one being trained"):
         Trainer(student, device="cpu", teacher=student)
+
+
+def test_cached_teacher_logits_average_each_image_and_its_mirror() -> None:
+    torch.manual_seed(1)
+    teacher = facexpr.load("simple", pretrained=False, labels=["b", "a", "c"], device="cpu")
+    data = FaceDataset(make_data(10).images, make_data(10).targets, classes=["a", "b", "c"])
+    trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
+                      teacher=teacher, teacher_mode="cached")
+    trainer.fit(data, epochs=1, batch_size=5, progress=False)
+    inputs = (data.images.float() / 255 - 0.5) / 0.5
+    with torch.inference_mode():
+        expected = (teacher(inputs) + teacher(torch.flip(inputs, dims=[3]))) / 2
+    torch.testing.assert_close(trainer._teacher_cache, expected[:, [1, 0, 2]], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="teacher_mode must be 'online' or 'cached'"):
+        make_trainer(teacher=ConstantTeacher(), teacher_mode="offline")

@@ -40,6 +40,8 @@ class Recipe:
         teacher: Model (official name, folder or Hub repo) to distil from, or ``None``.
         distill_alpha: Weight of the distillation term (see :class:`~facexpr.training.Trainer`).
         distill_temperature: Softmax temperature of the distillation term.
+        teacher_mode: ``"online"`` or ``"cached"`` teacher logits (see
+            :class:`~facexpr.training.Trainer`).
 
     Example:
         >>> from facexpr.training.recipes import Recipe
@@ -60,6 +62,7 @@ class Recipe:
     teacher: str | None = None
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
+    teacher_mode: str = "online"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as a dict (stored in the released ``config.json``).
@@ -73,7 +76,7 @@ class Recipe:
         """
         fields = asdict(self)
         if self.teacher is None:
-            for key in ("teacher", "distill_alpha", "distill_temperature"):
+            for key in ("teacher", "distill_alpha", "distill_temperature", "teacher_mode"):
                 fields.pop(key)
         return fields
 
@@ -250,7 +253,7 @@ def train_recipe(
         scheduler=spec.scheduler, label_smoothing=spec.label_smoothing, augment=spec.augment,
         seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device, freeze=freeze,
         teacher=teacher, distill_alpha=spec.distill_alpha,
-        distill_temperature=spec.distill_temperature,
+        distill_temperature=spec.distill_temperature, teacher_mode=spec.teacher_mode,
     )
     checkpoint = out / "checkpoint.pt"
     best = ModelCheckpoint(out / "best", monitor="val_accuracy")

@@ -100,6 +100,11 @@ class Trainer:
             ``(1 - alpha) * cross_entropy + alpha * T^2 * KL(teacher || student)`` at
             temperature ``T``.
         distill_temperature: Softmax temperature ``T`` of both models in the distillation term.
+        teacher_mode: ``"online"``: the teacher sees every augmented batch (exact, costs one
+            teacher forward pass per step); ``"cached"``: the teacher's logits of every training
+            image and its mirror image are computed once per :meth:`fit` and averaged, and each
+            augmented batch is distilled towards those of its images (much cheaper with a large
+            teacher, approximate under strong augmentation).
 
     Example:
         >>> import facexpr
@@ -133,6 +138,7 @@ class Trainer:
         teacher: nn.Module | None = None,
         distill_alpha: float = 0.5,
         distill_temperature: float = 4.0,
+        teacher_mode: str = "online",
     ) -> None:
         unknown = [m for m in metrics if m not in ("accuracy", "macro_f1")]
         if unknown:
@@ -182,7 +188,12 @@ class Trainer:
             raise ValueError(f"distill_alpha must be in [0, 1], got {distill_alpha}.")
         if distill_temperature <= 0:
             raise ValueError(f"distill_temperature must be > 0, got {distill_temperature}.")
+        if teacher_mode not in ("online", "cached"):
+            raise ValueError(f"teacher_mode must be 'online' or 'cached', got {teacher_mode!r}.")
+        self.teacher_mode = teacher_mode
         self._teacher_order: torch.Tensor | None = None
+        self._teacher_cache: torch.Tensor | None = None
+        self._batch_teacher_logits: torch.Tensor | None = None
         self.teacher = self._prepare_teacher(teacher)
         self.distill_alpha = distill_alpha
         self.distill_temperature = distill_temperature
@@ -287,6 +298,22 @@ class Trainer:
                 f"{list(classes)}; distillation needs a teacher of the same classes."
             )
         self._teacher_order = torch.tensor([labels.index(c) for c in classes], device=self.device)
+
+    @torch.inference_mode()
+    def _cache_teacher_logits(self, train: FaceDataset, batch_size: int) -> torch.Tensor | None:
+        """With ``teacher_mode="cached"``: the teacher's logits of every training image, averaged
+        with those of its mirror image, in the data's class order (``N x C`` on the device)."""
+        if self.teacher is None or self.teacher_mode != "cached":
+            return None
+        outputs = []
+        for start in range(0, len(train), max(batch_size, 256)):
+            images = train.images[start : start + max(batch_size, 256)].float().div_(255.0)
+            images = self._normalize(images.to(self.device))
+            with self._autocast():
+                logits = (self.teacher(images).float() + self.teacher(torch.flip(images, dims=[3])).float()) / 2
+            outputs.append(logits)
+        cache = torch.cat(outputs)
+        return cache[:, self._teacher_order] if self._teacher_order is not None else cache
 
     def _set_train_mode(self) -> None:
         self.model.train()
@@ -424,10 +451,13 @@ class Trainer:
         with self._autocast():
             logits = self.model(images)
         if self.teacher is not None:
-            with torch.no_grad(), self._autocast():
-                teacher_logits = self.teacher(images)
-            if self._teacher_order is not None:
-                teacher_logits = teacher_logits[:, self._teacher_order]
+            if self._batch_teacher_logits is not None:  # teacher_mode="cached"
+                teacher_logits = self._batch_teacher_logits
+            else:
+                with torch.no_grad(), self._autocast():
+                    teacher_logits = self.teacher(images)
+                if self._teacher_order is not None:
+                    teacher_logits = teacher_logits[:, self._teacher_order]
             loss = self.distillation_loss(logits, teacher_logits, targets)
         else:
             loss = self.compute_loss(logits, targets)
@@ -532,6 +562,7 @@ class Trainer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self._sync_labels(train_ds)
         self._match_teacher_classes(train_ds)
+        self._teacher_cache = self._cache_teacher_logits(train_ds, batch_size)
         self._weight = self._class_weights(train_ds)
         self.epochs = epochs
         self.batch_size = batch_size
@@ -775,6 +806,8 @@ class Trainer:
                 images = self.augment(images, generator=generator)
             images = self._normalize(images.to(self.device, non_blocking=True))
             targets = train.targets[batch_index].to(self.device, non_blocking=True)
+            if self._teacher_cache is not None:
+                self._batch_teacher_logits = self._teacher_cache[batch_index.to(self._teacher_cache.device)]
             out = self.train_step(images, targets)
             if self.scheduler is not None and self._per_step_scheduler:
                 self.scheduler.step()
