@@ -39,6 +39,9 @@ def test_recipes_exist_for_every_seed_model_and_its_seed_version() -> None:
         get_recipe("best")
     with pytest.raises(ValueError, match="Unknown recipe fields"):
         get_recipe("better", epoch=3)
+    with pytest.raises(ValueError, match="distill_alpha set, but recipe 'better' has no teacher"):
+        get_recipe("better", distill_alpha=0.3)
+    assert get_recipe("better", teacher="vgg8_bn", teacher_mode="cached").teacher_mode == "cached"
 
 
 def test_load_train_val_layouts(tmp_path: Path) -> None:

@@ -118,7 +118,13 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     bad = sorted(set(overrides) - fields)
     if bad:
         raise ValueError(f"Unknown recipe fields {bad}. Valid: {', '.join(sorted(fields))}.")
-    return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    recipe = replace(RECIPES[name], **given)
+    distill = sorted(k for k in given if k in ("distill_alpha", "distill_temperature", "teacher_mode"))
+    if distill and recipe.teacher is None:
+        raise ValueError(f"{', '.join(distill)} set, but recipe {name!r} has no teacher: give one "
+                         "(teacher=..., or --teacher on the command line).")
+    return recipe
 
 
 def _is_fer2013(root: Path) -> bool:
