@@ -45,6 +45,12 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def channels_last_suits(model: nn.Module, device: torch.device) -> bool:
+    """Whether ``model`` may be stored channels-last on ``device``: CPU or CUDA, and no weight
+    of more than four dimensions (Conv3d weights cannot be NHWC)."""
+    return device.type in ("cpu", "cuda") and all(p.dim() <= 4 for p in model.parameters())
+
+
 def to_memory_format(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Return the 4-D batch ``x`` in ``model``'s memory format (see :func:`memory_format_of`).
 

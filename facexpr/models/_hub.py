@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .._io import atomic_write, sha256_file
 from ..errors import ChecksumMismatchError, WeightsNotAvailableError
+from ._base import channels_last_suits
 from ._config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from ._registry import get_model_entry, list_models
 
@@ -316,7 +317,7 @@ def load(
         model.reset_classifier(num_classes, labels)
     target = torch.device(device) if device is not None else best_device()
     model = model.to(target).eval()
-    if target.type in ("cpu", "cuda") and all(p.dim() <= 4 for p in model.parameters()):
+    if channels_last_suits(model, target):
         model = model.to(memory_format=torch.channels_last)  # faster convolutions
     return model
 

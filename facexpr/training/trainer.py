@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
+from ..models._base import channels_last_suits
 from ..models._hub import best_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
@@ -151,10 +152,7 @@ class Trainer:
         if _distributed.env_world_size() > 1 or _distributed.is_distributed():
             self.device = _distributed.init_from_env(self.device)
         self.model = model.to(self.device)
-        self.channels_last = (
-            channels_last and self.device.type in ("cpu", "cuda")
-            and all(p.dim() <= 4 for p in self.model.parameters())  # Conv3d weights cannot be NHWC
-        )
+        self.channels_last = channels_last and channels_last_suits(self.model, self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         elif self.device.type not in ("cpu", "cuda"):
