@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,16 @@ def test_recipes_exist_for_every_seed_model_and_its_seed_version() -> None:
     with pytest.raises(ValueError, match="distill_alpha set, but recipe 'better' has no teacher"):
         get_recipe("better", distill_alpha=0.3)
     assert get_recipe("better", teacher="vgg8_bn", teacher_mode="cached").teacher_mode == "cached"
+
+
+def test_distilled_recipe_is_the_students_own_recipe_plus_its_teacher() -> None:
+    """``better-kd`` differs from ``better`` only by the teacher, so the comparison is fair."""
+    distilled, own = RECIPES["better-kd"], RECIPES["better"]
+    assert (distilled.teacher, distilled.teacher_mode) == ("vgg8_bn", "cached")
+    assert distilled.teacher in RECIPES and RECIPES[distilled.teacher].model == "vgg8_bn"
+    assert replace(distilled, teacher=None, teacher_mode="online") == own
+    stored = distilled.to_dict()
+    assert (stored["teacher"], stored["distill_alpha"], stored["distill_temperature"]) == ("vgg8_bn", 0.5, 4.0)
 
 
 def test_load_train_val_layouts(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -304,9 +304,7 @@ class Trainer:
         if self.teacher is None or self.teacher_mode != "cached":
             return None
         outputs = []
-        for start in range(0, len(train), max(batch_size, 256)):
-            images = train.images[start : start + max(batch_size, 256)].float().div_(255.0)
-            images = self._normalize(images.to(self.device))
+        for _, images in self._input_batches(train.images, max(batch_size, 256)):
             with self._autocast():
                 logits = (self.teacher(images).float() + self.teacher(torch.flip(images, dims=[3])).float()) / 2
             outputs.append(logits)
@@ -821,6 +819,12 @@ class Trainer:
             logs["accuracy"] = total_correct / max(seen, 1)
         return logs
 
+    def _input_batches(self, images: torch.Tensor, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start index, normalised float batch on the device)`` of ``uint8`` images."""
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].float().div_(255.0)
+            yield start, self._normalize(batch.to(self.device))
+
     @torch.inference_mode()
     def _logits_sum(
         self, images: torch.Tensor, targets: torch.Tensor, batch_size: int
@@ -830,9 +834,7 @@ class Trainer:
         self.model.eval()
         outputs, total = [], 0.0
         try:
-            for start in range(0, len(images), batch_size):
-                batch = images[start : start + batch_size].float().div_(255.0)
-                batch = self._normalize(batch.to(self.device))
+            for start, batch in self._input_batches(images, batch_size):
                 batch_targets = targets[start : start + batch_size].to(self.device)
                 loss, logits = self.eval_step(batch, batch_targets)
                 total += float(loss)
