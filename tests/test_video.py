@@ -176,6 +176,29 @@ def test_process_video_without_faces_and_webcam_without_window(
     assert "--no-window" in capsys.readouterr().err
 
 
+def test_webcam_window_shows_annotated_frames_until_q(
+    clip: Path, model: facexpr.FaceModel, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The OpenCV window path, with the window calls recorded instead of drawn (no display here)."""
+    cv2 = pytest.importorskip("cv2")
+    shown: list[np.ndarray] = []
+    keys = iter([-1, -1, ord("q"), -1])
+    monkeypatch.setattr(cv2, "namedWindow", lambda title, flags: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, image: shown.append(image.copy()))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    box = [10, 10, 50, 50]
+    count = facexpr.run_webcam(clip, model=model, detector=lambda im: ([box], [0.9]), max_frames=FRAMES,
+                               print_fn=pytest.fail)
+    assert count == 3 and len(shown) == 3  # 'q' on the third frame closes the window
+    plain = next(iter(predict_video(clip, model=model, detector=lambda im: ([], []), max_frames=1,
+                                    keep_frames=True))).frame
+    assert shown[0].shape == (*np.asarray(plain).shape[:2], 3)
+    # The window gets BGR pixels with the face's box drawn: they differ from the plain frame there.
+    bgr_plain = np.asarray(plain)[..., ::-1]
+    assert not np.array_equal(shown[0], bgr_plain)
+    np.testing.assert_array_equal(shown[0][-1, -1], bgr_plain[-1, -1])  # far from the box: untouched
+
+
 def test_video_command_in_a_real_subprocess(clip: Path, yunet: Path, model_dir: Path, tmp_path: Path) -> None:
     import os
     import subprocess
