@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrained --epochs 10",
     )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--recipe", help="recipe name: better, improved, simple, seed-better, ...")
+    what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, ...")
     what.add_argument("--model", help="architecture name; uses its facexpr recipe")
     p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, or your class folders")
     p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
