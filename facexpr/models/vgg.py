@@ -25,7 +25,10 @@ def _stage(in_chans: int, out_chans: int) -> list[nn.Module]:
     ]
 
 
-@register_model("vgg8_bn", weights=PretrainedWeights(repo_id="facexpr/vgg8_bn", sha256=None))
+@register_model("vgg8_bn", weights=PretrainedWeights(
+        repo_id="facexpr/vgg8_bn",
+        sha256="ebbcf3854df48c0f2bad3109d11bf170a0415c1a3af6a761b7cdc36fab1b10f4",
+    ))
 class VGG8BN(FaceModel):
     """4 x [Conv3x3-BN-ReLU, Conv3x3-BN-ReLU, MaxPool2] (32/64/128/256) -> Linear(2304, 256)
     -> BatchNorm1d -> ReLU -> Dropout 0.5 -> Linear.
