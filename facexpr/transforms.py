@@ -326,6 +326,11 @@ class FaceTransform:
                 return items.detach().cpu()
             unit = _scale_to_unit(items.detach().cpu(), describe_input(items))
             return _to_uint8_size(_chw_to_gray(unit), self.size)
+        if isinstance(items, (list, tuple)) and items and all(
+            isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.shape == (self.size, self.size)
+            for item in items
+        ):  # face crops already at the model's size: nothing to convert, one copy
+            return torch.from_numpy(np.stack(items))[:, None]
         faces = []
         for index, item in enumerate(items):
             try:

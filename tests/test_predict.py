@@ -30,6 +30,21 @@ def test_training_sized_grayscale_is_passed_through_exactly(gray48: np.ndarray) 
     assert torch.equal(to_face_uint8(gray48)[0], torch.from_numpy(gray48))
 
 
+def test_batch_of_training_sized_crops_equals_item_by_item_conversion() -> None:
+    """The one-copy path for lists of 48x48 uint8 crops gives what converting each item gives."""
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(5)]
+    t = FaceTransform()
+    batch = t.to_uint8_batch(crops)
+    assert batch.shape == (5, 1, 48, 48) and batch.dtype == torch.uint8
+    assert torch.equal(batch, torch.stack([to_face_uint8(c) for c in crops]))
+    before = int(crops[0][0, 0])
+    crops[0][0, 0] = (before + 1) % 256  # a copy: later changes to the caller's arrays do not leak in
+    assert int(batch[0, 0, 0, 0]) == before
+    mixed = [*crops[:2], rng.integers(0, 256, (60, 50), dtype=np.uint8), crops[2].astype(np.float32) / 255]
+    assert torch.equal(t.to_uint8_batch(mixed), torch.stack([to_face_uint8(c) for c in mixed]))
+
+
 def test_path_pil_array_tensor_agree(tmp_path: Path, gray48: np.ndarray) -> None:
     path = tmp_path / "face.png"
     Image.fromarray(gray48).save(path)
