@@ -448,7 +448,8 @@ def test_distillation_matches_the_teacher_classes_by_name_and_leaves_the_teacher
 def test_cached_teacher_logits_average_each_image_and_its_mirror() -> None:
     torch.manual_seed(1)
     teacher = facexpr.load("simple", pretrained=False, labels=["b", "a", "c"], device="cpu")
-    data = FaceDataset(make_data(10).images, make_data(10).targets, classes=["a", "b", "c"])
+    generated = make_data(10)
+    data = FaceDataset(generated.images, generated.targets, classes=["a", "b", "c"])
     trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
                       teacher=teacher, teacher_mode="cached")
     trainer.fit(data, epochs=1, batch_size=5, progress=False)
@@ -456,5 +457,6 @@ def test_cached_teacher_logits_average_each_image_and_its_mirror() -> None:
     with torch.inference_mode():
         expected = (teacher(inputs) + teacher(torch.flip(inputs, dims=[3]))) / 2
     torch.testing.assert_close(trainer._teacher_cache, expected[:, [1, 0, 2]], atol=1e-5, rtol=1e-5)
+    assert trainer._batch_teacher_logits is None  # no stale batch for a later train_step call
     with pytest.raises(ValueError, match="teacher_mode must be 'online' or 'cached'"):
         make_trainer(teacher=ConstantTeacher(), teacher_mode="offline")

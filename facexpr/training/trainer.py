@@ -805,6 +805,7 @@ class Trainer:
             if self._teacher_cache is not None:
                 self._batch_teacher_logits = self._teacher_cache[batch_index.to(self._teacher_cache.device)]
             out = self.train_step(images, targets)
+            self._batch_teacher_logits = None  # belongs to this batch only
             if self.scheduler is not None and self._per_step_scheduler:
                 self.scheduler.step()
             n = len(batch_index)
