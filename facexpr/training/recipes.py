@@ -76,10 +76,13 @@ class Recipe:
         """
         fields = asdict(self)
         if self.teacher is None:
-            for key in ("teacher", "distill_alpha", "distill_temperature", "teacher_mode"):
+            for key in ("teacher", *_DISTILL_SETTINGS):
                 fields.pop(key)
         return fields
 
+
+_DISTILL_SETTINGS = ("distill_alpha", "distill_temperature", "teacher_mode")
+"""Recipe fields that only mean something with a teacher."""
 
 _FACEXPR = dict(
     optimizer="adamw", lr=3e-3, weight_decay=0.05, scheduler="onecycle", label_smoothing=0.1,
@@ -123,7 +126,7 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
         raise ValueError(f"Unknown recipe fields {bad}. Valid: {', '.join(sorted(fields))}.")
     given = {k: v for k, v in overrides.items() if v is not None}
     recipe = replace(RECIPES[name], **given)
-    distill = sorted(k for k in given if k in ("distill_alpha", "distill_temperature", "teacher_mode"))
+    distill = sorted(k for k in given if k in _DISTILL_SETTINGS)
     if distill and recipe.teacher is None:
         raise ValueError(f"{', '.join(distill)} set, but recipe {name!r} has no teacher: give one "
                          "(teacher=..., or --teacher on the command line).")
