@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"unfrozen: best epoch {stop.best_epoch + 1} (val accuracy {stop.best:.4f}), weights restored")
 
     # 5. Calibrated probabilities: one temperature fitted on validation data.
-    logits, _ = split_logits(model, val.images)
+    logits = split_logits(model, val.images)
     model.config.temperature = fit_temperature(logits, val.targets)
     print(f"temperature fitted on val: {model.config.temperature:.3f}")
 

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best val accuracy {max(history.history['val_accuracy']):.4f}")
 
     # Calibrated probabilities: one temperature fitted on the validation images.
-    logits, _ = split_logits(model, val.images)
+    logits = split_logits(model, val.images)
     model.config.temperature = fit_temperature(logits, val.targets)
 
     report = trainer.evaluate(val)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="*", default=[str(EXAMPLE_FACE)], help="face crops (default: the example face)")
     parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
     parser.add_argument("--top-k", type=int, default=3, help="classes to show per face (default: 3)")
-    parser.add_argument("--tta", action="store_true", help="average each face with its mirror image")
+    parser.add_argument("--tta", action="store_true", help="average each face over its mirror and a central zoom of both (4 forward passes)")
     args = parser.parse_args(argv)
 
     # Pretrained weights ship inside the package: this reads them offline (sha256-checked).

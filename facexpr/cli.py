@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image (with boxes and scores for photos)")
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default: 3)")
-    p.add_argument("--tta", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--tta", action="store_true", help="average each face over its mirror and a central zoom of both (4 forward passes)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")

@@ -130,7 +130,9 @@ def predict_proba(
     """Return class probabilities ``N x num_classes`` (CPU, float32) for face crops.
 
     Logits are divided by the model's calibrated ``config.temperature`` before the softmax.
-    With ``tta=True`` the probabilities of each face and its mirror image are averaged.
+    With ``tta=True`` the probabilities are averaged over each face's test-time views: the
+    face, its mirror image, and a central zoom of both
+    (:meth:`~facexpr.transforms.FaceTransform.tta_views`). It costs four forward passes.
 
     Raises:
         InvalidImageError: If an input cannot be read; in a list, the message names its index.
@@ -157,12 +159,9 @@ def predict_proba(
     try:
         for start in range(0, faces.shape[0], batch_size):
             inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
-            logits = model(inputs).float() / model.config.temperature
-            probs = logits.softmax(1)
-            if tta:
-                flipped = model(torch.flip(inputs, dims=[3])).float() / model.config.temperature
-                probs = (probs + flipped.softmax(1)) / 2
-            out.append(probs.cpu())
+            views = transform.tta_views(inputs) if tta else [inputs]
+            logits = torch.stack([model(to_memory_format(model, view)).float() for view in views])
+            out.append((logits / model.config.temperature).softmax(2).mean(0).cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -254,7 +253,7 @@ def predict(
         detector: Face detector: ``"auto"`` (YuNet, else dlib offline), ``"yunet"``,
             ``"dlib"``, or a callable (see :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name (default: the best available).
 
     Returns:

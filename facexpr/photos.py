@@ -334,7 +334,7 @@ def predict_photos(
         detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name.
 
     Returns:
@@ -387,7 +387,7 @@ def predict_photo(
         detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name.
 
     Returns:
@@ -571,7 +571,7 @@ def predict_iter(
         detector: Detector name or callable (when searching).
         batch_size: Faces per forward pass.
         chunk: Images decoded before each batch is classified.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name.
         on_error: What to do with an unreadable image: ``"warn"`` (skip with a warning),
             ``"skip"`` (silently), ``"raise"``, or a callable ``(source, error)`` that may
@@ -616,7 +616,7 @@ def predict_folder(
         detector: Detector name or callable (when searching).
         batch_size: Faces per forward pass.
         chunk: Images decoded before each batch is classified.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name.
         on_error: ``"warn"``, ``"skip"``, ``"raise"`` or a callable (see :func:`predict_iter`).
 

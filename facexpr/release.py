@@ -28,27 +28,47 @@ CONFUSION_NAME = "confusion_matrix.png"
 
 
 @torch.inference_mode()
-def split_logits(model: FaceModel, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(logits, mirrored logits)`` of ``uint8`` faces ``N x 1 x 48 x 48`` (CPU).
+def split_logits(
+    model: FaceModel, images: torch.Tensor, *, batch_size: int = 256, tta: bool = False
+) -> torch.Tensor:
+    """Return the logits of ``uint8`` faces ``N x 1 x 48 x 48`` (CPU, float32).
+
+    Args:
+        model: The model to run, in eval mode for the call.
+        images: ``uint8`` faces at the model's input size.
+        batch_size: Faces per forward pass.
+        tta: Also score the test-time views of
+            :meth:`~facexpr.transforms.FaceTransform.tta_views`.
+
+    Returns:
+        ``N x C`` logits, or with ``tta=True`` ``V x N x C``: one row per view, the first
+        being the plain faces.
 
     Example:
         >>> import facexpr
         >>> from facexpr.assets import EXAMPLE_FACE
         >>> model = facexpr.load("better")
         >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE, EXAMPLE_FACE])
-        >>> logits, mirrored = split_logits(model, faces)
-        >>> logits.shape, mirrored.shape, logits.argmax(1).tolist()
-        (torch.Size([2, 7]), torch.Size([2, 7]), [3, 3])
+        >>> logits = split_logits(model, faces)
+        >>> logits.shape, logits.argmax(1).tolist()
+        (torch.Size([2, 7]), [3, 3])
+        >>> split_logits(model, faces, tta=True).shape  # four views
+        torch.Size([4, 2, 7])
     """
     transform = model.transforms()
     device = next(model.parameters()).device
+    was_training = model.training
     model.eval()
-    plain, mirrored = [], []
-    for start in range(0, images.shape[0], batch_size):
-        inputs = to_memory_format(model, transform.normalize(images[start : start + batch_size].to(device)))
-        plain.append(model(inputs).float().cpu())
-        mirrored.append(model(torch.flip(inputs, dims=[3])).float().cpu())
-    return torch.cat(plain), torch.cat(mirrored)
+    chunks = []
+    try:
+        for start in range(0, max(images.shape[0], 1), batch_size):  # one (empty) batch for no faces
+            inputs = to_memory_format(model, transform.normalize(images[start : start + batch_size].to(device)))
+            views = transform.tta_views(inputs) if tta else [inputs]
+            chunks.append(torch.stack([model(to_memory_format(model, view)).float().cpu() for view in views]))
+    finally:
+        model.train(was_training)
+    logits = torch.cat(chunks, dim=1)
+    return logits if tta else logits[0]
 
 
 def evaluate_split(
@@ -58,7 +78,7 @@ def evaluate_split(
 
     Returns:
         accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
-        (image + mirror), ``ece`` (uncalibrated) and ``ece_calibrated``, ``nll`` and
+        (averaged over :meth:`~facexpr.transforms.FaceTransform.tta_views`), ``ece`` (uncalibrated) and ``ece_calibrated``, ``nll`` and
         ``nll_calibrated``, and ``n``.
 
     Example:
@@ -74,9 +94,10 @@ def evaluate_split(
          'macro_precision', 'macro_recall', 'n', 'nll', 'nll_calibrated', 'per_class']
     """
     t = model.config.temperature if temperature is None else temperature
-    logits, mirrored = split_logits(model, images)
+    views = split_logits(model, images, tta=True)
+    logits = views[0]
     report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
-    tta_probs = ((logits / t).softmax(1) + (mirrored / t).softmax(1)) / 2
+    tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
     return {
         **report,
@@ -165,7 +186,7 @@ model.predict("face.jpg")          # label, index, probabilities of {len(config.
 
 ## Results
 
-| split | accuracy | accuracy with mirror TTA | macro-F1 | ECE (raw) | ECE (temperature {config.temperature:.3f}) |
+| split | accuracy | accuracy with TTA (mirror + zoom) | macro-F1 | ECE (raw) | ECE (temperature {config.temperature:.3f}) |
 |---|---|---|---|---|---|
 | val | {val['accuracy']:.4f} | {val['accuracy_tta']:.4f} | {val['macro_f1']:.4f} | {val['ece']:.4f} | {val['ece_calibrated']:.4f} |
 | test | {test['accuracy']:.4f} | {test['accuracy_tta']:.4f} | {test['macro_f1']:.4f} | {test['ece']:.4f} | {test['ece_calibrated']:.4f} |
@@ -261,7 +282,7 @@ def build_release(
     model = load(model_dir, device="cpu")
     name = name or model.architecture
     val, test = FER2013(data, "val"), FER2013(data, "test")
-    val_logits, _ = split_logits(model, val.images)
+    val_logits = split_logits(model, val.images)
     model.config.temperature = fit_temperature(val_logits, val.targets)
     metrics = {
         "val": evaluate_split(model, val.images, val.targets),

@@ -30,12 +30,21 @@ from torchvision.transforms.v2 import functional as TF
 
 from .errors import ImageNotFoundError, InvalidImageError
 
-__all__ = ["FaceTransform", "ImageInput", "read_image", "to_face_uint8", "describe_input"]
+__all__ = ["FaceTransform", "ImageInput", "TTA_ZOOM", "read_image", "to_face_uint8", "describe_input"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 """One image: a path, a PIL image, a numpy array (HxW, HxWxC) or a tensor (HxW, CxHxW)."""
 
 _LUMA = (0.299, 0.587, 0.114)
+
+TTA_ZOOM = 0.875
+"""Side of the zoomed test-time view, as a share of the input side (42 of 48 pixels).
+
+Chosen on FER2013 ``val`` with ``benchmarks/tta_views.py``: adding the zoomed view and its
+mirror to the mirror pair lifted val accuracy of all four zoo models, by 0.9 to 1.7 points.
+The gain is nearly flat for crops of 40 to 46 pixels; 42 had the best mean of the four-view
+sets, and two zooms (six views, 1.5 times the cost) added 0.03 points.
+"""
 
 
 def describe_input(x: object) -> str:
@@ -351,3 +360,30 @@ class FaceTransform:
             (torch.Size([4, 1, 48, 48]), torch.float32)
         """
         return self.normalize(self.to_uint8_batch(items))
+
+    def tta_views(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Return the test-time views of a batch that ``predict(..., tta=True)`` averages.
+
+        The views are the faces, their mirror images, the central ``TTA_ZOOM`` of each face
+        resized back to the full side (a 6% margin cut on each side, bilinear), and the mirror
+        images of those. The margins are equal, so the set of views is the same for a face and
+        for its mirror image.
+
+        Args:
+            inputs: Model inputs ``N x C x size x size`` (normalised or not; any float dtype).
+
+        Returns:
+            Four tensors shaped like ``inputs``; the first is ``inputs`` itself.
+
+        Example:
+            >>> import torch
+            >>> inputs = FaceTransform().batch(torch.rand(2, 1, 48, 48))
+            >>> views = FaceTransform().tta_views(inputs)
+            >>> len(views), views[0] is inputs, views[2].shape
+            (4, True, torch.Size([2, 1, 48, 48]))
+        """
+        side = inputs.shape[-1]
+        margin = round(side * (1 - TTA_ZOOM) / 2)
+        zoomed = TF.resized_crop(inputs, margin, margin, side - 2 * margin, side - 2 * margin, [side, side],
+                                 antialias=True)
+        return [inputs, torch.flip(inputs, dims=[-1]), zoomed, torch.flip(zoomed, dims=[-1])]

@@ -224,7 +224,7 @@ def predict_video(
             runs until the generator is closed).
         keep_frames: Attach each processed frame (RGB ``uint8``) to its result.
         batch_size: Faces per forward pass.
-        tta: Average each face with its mirror image.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         device: Device for a model loaded by name.
 
     Yields:

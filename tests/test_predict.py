@@ -157,8 +157,28 @@ def test_temperature_and_tta(model: facexpr.FaceModel) -> None:
         model.config.temperature = 1.0
     assert (soft.max(1).values <= plain.max(1).values + 1e-6).all()
     tta = model.predict_proba(batch, tta=True)
-    mirrored = model.predict_proba(torch.flip(batch, dims=[3]))
-    assert torch.allclose(tta, (plain + mirrored) / 2, atol=1e-6)
+    inputs = model.transforms().normalize(batch)
+    zoomed = torch.nn.functional.interpolate(inputs[..., 3:45, 3:45], size=(48, 48), mode="bilinear")
+    views = [inputs, inputs.flip(3), zoomed, zoomed.flip(3)]  # the face, its mirror, a 42-pixel centre zoomed
+    with torch.inference_mode():
+        expected = torch.stack([model(view).softmax(1) for view in views]).mean(0)
+    assert torch.allclose(tta, expected, atol=1e-5)
+    assert not torch.allclose(tta, (plain + model.predict_proba(batch.flip(3))) / 2, atol=1e-4)
+
+
+def test_tta_views_are_the_face_its_mirror_and_a_central_zoom_of_both() -> None:
+    ramp = torch.arange(48.0).expand(1, 1, 48, 48)  # brightness rises left to right by 1 per pixel
+    views = FaceTransform().tta_views(ramp)
+    assert len(views) == 4 and views[0] is ramp
+    assert torch.equal(views[1], ramp.flip(3)) and torch.equal(views[3], views[2].flip(3))
+    zoom = views[2][0, 0, 24]
+    assert zoom[0] > 2.5 and zoom[-1] < 45.5  # the 3-pixel margins are cut on both sides...
+    assert 0.86 < float((zoom[40] - zoom[8]) / 32) < 0.89  # ...and the rest stretched by 48/42
+    faces = torch.rand(3, 1, 48, 48)
+    flipped_views = FaceTransform().tta_views(faces.flip(3))
+    for mine, theirs in zip(FaceTransform().tta_views(faces), [flipped_views[i] for i in (1, 0, 3, 2)]):
+        assert torch.allclose(mine, theirs, atol=1e-5)  # a face and its mirror get the same views
+    assert torch.allclose(FaceTransform().tta_views(torch.full((1, 1, 48, 48), 0.3))[2], torch.tensor(0.3))
 
 
 def test_module_level_predict_takes_a_model_or_name(model: facexpr.FaceModel, tmp_path: Path) -> None:
