@@ -123,6 +123,7 @@ def main() -> None:
             "test acc TTA": f"{t['accuracy_tta']:.4f}",
             "test ECE raw -> calibrated": f"{t['ece']:.3f} -> {t['ece_calibrated']:.3f}",
             "T": f"{model.config.temperature:.3f}",
+            "crop_pct": f"{model.config.crop_pct:.3f}",
             "params": f"{sum(p.numel() for p in model.parameters()):,}",
             "file": f"{size / 2**20:.2f} MiB",
             "forward img/s": f"{n / np.median(fwd):,.0f}",
@@ -140,7 +141,7 @@ def main() -> None:
 
 
 ACCURACY_COLUMNS = ("model", "val acc", "test acc", "test macro-F1", "test acc TTA",
-                    "test ECE raw -> calibrated", "T")
+                    "test ECE raw -> calibrated", "T", "crop_pct")
 SPEED_COLUMNS = ("model", "params", "file", "forward img/s", "predict (arrays) img/s",
                  "predict (tensor) img/s", "predict overhead", "ONNX Runtime img/s")
 

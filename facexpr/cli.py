@@ -298,6 +298,8 @@ def _cmd_release(args: argparse.Namespace) -> int:
     from .release import build_release
 
     metrics = build_release(args.model, args.data, args.out, name=args.name, command=args.command)
+    tried = ", ".join(f"{float(c):.4f}: {a:.4f}" for c, a in metrics["val_crop_pct_accuracy"].items())
+    print(f"crop_pct chosen on val (accuracy by crop_pct: {tried})")
     for split in ("val", "test"):
         m = metrics[split]
         print(

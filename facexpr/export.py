@@ -2,7 +2,7 @@
 
 ONNX files carry ``metadata_props`` and TorchScript files an extra file ``config.json``,
 both holding the model's :class:`~facexpr.models.ModelConfig` (labels, input size, mean,
-std, temperature), so that a runtime without facexpr can prepare inputs exactly as in training.
+std, crop_pct, temperature), so that a runtime without facexpr can prepare inputs exactly as in training.
 The exported graph takes normalised ``N x 1 x 48 x 48`` float inputs and returns logits.
 """
 
@@ -28,7 +28,10 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 
 def _config_json(model: FaceModel) -> str:
     data = model.config.to_dict()
-    data["input_layout"] = "N x 1 x H x W float32, (pixel / 255 - mean) / std"
+    data["input_layout"] = (
+        "N x 1 x H x W float32, (pixel / 255 - mean) / std; the central crop_pct of each face's side "
+        "(equal margins) resized back to H x W, bilinear"
+    )
     data["output"] = "logits; probabilities = softmax(logits / temperature)"
     return json.dumps(data)
 

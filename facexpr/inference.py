@@ -159,7 +159,7 @@ def predict_proba(
     try:
         for start in range(0, faces.shape[0], batch_size):
             inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
-            views = transform.tta_views(inputs) if tta else [inputs]
+            views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
             logits = torch.stack([model(to_memory_format(model, view)).float() for view in views])
             out.append((logits / model.config.temperature).softmax(2).mean(0).cpu())
     finally:

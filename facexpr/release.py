@@ -21,7 +21,7 @@ from .calibration import fit_temperature
 from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load, to_memory_format
 from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
 
-__all__ = ["split_logits", "evaluate_split", "build_release", "check_release", "publish"]
+__all__ = ["split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish"]
 
 CARD_NAME = "README.md"
 CONFUSION_NAME = "confusion_matrix.png"
@@ -41,8 +41,8 @@ def split_logits(
             :meth:`~facexpr.transforms.FaceTransform.tta_views`.
 
     Returns:
-        ``N x C`` logits, or with ``tta=True`` ``V x N x C``: one row per view, the first
-        being the plain faces.
+        ``N x C`` logits of the model's own view (its ``crop_pct``), or with ``tta=True``
+        ``V x N x C``: one row per view of :meth:`~facexpr.transforms.FaceTransform.tta_views`.
 
     Example:
         >>> import facexpr
@@ -63,12 +63,55 @@ def split_logits(
     try:
         for start in range(0, max(images.shape[0], 1), batch_size):  # one (empty) batch for no faces
             inputs = to_memory_format(model, transform.normalize(images[start : start + batch_size].to(device)))
-            views = transform.tta_views(inputs) if tta else [inputs]
+            views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
             chunks.append(torch.stack([model(to_memory_format(model, view)).float().cpu() for view in views]))
     finally:
         model.train(was_training)
     logits = torch.cat(chunks, dim=1)
     return logits if tta else logits[0]
+
+
+CROP_CHOICES = (1.0, 46 / 48, 44 / 48, 42 / 48)
+"""The ``crop_pct`` values :func:`choose_crop_pct` tries: 0 to 3 pixels cut per side at 48x48."""
+
+
+def choose_crop_pct(
+    model: FaceModel, images: torch.Tensor, targets: torch.Tensor, *, choices: tuple[float, ...] = CROP_CHOICES
+) -> tuple[float, dict[str, float]]:
+    """Choose the model's ``crop_pct`` (its view of a face) by accuracy on validation faces.
+
+    Ties go to the earlier choice, so the whole face (1.0, listed first) wins unless a crop
+    is strictly better. The model's config is left as it was.
+
+    Args:
+        model: The model; its ``config.crop_pct`` is set for each try and restored.
+        images: ``uint8`` validation faces ``N x 1 x 48 x 48``.
+        targets: Their class indices.
+        choices: Candidate shares of the face's side.
+
+    Returns:
+        ``(best crop_pct, {crop_pct rounded to 4 places as text: accuracy})``.
+
+    Example:
+        >>> import torch, facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> model = facexpr.load("better")
+        >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE])
+        >>> best, tried = choose_crop_pct(model, faces, torch.tensor([3]))  # 3: happy
+        >>> best, tried["1.0"]  # every choice is right on this face: the whole face wins the tie
+        (1.0, 1.0)
+    """
+    original = model.config.crop_pct
+    tried: dict[str, float] = {}
+    try:
+        for crop_pct in choices:
+            model.config.crop_pct = crop_pct
+            logits = split_logits(model, images)
+            tried[str(round(crop_pct, 4))] = float((logits.argmax(1) == targets).float().mean())
+    finally:
+        model.config.crop_pct = original
+    best = max(choices, key=lambda c: (tried[str(round(c, 4))], -choices.index(c)))
+    return best, tried
 
 
 def evaluate_split(
@@ -94,8 +137,8 @@ def evaluate_split(
          'macro_precision', 'macro_recall', 'n', 'nll', 'nll_calibrated', 'per_class']
     """
     t = model.config.temperature if temperature is None else temperature
+    logits = split_logits(model, images)  # the model's own view (its crop_pct)
     views = split_logits(model, images, tta=True)
-    logits = views[0]
     report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
     tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
@@ -133,6 +176,11 @@ def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, ti
             draw.text((box[0] + 8, box[1] + 34), f"({count})", fill=ink)
     draw.text((10, top + n * cell + 12), "rows: true class (share of the row, count)", fill="black")
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def _crop_phrase(config: ModelConfig) -> str:
+    tried = config.metrics.get("val_crop_pct_accuracy") or {}
+    return ", ".join(f"{float(c):.1%}: {acc:.4f}" for c, acc in tried.items()) or "the whole face only"
 
 
 def _teacher_phrase(config: ModelConfig) -> str:
@@ -191,8 +239,10 @@ model.predict("face.jpg")          # label, index, probabilities of {len(config.
 | val | {val['accuracy']:.4f} | {val['accuracy_tta']:.4f} | {val['macro_f1']:.4f} | {val['ece']:.4f} | {val['ece_calibrated']:.4f} |
 | test | {test['accuracy']:.4f} | {test['accuracy_tta']:.4f} | {test['macro_f1']:.4f} | {test['ece']:.4f} | {test['ece_calibrated']:.4f} |
 
-The temperature was fitted on `val` only; `predict` applies it. ECE: expected calibration
-error, 15 equal-width bins.
+The model sees the central {config.crop_pct:.1%} of each face's side (`crop_pct`, chosen on `val`
+among {_crop_phrase(config)}), and the temperature was fitted on `val`; `predict` applies both.
+TTA averages the whole face, a central zoom of 87.5% and the mirror images of both. ECE: expected
+calibration error, 15 equal-width bins.
 
 Per class on `test`:
 
@@ -259,7 +309,10 @@ def build_release(
     model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """Calibrate on val, measure val and test, and write the release folder ``out``.
+    """Choose the crop and calibrate on val, measure val and test, and write the release folder ``out``.
+
+    The model's view of a face (``crop_pct``, see :func:`choose_crop_pct`) and its temperature
+    are chosen on ``val``; ``test`` is measured once, with both applied.
 
     Args:
         model_dir: A ``save_pretrained`` folder (e.g. the ``best/`` folder of ``facexpr train``).
@@ -275,16 +328,18 @@ def build_release(
         >>> from facexpr.release import build_release
         >>> metrics = build_release("runs/better/best", "data/fer2013", "release/better")  # doctest: +SKIP
         >>> sorted(metrics)  # doctest: +SKIP
-        ['checkpoint', 'test', 'val']
+        ['checkpoint', 'test', 'val', 'val_crop_pct_accuracy']
     """
     from .data import FER2013
 
     model = load(model_dir, device="cpu")
     name = name or model.architecture
     val, test = FER2013(data, "val"), FER2013(data, "test")
+    model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.targets)
     val_logits = split_logits(model, val.images)
     model.config.temperature = fit_temperature(val_logits, val.targets)
     metrics = {
+        "val_crop_pct_accuracy": crop_accuracy,
         "val": evaluate_split(model, val.images, val.targets),
         "test": evaluate_split(model, test.images, test.targets),
         "checkpoint": model.config.metrics.get("checkpoint", {}),

@@ -181,6 +181,26 @@ def test_tta_views_are_the_face_its_mirror_and_a_central_zoom_of_both() -> None:
     assert torch.allclose(FaceTransform().tta_views(torch.full((1, 1, 48, 48), 0.3))[2], torch.tensor(0.3))
 
 
+def test_crop_pct_is_the_models_view_in_predict_and_batch(model: facexpr.FaceModel) -> None:
+    batch = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
+    inputs = model.transforms().normalize(batch)
+    cropped = torch.nn.functional.interpolate(inputs[..., 2:46, 2:46], size=(48, 48), mode="bilinear")
+    model.config.crop_pct = 44 / 48
+    try:
+        assert torch.allclose(model.transforms().batch(batch), cropped, atol=1e-5)
+        assert torch.allclose(model.transforms()(batch[0]), cropped[0], atol=1e-5)
+        with torch.inference_mode():
+            expected = model(cropped).softmax(1)
+        assert torch.allclose(model.predict_proba(batch), expected, atol=1e-5)
+        tta_views = model.transforms().tta_views(inputs)  # TTA keeps the whole face, whatever the crop
+        assert tta_views[0] is inputs
+    finally:
+        model.config.crop_pct = 1.0
+    assert FaceTransform().center_crop(inputs) is inputs
+    with pytest.raises(ValueError, match="crop_pct must be between 0.5 and 1.0, got 1.2"):
+        facexpr.models.ModelConfig("simple", crop_pct=1.2)
+
+
 def test_module_level_predict_takes_a_model_or_name(model: facexpr.FaceModel, tmp_path: Path) -> None:
     folder = model.save_pretrained(tmp_path / "m")
     x = np.zeros((48, 48), dtype=np.uint8)

@@ -51,6 +51,9 @@ def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path
     assert config["metrics"]["test"]["n"] == 14
     assert config["metrics"]["test"]["accuracy"] == metrics["test"]["accuracy"]
     assert config["temperature"] > 0
+    tried = config["metrics"]["val_crop_pct_accuracy"]  # the crop was chosen on val among four
+    assert len(tried) == 4 and config["crop_pct"] in [float(c) for c in tried]
+    assert tried[str(round(config["crop_pct"], 4))] == max(tried.values())
     for key in ("accuracy_tta", "ece", "ece_calibrated", "macro_f1", "per_class", "confusion_matrix"):
         assert key in config["metrics"]["val"]
     card = (out / "README.md").read_text()
@@ -63,6 +66,30 @@ def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path
     test = FER2013(tiny_fer, "test")
     accuracy = float((released.predict_proba(test.images).argmax(1) == test.targets).float().mean())
     assert accuracy == pytest.approx(config["metrics"]["test"]["accuracy"])
+
+
+def test_choose_crop_pct_takes_the_best_val_crop_and_prefers_the_whole_face_on_ties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import facexpr.release as release
+
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    targets = torch.tensor([0, 1, 2, 3])
+    right = torch.nn.functional.one_hot(targets, 7).float()
+    scores = {1.0: 2, 46 / 48: 3, 44 / 48: 4, 42 / 48: 4}  # faces right (of 4) at each crop
+
+    def fake_split_logits(m: facexpr.FaceModel, images: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        logits = right.clone()
+        logits[scores[m.config.crop_pct]:] = right.flip(0)[scores[m.config.crop_pct]:]  # the rest wrong
+        return logits
+
+    monkeypatch.setattr(release, "split_logits", fake_split_logits)
+    best, tried = release.choose_crop_pct(model, torch.zeros(4, 1, 48, 48, dtype=torch.uint8), targets)
+    assert best == 44 / 48  # ties with 42/48: the earlier (larger) choice wins
+    assert tried == {"1.0": 0.5, "0.9583": 0.75, "0.9167": 1.0, "0.875": 1.0}
+    assert model.config.crop_pct == 1.0  # restored
+    scores.update({46 / 48: 2, 44 / 48: 2, 42 / 48: 2})
+    assert release.choose_crop_pct(model, torch.zeros(4, 1, 48, 48, dtype=torch.uint8), targets)[0] == 1.0
 
 
 def test_publish_dry_run_and_upload(tiny_fer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -117,6 +117,18 @@ def test_fit_history_evaluate_predict(data: tuple[FaceDataset, FaceDataset]) -> 
     assert torch.allclose(probs.sum(1), torch.ones(len(val)))
 
 
+def test_evaluation_sees_faces_at_the_models_crop_pct_like_predict(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    trainer = make_trainer()
+    trainer.fit(train, epochs=1, batch_size=BATCH_SIZE, progress=False)
+    model = trainer.unwrapped_model
+    whole = trainer.predict(val)
+    model.config.crop_pct = 44 / 48
+    cropped = trainer.predict(val)
+    assert torch.allclose(cropped, model.predict_proba(val.images), atol=1e-5)
+    assert not torch.allclose(cropped, whole, atol=1e-4)
+
+
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_every_scheduler_and_optimizer_runs(scheduler: str, data: tuple[FaceDataset, FaceDataset]) -> None:
     train, val = data

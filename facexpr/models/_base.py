@@ -222,14 +222,14 @@ class FaceModel(nn.Module):
             >>> from facexpr.assets import EXAMPLE_FACE
             >>> transform = facexpr.load("better", pretrained=False).transforms()
             >>> transform
-            FaceTransform(size=48, mean=(0.5,), std=(0.5,))
+            FaceTransform(size=48, mean=(0.5,), std=(0.5,), crop_pct=1)
             >>> transform(EXAMPLE_FACE).shape
             torch.Size([1, 48, 48])
         """
         from ..transforms import FaceTransform
 
         return FaceTransform(
-            size=self.config.input_size, mean=self.config.mean, std=self.config.std
+            size=self.config.input_size, mean=self.config.mean, std=self.config.std, crop_pct=self.config.crop_pct
         )
 
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:

@@ -36,6 +36,9 @@ class ModelConfig:
         in_chans: Number of input channels (1: grayscale).
         mean: Per-channel mean subtracted after scaling pixels to [0, 1].
         std: Per-channel standard deviation divided by after subtracting ``mean``.
+        crop_pct: Share of the face's side that the model sees: ``predict`` cuts equal margins
+            and resizes the central ``crop_pct`` back to ``input_size`` (timm's ``crop_pct``).
+            Chosen on the validation split by ``facexpr release``; 1.0 = the whole face.
         temperature: Logits are divided by this before the softmax in ``predict``
             (1.0 = uncalibrated).
         metrics: Measured metrics by split, e.g. ``{"test": {"accuracy": 0.66}}``.
@@ -59,6 +62,7 @@ class ModelConfig:
     in_chans: int = 1
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
+    crop_pct: float = 1.0
     temperature: float = 1.0
     metrics: dict[str, Any] = field(default_factory=dict)
     recipe: dict[str, Any] | None = None
@@ -73,6 +77,9 @@ class ModelConfig:
             raise ValueError("ModelConfig.labels must name at least one class.")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"ModelConfig.labels must be unique, got {list(self.labels)}.")
+        self.crop_pct = float(self.crop_pct)
+        if not 0.5 <= self.crop_pct <= 1.0:
+            raise ValueError(f"ModelConfig.crop_pct must be between 0.5 and 1.0, got {self.crop_pct}.")
         if self.temperature <= 0:
             raise ValueError(f"ModelConfig.temperature must be > 0, got {self.temperature}.")
 
@@ -92,7 +99,7 @@ class ModelConfig:
         Example:
             >>> ModelConfig("better", labels=("no", "yes")).to_dict()  # doctest: +NORMALIZE_WHITESPACE
             {'architecture': 'better', 'labels': ['no', 'yes'], 'input_size': 48, 'in_chans': 1,
-             'mean': [0.5], 'std': [0.5], 'temperature': 1.0, 'metrics': {}, 'recipe': None,
+             'mean': [0.5], 'std': [0.5], 'crop_pct': 1.0, 'temperature': 1.0, 'metrics': {}, 'recipe': None,
              'sha256': None, 'facexpr_version': None, 'num_classes': 2}
         """
         data = asdict(self)

@@ -363,6 +363,14 @@ class Trainer:
                 raise ValueError(f"class_weight has {weights.numel()} entries but the data has {num} classes.")
         return weights.to(self.device)
 
+    def _model_view(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Evaluation inputs as ``predict`` sees them: cropped to the model's ``config.crop_pct``."""
+        config = getattr(self.unwrapped_model, "config", None)
+        if getattr(config, "crop_pct", 1.0) == 1.0:
+            return inputs
+        cropped = self.unwrapped_model.transforms().center_crop(inputs)
+        return cropped.contiguous(memory_format=torch.channels_last) if self.channels_last else cropped
+
     def _normalize(self, images: torch.Tensor) -> torch.Tensor:
         config = getattr(self.unwrapped_model, "config", None)
         mean = torch.tensor(getattr(config, "mean", (0.5,)), device=images.device).view(1, -1, 1, 1)
@@ -837,7 +845,7 @@ class Trainer:
         try:
             for start, batch in self._input_batches(images, batch_size):
                 batch_targets = targets[start : start + batch_size].to(self.device)
-                loss, logits = self.eval_step(batch, batch_targets)
+                loss, logits = self.eval_step(self._model_view(batch), batch_targets)
                 total += float(loss)
                 outputs.append(logits.cpu())
         finally:
