@@ -19,9 +19,12 @@ from PIL import Image, ImageDraw
 from ._io import atomic_write, sha256_file
 from .calibration import fit_temperature
 from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load, to_memory_format
+from .transforms import TTA_ZOOM
 from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
 
-__all__ = ["split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish"]
+__all__ = [
+    "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
+]
 
 CARD_NAME = "README.md"
 CONFUSION_NAME = "confusion_matrix.png"
@@ -241,7 +244,7 @@ model.predict("face.jpg")          # label, index, probabilities of {len(config.
 
 The model sees the central {config.crop_pct:.1%} of each face's side (`crop_pct`, chosen on `val`
 among {_crop_phrase(config)}), and the temperature was fitted on `val`; `predict` applies both.
-TTA averages the whole face, a central zoom of 87.5% and the mirror images of both. ECE: expected
+TTA averages the whole face, a central zoom of {TTA_ZOOM:.1%} and the mirror images of both. ECE: expected
 calibration error, 15 equal-width bins.
 
 Per class on `test`:

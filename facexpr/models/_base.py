@@ -188,6 +188,9 @@ class FaceModel(nn.Module):
             labels: New class names (defaults as in the constructor). Must have
                 ``num_classes`` entries.
 
+        The temperature and metrics of the old head are dropped; ``config.crop_pct``, the view
+        of a face that suits the backbone, is kept.
+
         Raises:
             ValueError: If ``labels`` and ``num_classes`` disagree.
 
