@@ -45,10 +45,11 @@ def test_recipes_exist_for_every_seed_model_and_its_seed_version() -> None:
     assert get_recipe("better", teacher="vgg8_bn", teacher_mode="cached").teacher_mode == "cached"
 
 
-def test_distilled_recipe_is_the_students_own_recipe_plus_its_teacher() -> None:
-    """``better-kd`` differs from ``better`` only by the teacher, so the comparison is fair."""
-    distilled, own = RECIPES["better-kd"], RECIPES["better"]
-    assert (distilled.teacher, distilled.teacher_mode) == ("vgg8_bn", "cached")
+@pytest.mark.parametrize(("name", "mode"), [("better-kd", "cached"), ("better-kd-online", "online")])
+def test_distilled_recipe_is_the_students_own_recipe_plus_its_teacher(name: str, mode: str) -> None:
+    """The distilled recipes differ from ``better`` only by the teacher, so the comparison is fair."""
+    distilled, own = RECIPES[name], RECIPES["better"]
+    assert (distilled.teacher, distilled.teacher_mode) == ("vgg8_bn", mode)
     assert distilled.teacher in RECIPES and RECIPES[distilled.teacher].model == "vgg8_bn"
     assert replace(distilled, teacher=None, teacher_mode="online") == own
     stored = distilled.to_dict()
