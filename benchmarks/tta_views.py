@@ -15,19 +15,13 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 import facexpr
 from facexpr.data import FER2013
 from facexpr.models import get_model_entry, list_models, to_memory_format
-from facexpr.transforms import TTA_ZOOM
+from facexpr.transforms import TTA_ZOOM, FaceTransform
 
 CROPS = (46, 44, 42, 40)  # central crop sides, in pixels of 48 (even: equal margins)
-
-
-def _zoom(inputs: torch.Tensor, crop: int) -> torch.Tensor:
-    margin = (inputs.shape[-1] - crop) // 2
-    return TF.resized_crop(inputs, margin, margin, crop, crop, [inputs.shape[-1]] * 2, antialias=True)
 
 
 @torch.inference_mode()
@@ -38,7 +32,7 @@ def view_probabilities(model: facexpr.models.FaceModel, images: torch.Tensor) ->
     for start in range(0, images.shape[0], 256):
         inputs = transform.normalize(images[start : start + 256])
         for crop in (48, *CROPS):
-            view = inputs if crop == 48 else _zoom(inputs, crop)
+            view = FaceTransform(crop_pct=crop / 48).center_crop(inputs)  # the central crop x crop, zoomed
             for mirrored in (False, True):
                 x = to_memory_format(model, view.flip(3) if mirrored else view)
                 p = (model(x).float() / model.config.temperature).softmax(1)

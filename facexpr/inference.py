@@ -150,23 +150,40 @@ def predict_proba(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    faces = model.transforms().to_uint8_batch(_as_batch(x))
+    logits = _view_logits(model, faces, batch_size=batch_size, tta=tta)
+    return (logits / model.config.temperature).softmax(2).mean(0)
+
+
+@torch.inference_mode()
+def _view_logits(model: FaceModel, faces: torch.Tensor, *, batch_size: int = 256, tta: bool = False) -> torch.Tensor:
+    """Return the logits ``V x N x C`` (CPU, float32) of ``uint8`` faces ``N x 1 x size x size``.
+
+    ``V`` is 1 (the model's own view, its ``crop_pct``) or, with ``tta=True``, the test-time
+    views of :meth:`~facexpr.transforms.FaceTransform.tta_views`. The model runs in eval mode
+    on its own device; its training mode is restored afterwards.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.assets import EXAMPLE_FACE
+        >>> model = facexpr.load("better")
+        >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE])
+        >>> _view_logits(model, faces).shape, _view_logits(model, faces, tta=True).shape
+        (torch.Size([1, 1, 7]), torch.Size([4, 1, 7]))
+    """
     transform = model.transforms()
-    faces = transform.to_uint8_batch(_as_batch(x))
     device = _device_of(model)
     was_training = model.training
     model.eval()
-    out = []
+    chunks = []
     try:
-        for start in range(0, faces.shape[0], batch_size):
+        for start in range(0, max(faces.shape[0], 1), batch_size):  # one (empty) batch for no faces
             inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
             views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
-            logits = torch.stack([model(to_memory_format(model, view)).float() for view in views])
-            out.append((logits / model.config.temperature).softmax(2).mean(0).cpu())
+            chunks.append(torch.stack([model(to_memory_format(model, view)).float().cpu() for view in views]))
     finally:
         model.train(was_training)
-    if not out:
-        return torch.empty(0, model.num_classes)
-    return torch.cat(out)
+    return torch.cat(chunks, dim=1)
 
 
 def _sources(x: object, n: int) -> list[str | None]:

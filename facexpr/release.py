@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 
 from ._io import atomic_write, sha256_file
 from .calibration import fit_temperature
-from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load, to_memory_format
+from .inference import _view_logits
+from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
 from .transforms import TTA_ZOOM
 from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
 
@@ -30,7 +31,6 @@ CARD_NAME = "README.md"
 CONFUSION_NAME = "confusion_matrix.png"
 
 
-@torch.inference_mode()
 def split_logits(
     model: FaceModel, images: torch.Tensor, *, batch_size: int = 256, tta: bool = False
 ) -> torch.Tensor:
@@ -58,19 +58,7 @@ def split_logits(
         >>> split_logits(model, faces, tta=True).shape  # four views
         torch.Size([4, 2, 7])
     """
-    transform = model.transforms()
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    chunks = []
-    try:
-        for start in range(0, max(images.shape[0], 1), batch_size):  # one (empty) batch for no faces
-            inputs = to_memory_format(model, transform.normalize(images[start : start + batch_size].to(device)))
-            views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
-            chunks.append(torch.stack([model(to_memory_format(model, view)).float().cpu() for view in views]))
-    finally:
-        model.train(was_training)
-    logits = torch.cat(chunks, dim=1)
+    logits = _view_logits(model, images, batch_size=batch_size, tta=tta)
     return logits if tta else logits[0]
 
 
@@ -124,8 +112,8 @@ def evaluate_split(
 
     Returns:
         accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
-        (averaged over :meth:`~facexpr.transforms.FaceTransform.tta_views`), ``ece`` (uncalibrated) and ``ece_calibrated``, ``nll`` and
-        ``nll_calibrated``, and ``n``.
+        (averaged over :meth:`~facexpr.transforms.FaceTransform.tta_views`), ``ece``
+        (uncalibrated) and ``ece_calibrated``, ``nll`` and ``nll_calibrated``, and ``n``.
 
     Example:
         >>> import torch, facexpr
