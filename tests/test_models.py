@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,15 @@ def test_save_pretrained_of_channels_last_model_round_trips(tmp_path):
     again = facexpr.load(folder, device="cpu")
     for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_save_pretrained_writes_the_same_bytes_for_the_same_weights(tmp_path):
+    # A release pins the sha256 of its weights, so saving the same tensors again must not
+    # change the file (safetensors writes a multi-key metadata dict in no fixed order).
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    saved = {
+        model.save_pretrained(tmp_path / f"save{i}").joinpath("model.safetensors").read_bytes()
+        for i in range(6)
+    }
+    assert len(saved) == 1
+    assert facexpr.load(tmp_path / "save0", device="cpu").config.sha256 == hashlib.sha256(saved.pop()).hexdigest()

@@ -87,10 +87,10 @@ def save_pretrained(model: FaceModel, save_directory: str | os.PathLike) -> Path
         raise NotADirectoryError(f"save_pretrained needs a folder, but '{folder}' is a file.")
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights = atomic_write(
-        folder / WEIGHTS_NAME,
-        lambda tmp: save_file(state, tmp, metadata={"format": "pt", "architecture": model.architecture}),
-    )
+    # One metadata key only: safetensors writes its metadata dict in no fixed order, so with
+    # two keys the same tensors could get other bytes (and another sha256) on every save.
+    # The architecture is in config.json.
+    weights = atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     model.config.sha256 = sha256_file(weights)
     model.config.facexpr_version = __version__
     text = json.dumps(model.config.to_dict(), indent=2) + "\n"
