@@ -21,7 +21,7 @@ def _block(in_chans: int, out_chans: int) -> list[nn.Module]:
 
 @register_model("better", weights=PretrainedWeights(
         repo_id="facexpr/better",
-        sha256="4e39ebd72b630b0b6e2ddcd5bcd490a313c682ed0ffffb36a04c1309e9fa37d4",
+        sha256="4e9b0c9a32c74def0659fbc00e10de08dbda728e4e485ec75aff75cdb26d7e8c",
     ))
 class BetterCNN(FaceModel):
     """3 x [Conv3x3 -> BatchNorm -> LeakyReLU -> MaxPool2] (32/64/128) -> Linear(4608, 256) ->
