@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 __all__ = ["main", "build_parser"]
 
@@ -333,6 +334,51 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """``argparse`` type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """``argparse`` type: a finite float between ``low`` and ``high`` (``inf``: no upper bound)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        below = value <= low if low_open else value < low
+        above = value >= high if high_open else value > high
+        if value != value or below or above or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"expected a number in {left}{low:g}, {high:g}{right}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _output_file(text: str) -> str:
+    """``argparse`` type: a file to write, refused when it names an existing folder."""
+    from pathlib import Path
+
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is a folder; expected the path of a file to write")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (exit status 2), like facexpr's own."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``facexpr`` command.
 
@@ -346,16 +392,22 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="facexpr",
         description="Facial expression recognition: predict on face images, train and evaluate models.",
     )
     parser.add_argument("--version", action="version", version=f"facexpr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    # --debug is accepted before or after the command; SUPPRESS keeps a sub-command from
+    # resetting the value given before it.
+    debug_flag = _Parser(add_help=False)
+    debug_flag.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser(
-        "predict", help="find the faces in photos (or read face crops) and predict their expressions",
+        "predict", parents=[debug_flag], help="find the faces in photos (or read face crops) and predict their expressions",
         description="Predict facial expressions. Photos (images over 160 pixels a side, or any "
         "image with --detect) are searched for faces, each reported with its box and detection "
         "score; smaller images, or all with --no-detect, are read as face crops. Folders are "
@@ -365,12 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image (with boxes and scores for photos)")
-    p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default: 3)")
+    p.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="how many classes to show (default: 3)")
     p.add_argument("--tta", action="store_true", help="average each face over its mirror and a central zoom of both (4 forward passes)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")
-    p.add_argument("--csv", metavar="FILE", default=None, help="write one row per face to this CSV file (instead of printing a table)")
+    p.add_argument("--csv", metavar="FILE", type=_output_file, default=None, help="write one row per face to this CSV file (instead of printing a table)")
     p.add_argument("--save", metavar="PATH", default=None,
                    help="write the image annotated with boxes and labels (several images: a folder)")
     p.add_argument("--detect", action=argparse.BooleanOptionalAction, default=None,
@@ -381,43 +433,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
-        "video", help="faces and expressions in a video file, frame by frame",
+        "video", parents=[debug_flag], help="faces and expressions in a video file, frame by frame",
         description="Find and read the faces of a video (or camera index). Writes one CSV row per "
         "face per processed frame and/or an annotated video; without either, prints one line per frame.",
     )
     p.add_argument("source", metavar="VIDEO", help="video file, or a camera index such as 0")
-    p.add_argument("--csv", metavar="FILE", default=None, help="per-face-per-frame CSV table to write")
-    p.add_argument("--save", metavar="FILE", default=None, help="annotated video to write (.mp4, .avi, .mkv)")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="process one frame in N (default: 1)")
-    p.add_argument("--smoothing", type=float, default=0.0, metavar="A",
+    p.add_argument("--csv", metavar="FILE", type=_output_file, default=None, help="per-face-per-frame CSV table to write")
+    p.add_argument("--save", metavar="FILE", type=_output_file, default=None, help="annotated video to write (.mp4, .avi, .mkv)")
+    p.add_argument("--every", type=_positive_int, default=1, metavar="N", help="process one frame in N (default: 1)")
+    p.add_argument("--smoothing", type=_float_in(0, 0.95), default=0.0, metavar="A",
                    help="smooth each face's probabilities over frames, 0 (off) to 0.95 (default: 0)")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_video)
 
     p = sub.add_parser(
-        "webcam", help="live annotated webcam window",
+        "webcam", parents=[debug_flag], help="live annotated webcam window",
         description="Show the webcam with each face's box and expression (q or Esc quits). "
         "Needs a display; --no-window prints one line per frame instead.",
     )
     p.add_argument("--camera", default="0", help="camera index (default: 0), or a video file to replay")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="process one frame in N (default: 1)")
-    p.add_argument("--smoothing", type=float, default=0.6, metavar="A", help="temporal smoothing (default: 0.6)")
+    p.add_argument("--every", type=_positive_int, default=1, metavar="N", help="process one frame in N (default: 1)")
+    p.add_argument("--smoothing", type=_float_in(0, 0.95), default=0.6, metavar="A", help="temporal smoothing (default: 0.6)")
     p.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_webcam)
 
-    p = sub.add_parser("models", help="list the models with their size and accuracy")
+    p = sub.add_parser("models", parents=[debug_flag], help="list the models with their size and accuracy")
     p.add_argument("--filter", default=None, help="shell-style pattern, e.g. 'b*'")
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser(
-        "train", help="train a model from a recipe, on FER2013 or your own class folders",
+        "train", parents=[debug_flag], help="train a model from a recipe, on FER2013 or your own class folders",
         description="Train a model with a recipe and keep the epoch with the best validation accuracy "
         "in OUT/best (resumes from OUT/checkpoint.pt). DATA is FER2013 (trains on 'train', selects on "
         "'val'), your own DATA/train/<class>/ and DATA/val/<class>/ folders, or one DATA/<class>/ tree "
@@ -429,23 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", help="architecture name; uses its facexpr recipe")
     p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, or your class folders")
     p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
+    p.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=None, help="override the recipe's learning rate")
     p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     p.add_argument("--pretrained", action="store_true",
                    help="start from the released weights (fine-tuning); the head is replaced when your classes differ")
     p.add_argument("--freeze", choices=["features"], default=None, help="train only the classifier head")
     p.add_argument("--teacher", default=None,
                    help="distil from this trained model (name, folder or Hub repo) with the same classes")
-    p.add_argument("--distill-alpha", type=float, default=None,
+    p.add_argument("--distill-alpha", type=_float_in(0, 1), default=None,
                    help="weight of the distillation term, 0-1 (default: the recipe's, 0.5)")
-    p.add_argument("--distill-temperature", type=float, default=None,
+    p.add_argument("--distill-temperature", type=_float_in(0, float("inf"), low_open=True), default=None,
                    help="softmax temperature of the distillation term (default: the recipe's, 4)")
     p.add_argument("--teacher-mode", choices=["online", "cached"], default=None,
                    help="online: the teacher sees every augmented batch; cached: its logits of each "
                    "image are computed once (faster, approximate)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
+    p.add_argument("--val-fraction", type=_float_in(0, 1, low_open=True, high_open=True), default=0.1,
                    help="share of each class held out for validation when DATA is a single class-folder tree")
     p.add_argument("--tensorboard", metavar="LOGDIR", default=None, help="log to TensorBoard (pip install tensorboard)")
     p.add_argument("--wandb", metavar="PROJECT", default=None,
@@ -454,17 +506,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, per-class table and confusion matrix on a data set")
+    p = sub.add_parser("evaluate", parents=[debug_flag], help="accuracy, per-class table and confusion matrix on a data set")
     p.add_argument("--model", required=True, help="model name, saved folder or Hub repo")
     p.add_argument("--data", required=True, help="FER2013 folder/CSV, or a folder of class folders")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="FER2013 split (default: test)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
-        "release", help="calibrate, measure val and test, write a release folder with a model card",
+        "release", parents=[debug_flag], help="calibrate, measure val and test, write a release folder with a model card",
         description="Fit a temperature on FER2013 val, measure val and test (once), and write a "
         "release folder: model.safetensors, config.json, README.md model card, confusion_matrix.png.",
     )
@@ -475,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command", default=None, help="training command to quote in the model card")
     p.set_defaults(func=_cmd_release)
 
-    p = sub.add_parser("publish", help="upload a release folder to the Hugging Face Hub",
+    p = sub.add_parser("publish", parents=[debug_flag], help="upload a release folder to the Hugging Face Hub",
                        description="Check a release folder and upload exactly its files with huggingface_hub.HfApi.")
     p.add_argument("folder", help="release folder (see 'facexpr release')")
     p.add_argument("--repo", required=True, help="Hub repository, ORG/NAME")
@@ -483,34 +535,84 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.set_defaults(func=_cmd_publish)
 
-    p = sub.add_parser("export", help="export a model to ONNX or TorchScript",
+    p = sub.add_parser("export", parents=[debug_flag], help="export a model to ONNX or TorchScript",
                        description="Export a model with its preprocessing constants in the file's metadata. "
                        "The graph takes normalised N x 1 x 48 x 48 float inputs and returns logits.")
     p.add_argument("model", help="model name, saved folder or Hub repo")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--out", required=True, help="output file, e.g. better.onnx")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset version")
+    p.add_argument("--out", required=True, type=_output_file, help="output file, e.g. better.onnx")
+    p.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset version")
     p.set_defaults(func=_cmd_export)
     return parser
+
+
+def _check_device(value: str | None) -> None:
+    """Refuse a ``--device`` this machine cannot use, before any model is loaded."""
+    if value is None:
+        return
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise _UserError(
+            f"--device {value!r} is not a device torch knows; expected cpu, cuda, cuda:N or mps."
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise _UserError(f"--device {value!r}: no CUDA GPU is available on this machine; use --device cpu.")
+        if device.index is not None and device.index >= count:
+            raise _UserError(f"--device {value!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise _UserError(f"--device {value!r}: Apple's MPS is not available on this machine; use --device cpu.")
+    elif device.type != "cpu":
+        raise _UserError(f"--device {value!r}: facexpr runs on cpu, cuda or mps, not {device.type}.")
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Print a warning as one ``facexpr: warning:`` line, without Python's source line."""
+    print(f"facexpr: warning: {_one_line(message) if isinstance(message, Warning) else message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status.
 
+    Every error about what the user gave (a facexpr error, a file that cannot be read or
+    written, a bad value, a device this machine lacks, a checkpoint that cannot be read) is
+    printed as one ``facexpr: error:`` line and gives exit status 2; warnings are printed as
+    one ``facexpr: warning:`` line each. ``--debug`` shows the full traceback instead.
+
     Example:
         >>> main(["models", "--filter", "simple"])  # doctest: +SKIP
     """
+    import warnings
+
+    from .errors import FacexprError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("facexpr: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ImportError, _UserError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"facexpr: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+    with warnings.catch_warnings():
+        if not args.debug:
+            warnings.showwarning = _show_warning
+        try:
+            _check_device(getattr(args, "device", None))
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            print("facexpr: interrupted", file=sys.stderr)
+            return 130
+        except (FacexprError, OSError, ValueError, ImportError, _UserError) as err:
+            if args.debug:
+                raise
+            print(f"facexpr: error: {_one_line(err)}", file=sys.stderr)
+            return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
