@@ -10,30 +10,35 @@ Example:
     'happy'
     >>> label_to_index("neutral")
     6
+    >>> label_to_index("contempt")
+    7
 """
 
 from __future__ import annotations
 
-__all__ = ["FER2013_LABELS", "NUM_FER2013_CLASSES", "label_to_index"]
+__all__ = ["FER2013_LABELS", "FERPLUS_LABELS", "NUM_FER2013_CLASSES", "label_to_index"]
 
 FER2013_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """The seven FER2013 expression names, indexed by their FER2013 label id."""
+
+FERPLUS_LABELS: tuple[str, ...] = (*FER2013_LABELS, "contempt")
+"""FER+'s eight expressions: FER2013's seven with their ids, and ``contempt`` as id 7."""
 
 NUM_FER2013_CLASSES: int = len(FER2013_LABELS)
 """Number of FER2013 classes (7)."""
 
 
 def label_to_index(name: str) -> int:
-    """Return the FER2013 label id of an expression name.
+    """Return the label id of an expression name (FER2013's 0-6, FER+'s ``contempt`` 7).
 
     Args:
         name: An expression name such as ``"happy"``; case and surrounding spaces are ignored.
 
     Returns:
-        The FER2013 label id (0-6).
+        The label id (0-7).
 
     Raises:
-        ValueError: If ``name`` is not one of the seven FER2013 expressions.
+        ValueError: If ``name`` is not one of the eight expressions.
 
     Example:
         >>> label_to_index("Fear")
@@ -41,8 +46,8 @@ def label_to_index(name: str) -> int:
     """
     key = name.strip().lower()
     try:
-        return FER2013_LABELS.index(key)
+        return FERPLUS_LABELS.index(key)
     except ValueError:
         raise ValueError(
-            f"Unknown FER2013 label {name!r}. Expected one of: {', '.join(FER2013_LABELS)}."
+            f"Unknown expression {name!r}. Expected one of: {', '.join(FERPLUS_LABELS)}."
         ) from None

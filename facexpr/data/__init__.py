@@ -12,6 +12,7 @@ from ._cache import cache_dir
 from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
 from .dataset import FaceDataset
 from .fer2013 import FER2013
+from .ferplus import FERPlus
 from .folder import ImageFolder
 from .split import train_val_split
 
@@ -19,6 +20,7 @@ __all__ = [
     "AUGMENT_PRESETS",
     "BatchAugment",
     "FER2013",
+    "FERPlus",
     "FaceDataset",
     "ImageFolder",
     "cache_dir",

@@ -1,0 +1,175 @@
+"""FER+ votes in their three layouts, majority and probability labels, soft-target data sets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facexpr.data import FaceDataset, FERPlus
+from facexpr.data.ferplus import FERPLUS_COLUMNS, votes_to_targets
+from facexpr.labels import FER2013_LABELS, FERPLUS_LABELS
+
+from .conftest import SHARED
+
+# (FER2013 folder class, usage, votes in FER+'s order: neutral happiness surprise sadness anger
+# disgust fear contempt unknown NF)
+FACES = [
+    ("happy", "Training", [0, 8, 1, 0, 0, 0, 0, 0, 1, 0]),  # happy
+    ("angry", "Training", [4, 0, 0, 1, 3, 2, 0, 0, 0, 0]),  # neutral: FER+ corrects FER2013
+    ("sad", "Training", [1, 0, 0, 1, 0, 0, 0, 0, 8, 0]),  # unknown on top: dropped
+    ("fear", "Training", [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]),  # not a face: dropped
+    ("neutral", "Training", [5, 5, 0, 0, 0, 0, 0, 0, 0, 0]),  # tie: the first in FER+'s order (neutral)
+    ("disgust", "Training", [2, 0, 0, 0, 0, 0, 0, 8, 0, 0]),  # contempt, id 7
+    ("surprise", "PublicTest", [0, 0, 9, 0, 0, 0, 1, 0, 0, 0]),  # surprise
+    ("sad", "PrivateTest", [3, 0, 0, 7, 0, 0, 0, 0, 0, 0]),  # sad
+]
+
+
+def _pixels(i: int) -> np.ndarray:
+    return np.full((48, 48), 20 * i + 10, dtype=np.uint8)
+
+
+@pytest.fixture
+def joined_layout(tmp_path: Path) -> Path:
+    """``ferplus/ferplus.csv`` beside ``fer2013/{train,val,test}/<class>/*.png``."""
+    split_of = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+    rows = []
+    for i, (folder, usage, votes) in enumerate(FACES):
+        image = f"{split_of[usage]}/{folder}/{usage}_{i}.png"
+        (tmp_path / "fer2013" / image).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_pixels(i)).save(tmp_path / "fer2013" / image)
+        rows.append([image, usage, f"fer{i:07d}.png", *votes, "0.5"])
+    (tmp_path / "ferplus").mkdir()
+    with open(tmp_path / "ferplus" / "ferplus.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "usage", "ferplus_name", *FERPLUS_COLUMNS, "match_error"])
+        writer.writerows(rows)
+    return tmp_path / "ferplus"
+
+
+@pytest.fixture
+def official_csv_layout(tmp_path: Path) -> Path:
+    """``fer2013new.csv`` beside ``fer2013.csv``, with one face FER+ left out (no image name)."""
+    tmp_path = tmp_path / "official"
+    tmp_path.mkdir()
+    old = [["emotion", "pixels", "Usage"]]
+    new = [["Usage", "Image name", *FERPLUS_COLUMNS]]
+    for i, (folder, usage, votes) in enumerate(FACES):
+        old.append([FER2013_LABELS.index(folder), " ".join(map(str, _pixels(i).ravel())), usage])
+        new.append([usage, f"fer{i:07d}.png", *votes])
+    old.append([0, " ".join(["0"] * 2304), "Training"])
+    new.append(["Training", "", *([0] * 10)])
+    for name, rows in (("fer2013.csv", old), ("fer2013new.csv", new)):
+        with open(tmp_path / name, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    return tmp_path
+
+
+@pytest.fixture
+def folder_layout(tmp_path: Path) -> Path:
+    """``FER2013{Train,Valid,Test}/label.csv`` with ``ferNNNNNNN.png`` files."""
+    tmp_path = tmp_path / "folders"
+    folder_of = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
+    labels: dict[str, list[list[object]]] = {}
+    for i, (_, usage, votes) in enumerate(FACES):
+        folder = tmp_path / folder_of[usage]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_pixels(i)).save(folder / f"fer{i:07d}.png")
+        labels.setdefault(folder_of[usage], []).append([f"fer{i:07d}.png", "(0, 0, 48, 48)", *votes])
+    for name, rows in labels.items():
+        with open(tmp_path / name / "label.csv", "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    return tmp_path
+
+
+LAYOUTS = ["joined_layout", "official_csv_layout", "folder_layout"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_gives_the_same_majority_labels_and_drops_unknown_and_nf(
+    layout: str, request: pytest.FixtureRequest
+) -> None:
+    root = request.getfixturevalue(layout)
+    train = FERPlus(root, "train", cache=False)
+    assert train.classes == FERPLUS_LABELS
+    assert [train.classes[t] for t in train.targets] == ["happy", "neutral", "neutral", "contempt"]
+    assert [int(face[0, 0, 0]) for face in train.images] == [10, 30, 90, 110]  # faces 0, 1, 4, 5: 2 and 3 dropped
+    assert train.majority.tolist() == train.targets.tolist() and not train.soft
+    assert [FERPLUS_LABELS[t] for t in FERPlus(root, "val", cache=False).targets] == ["surprise"]
+    assert [FERPLUS_LABELS[t] for t in FERPlus(root, "test", cache=False).targets] == ["sad"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_probability_labels_are_the_votes_over_eight_emotions(layout: str, request: pytest.FixtureRequest) -> None:
+    train = FERPlus(request.getfixturevalue(layout), "train", labels="probability", cache=False)
+    assert train.soft and train.targets.shape == (4, 8)
+    happy = dict(zip(FERPLUS_LABELS, train.targets[0].tolist()))
+    assert happy["happy"] == pytest.approx(8 / 9) and happy["surprise"] == pytest.approx(1 / 9)  # unknown left out
+    assert torch.allclose(train.targets.sum(1), torch.ones(4))
+    assert torch.equal(train.targets, train.votes)
+    assert train.majority.tolist() == [3, 6, 6, 7] and train.hard_targets.tolist() == [3, 6, 6, 7]  # tie: neutral
+
+
+def test_votes_to_targets_breaks_ties_in_fer_plus_column_order() -> None:
+    # anger and sadness tie: sadness comes first in FER+'s columns, though angry has the lower facexpr id
+    kept, majority, _ = votes_to_targets(np.array([[0, 0, 0, 5, 5, 0, 0, 0, 0, 0]]))
+    assert kept.tolist() == [0] and FERPLUS_LABELS[int(majority[0])] == "sad"
+
+
+def test_mismatched_files_name_the_file_and_the_line(joined_layout: Path, official_csv_layout: Path,
+                                                      folder_layout: Path) -> None:
+    joined = joined_layout / "ferplus.csv"
+    lines = joined.read_text().splitlines()
+    joined.write_text("\n".join([*lines, lines[1].replace("happy/Training_0", "happy/Training_999")]) + "\n")
+    with pytest.raises(FileNotFoundError, match=r"ferplus.csv' line 10: image 'train/happy/Training_999.png'"):
+        FERPlus(joined_layout, "train", cache=False)
+    joined.write_text("\n".join([*lines[:3], lines[3].replace("Training", "Validation")]) + "\n")
+    with pytest.raises(ValueError, match=r"ferplus.csv' line 4: unknown usage 'Validation'"):
+        FERPlus(joined_layout, "train", cache=False)
+
+    new = official_csv_layout / "fer2013new.csv"
+    new.write_text("\n".join(new.read_text().splitlines()[:-2]) + "\n")
+    with pytest.raises(ValueError, match=r"fer2013.csv' has more rows than .*fer2013new.csv'"):
+        FERPlus(official_csv_layout, "train", cache=False)
+
+    labels = folder_layout / "FER2013Train" / "label.csv"
+    (folder_layout / "FER2013Train" / "fer0000001.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"label.csv' line 2: image .*fer0000001.png' does not exist"):
+        FERPlus(folder_layout, "train", cache=False)
+    labels.write_text("fer0000000.png,(0, 0, 48, 48),1,2,3\n")
+    with pytest.raises(ValueError, match=r"label.csv' line 1: expected"):
+        FERPlus(folder_layout, "train", cache=False)
+
+
+def test_no_layout_and_bad_arguments_are_refused(tmp_path: Path, joined_layout: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="No FER\\+ data under"):
+        FERPlus(tmp_path / "empty", "train")
+    with pytest.raises(ValueError, match="Unknown FER\\+ split 'dev'"):
+        FERPlus(joined_layout, "dev")
+    with pytest.raises(ValueError, match="'majority' or 'probability'"):
+        FERPlus(joined_layout, "train", labels="soft")  # type: ignore[arg-type]
+
+
+def test_face_dataset_checks_soft_targets() -> None:
+    images = torch.zeros(2, 48, 48, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="each row summing to 1"):
+        FaceDataset(images, torch.tensor([[0.5, 0.6], [1.0, 0.0]]), ("a", "b"))
+    with pytest.raises(ValueError, match="shape 2x2"):
+        FaceDataset(images, torch.tensor([[0.5, 0.25, 0.25], [1.0, 0.0, 0.0]]), ("a", "b"))
+    soft = FaceDataset(images, torch.tensor([[0.25, 0.75], [1.0, 0.0]]), ("a", "b"))
+    assert soft.subset([1]).targets.tolist() == [[1.0, 0.0]] and soft.class_counts() == [1, 1]
+
+
+def test_real_ferplus_test_split() -> None:
+    root = SHARED / "data" / "ferplus"
+    if not (root / "ferplus.csv").is_file() or not (SHARED / "data" / "fer2013" / "test").is_dir():
+        pytest.skip(f"FER+ votes or FER2013 not found under {SHARED / 'data'} (the shared data folder is absent)")
+    test = FERPlus(root, "test", labels="probability")
+    # 3,573 PrivateTest faces in FER+, of which those with unknown or NF on top are dropped
+    assert 3400 < len(test) < 3573 and test.targets.shape == (len(test), 8)
+    assert test.class_counts()[FERPLUS_LABELS.index("neutral")] > test.class_counts()[FERPLUS_LABELS.index("disgust")]
