@@ -1,7 +1,9 @@
 """Distributed helpers for :class:`~facexpr.training.Trainer` (``torchrun`` + DDP).
 
 Private: users reach distributed training by launching their script with
-``torchrun --nproc_per_node=N script.py``; ``Trainer`` does the rest.
+``torchrun --nproc_per_node=N script.py``; ``Trainer`` does the rest. Constructing a
+``Trainer`` joins nothing: :func:`process_device` only picks this process's device, and
+``Trainer.fit`` calls :func:`init_from_env` when training starts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["env_world_size", "init_from_env", "is_distributed", "rank", "world_size", "shard"]
+__all__ = [
+    "env_world_size", "init_from_env", "is_distributed", "process_device", "rank", "world_size", "shard",
+    "wrap",
+]
 
 
 def is_distributed() -> bool:
@@ -37,6 +42,37 @@ def env_world_size() -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"WORLD_SIZE must be an integer, got {value!r}.") from None
+
+
+def wants_distributed() -> bool:
+    """True when ``torchrun`` launched several processes or a process group is already joined."""
+    return env_world_size() > 1 or is_distributed()
+
+
+def process_device(device: torch.device) -> torch.device:
+    """This process's device: under ``torchrun`` on CUDA, ``cuda:$LOCAL_RANK`` for a bare ``cuda``.
+
+    Joins no process group and changes no global state.
+
+    Example:
+        >>> import torch
+        >>> process_device(torch.device("cpu"))
+        device(type='cpu')
+    """
+    if wants_distributed() and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Wrap ``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` when distributed.
+
+    A model already wrapped, or any model outside distributed training, comes back as it is.
+    """
+    if not is_distributed() or isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def init_from_env(device: torch.device) -> torch.device:
