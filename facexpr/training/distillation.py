@@ -160,6 +160,14 @@ class DistillationTrainer(Trainer):
 
         From the cache with ``teacher_mode="cached"`` (by the batch's image indices), else one
         forward pass of the frozen teacher on the augmented batch.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import DistillationTrainer
+            >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False),
+            ...                               teacher=facexpr.load("simple"), device="cpu")
+            >>> trainer.teacher_logits(torch.zeros(2, 1, 48, 48)).shape
+            torch.Size([2, 7])
         """
         if self._teacher_cache is not None and self._batch_indices is not None:
             return self._teacher_cache[self._batch_indices.to(self._teacher_cache.device)]
@@ -168,7 +176,21 @@ class DistillationTrainer(Trainer):
         return logits[:, self._teacher_order] if self._teacher_order is not None else logits
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        """One optimisation step towards the labels and the teacher's logits of this batch."""
+        """One optimisation step towards the labels and the teacher's logits of this batch.
+
+        The teacher's logits are set aside for :meth:`compute_loss`, then the plain
+        :meth:`Trainer.train_step <facexpr.training.Trainer.train_step>` runs.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import DistillationTrainer
+            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 7
+            >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False),
+            ...                               teacher=facexpr.load("simple"), device="cpu")
+            >>> history = trainer.fit((faces, targets), epochs=1, batch_size=4, progress=False)
+            >>> sorted(history.history)
+            ['accuracy', 'loss', 'lr', 'seconds']
+        """
         self._teacher_logits = self.teacher_logits(images)
         try:
             return super().train_step(images, targets)
