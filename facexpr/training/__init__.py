@@ -25,7 +25,8 @@ from ..metrics import classification_report, confusion_matrix, expected_calibrat
 from .distillation import DistillationTrainer
 from .history import History
 from .optim import OPTIMIZERS, SCHEDULERS
-from .trainer import CheckpointError, Trainer
+from .checkpoint import CheckpointError
+from .trainer import Trainer
 
 __all__ = [
     "CSVLogger",

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 __all__ = [
-    "env_world_size", "init_from_env", "is_distributed", "process_device", "rank", "world_size", "shard",
-    "wrap",
+    "all_reduce", "broadcast_buffers", "env_world_size", "init_from_env", "is_distributed",
+    "process_device", "rank", "shard", "wants_distributed", "world_size", "wrap",
 ]
 
 
@@ -120,3 +122,23 @@ def shard(indices: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
         repeats = math.ceil((total - n) / n)
         indices = torch.cat([indices, indices.repeat(repeats)[: total - n]])
     return indices[rank:total:world_size]
+
+
+def all_reduce(values: Sequence[float] | torch.Tensor, device: torch.device, op: str = "sum") -> Any:
+    """Sum (or, with ``op="max"``, take the maximum of) numbers over all ranks.
+
+    Outside distributed training the numbers come back as they are (a list, or the tensor).
+    """
+    if not is_distributed():
+        return values if isinstance(values, torch.Tensor) else list(values)
+    where = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.as_tensor(values, dtype=torch.float64).to(where)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return tensor.cpu() if isinstance(values, torch.Tensor) else tensor.cpu().tolist()
+
+
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm statistics: each rank updated its own last)."""
+    if is_distributed():
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)

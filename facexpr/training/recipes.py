@@ -287,8 +287,9 @@ def train_recipe(
 
     from ..models import load
     from .callbacks import CSVLogger, ModelCheckpoint
+    from .checkpoint import check_checkpoint_model, read_checkpoint
     from .distillation import DistillationTrainer
-    from .trainer import Trainer, check_checkpoint_model, read_checkpoint
+    from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed)

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
-from ..errors import FacexprError
 from ..models._base import channels_last_suits
 from ..models._hub import best_device
 from ..data.augment import BatchAugment, get_augment
@@ -25,83 +24,16 @@ from ..data.dataset import FaceDataset
 from ..metrics import classification_report, confusion_matrix
 from ..transforms import FaceTransform
 from . import _distributed, optim
+from .checkpoint import check_checkpoint_model, read_checkpoint
 from .callbacks import Callback, CallbackList, ProgressBar, interactive
 from .history import History
 
-__all__ = ["CheckpointError", "Trainer"]
+__all__ = ["Trainer"]
 
 DataLike = FaceDataset | tuple[torch.Tensor, torch.Tensor]
 
 _RANK_SEED_STRIDE = 1_000_000_007
 """Offset between the per-epoch seeds of two ranks (rank 0 keeps the single-process seeds)."""
-
-
-class CheckpointError(FacexprError, ValueError):
-    """A training checkpoint that cannot be used: truncated, not facexpr's, or another model's.
-
-    Example:
-        >>> import tempfile, facexpr
-        >>> from pathlib import Path
-        >>> from facexpr.training import CheckpointError, Trainer
-        >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     (Path(tmp) / "checkpoint.pt").write_bytes(b"not a checkpoint")
-        ...     try:
-        ...         trainer.load_checkpoint(Path(tmp) / "checkpoint.pt")
-        ...     except CheckpointError as err:
-        ...         print("refused")
-        16
-        refused
-    """
-
-
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :meth:`Trainer.save_checkpoint`, tensors and numbers only.
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        CheckpointError: If the file is truncated, corrupt, holds anything but tensors,
-            numbers and strings, or is not a facexpr training checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
-        raise
-    except Exception as err:  # torch's text would suggest weights_only=False, which is unsafe
-        raise CheckpointError(
-            f"Checkpoint '{path}' cannot be read ({type(err).__name__}): it is truncated, corrupt, "
-            "or holds objects other than tensors and numbers, which facexpr never loads. Delete it "
-            "to start the run over (or train without resuming)."
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != "facexpr-checkpoint-1":
-        raise CheckpointError(f"'{path}' is not a facexpr training checkpoint.")
-    return state
-
-
-def check_checkpoint_model(path: str | os.PathLike, state: dict[str, Any], model: nn.Module) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` (read from ``path``) holds ``model``'s weights.
-
-    Every weight name and shape must match, so a checkpoint of another architecture, or of
-    another number of classes, is refused before anything is changed.
-    """
-    saved = state.get("model")
-    expected = getattr(model, "module", model).state_dict()
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"'{path}' holds no model weights.")
-    shapes = {k: tuple(v.shape) for k, v in saved.items() if isinstance(v, torch.Tensor)}
-    wanted = {k: tuple(v.shape) for k, v in expected.items()}
-    if shapes != wanted:
-        config = getattr(getattr(model, "module", model), "config", None)
-        name = getattr(config, "architecture", type(model).__name__)
-        differ = sorted(set(shapes) ^ set(wanted)) or sorted(k for k in wanted if shapes[k] != wanted[k])
-        raise CheckpointError(
-            f"Checkpoint '{path}' holds another model's weights than this {name!r} with "
-            f"{getattr(model, 'num_classes', '?')} classes (first difference: {differ[0]!r}). "
-            "Resume with the same model and classes, or write the new run to another folder."
-        )
 
 
 def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) -> FaceDataset:
@@ -754,23 +686,10 @@ class Trainer:
         return math.ceil(n / self.world_size)
 
     def _all_reduce(self, values: Sequence[float] | torch.Tensor, op: str = "sum") -> Any:
-        """Sum (or max) numbers over all ranks; identity outside distributed training."""
-        if not _distributed.is_distributed():
-            return values if isinstance(values, torch.Tensor) else list(values)
-        device = self.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
-        tensor = torch.as_tensor(values, dtype=torch.float64).to(device)
-        reduce_op = torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
-        torch.distributed.all_reduce(tensor, op=reduce_op)
-        return tensor.cpu() if isinstance(values, torch.Tensor) else tensor.cpu().tolist()
+        return _distributed.all_reduce(values, self.device, op)
 
     def _reduce_max(self, value: float) -> float:
         return self._all_reduce([value], op="max")[0]
-
-    def _broadcast_buffers(self) -> None:
-        """Give every rank rank 0's BatchNorm statistics (each rank updated its own last)."""
-        if _distributed.is_distributed():
-            for buffer in self.unwrapped_model.buffers():
-                torch.distributed.broadcast(buffer.data, src=0)
 
     def _epoch_indices(self, n: int, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -816,7 +735,7 @@ class Trainer:
             total_correct += out["correct"]
             seen += n
             callbacks.on_train_batch_end(step, {"loss": total_loss / seen, "accuracy": total_correct / seen})
-        self._broadcast_buffers()
+        _distributed.broadcast_buffers(self.unwrapped_model)
         total_loss, total_correct, seen = self._all_reduce([total_loss, total_correct, seen])
         logs = {"loss": total_loss / max(seen, 1)}
         if "accuracy" in self.metrics:
