@@ -264,19 +264,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import FER2013, ImageFolder
+    from .data import FER2013, ImageFolder, fer2013_layout
     from .models import load
     from .training import Trainer
 
     model = load(args.model, device=args.device)
-    from pathlib import Path
-
-    root = Path(args.data)
-    if (root / args.split).is_dir() or any((root / n).is_file() for n in ("fer2013.csv", "train.csv")) or root.suffix == ".csv":
-        data = FER2013(root, args.split)
+    if fer2013_layout(args.data, args.split) is not None:
+        data = FER2013(args.data, args.split)
     else:
-        data = ImageFolder(root, classes=model.labels)
-    report = Trainer(model, device=args.device).evaluate(data, batch_size=args.batch_size)
+        data = ImageFolder(args.data, classes=model.labels)
+    report = Trainer(model, device=args.device).evaluate(data, batch_size=args.batch_size, progress=True)
     if args.json:
         print(json.dumps(report))
         return 0

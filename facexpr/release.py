@@ -21,7 +21,7 @@ from .calibration import fit_temperature
 from .inference import _view_logits
 from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
 from .transforms import TTA_ZOOM
-from .training.metrics import classification_report, confusion_matrix, expected_calibration_error
+from .metrics import classification_report, confusion_matrix, expected_calibration_error
 
 __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",

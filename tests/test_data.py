@@ -18,6 +18,7 @@ from facexpr.data import (
     FaceDataset,
     ImageFolder,
     cache_dir,
+    fer2013_layout,
     get_augment,
     train_val_split,
 )
@@ -157,6 +158,34 @@ def test_image_folder_without_readable_images_raises(tmp_path: Path) -> None:
         ImageFolder(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ImageFolder(tmp_path / "missing")
+
+
+def test_an_empty_class_folder_is_refused_by_name(tmp_path: Path) -> None:
+    _save(tmp_path / "faces" / "calm" / "0.png", 10)
+    (tmp_path / "faces" / "excited").mkdir()
+    (tmp_path / "faces" / "sleepy").mkdir()
+    (tmp_path / "faces" / "sleepy" / "notes.txt").write_text("not an image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unreadable notes.txt
+        with pytest.raises(ValueError, match=r"Class folder\(s\) \['excited', 'sleepy'\] under .* hold no readable"):
+            ImageFolder(tmp_path / "faces")
+    # Chosen classes may lack images (evaluating on a few classes), as FER2013 splits may.
+    assert ImageFolder(tmp_path / "faces", classes=["calm", "excited"]).class_counts() == [1, 0]
+
+
+def test_fer2013_layout_needs_all_seven_class_folders_or_the_csv(tmp_path: Path) -> None:
+    for name in ("happy", "sad", "angry"):
+        (tmp_path / "mine" / "train" / name).mkdir(parents=True)
+    assert fer2013_layout(tmp_path / "mine") is None
+    for name in FER2013_LABELS:
+        (tmp_path / "fer" / "test" / name.capitalize()).mkdir(parents=True)
+    assert fer2013_layout(tmp_path / "fer", "test") == "folders"
+    assert fer2013_layout(tmp_path / "fer", "train") is None
+    (tmp_path / "fer" / "test" / "contempt").mkdir()
+    assert fer2013_layout(tmp_path / "fer", "test") is None  # an eighth class: not FER2013
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    assert fer2013_layout(tmp_path / "csv") == fer2013_layout(tmp_path / "csv" / "fer2013.csv") == "csv"
 
 
 def test_cache_is_used_then_rebuilt_when_files_change(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def _tree(root: Path, classes: list[str], per_class: int, seed: int = 0) -> Path
     for index, name in enumerate(classes):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            pixels = rng.integers(0, 80, (48, 48), dtype=np.uint8) + index * 80  # learnable
+            pixels = rng.integers(0, 80, (48, 48), dtype=np.uint8) + index * 80 % 176  # learnable
             Image.fromarray(pixels).save(root / name / f"{i}.png")
     return root
 
@@ -65,7 +67,7 @@ def test_load_train_val_layouts(tmp_path: Path) -> None:
     _tree(tmp_path / "split" / "val", ["a", "b"], 2, seed=1)
     train, val = load_train_val(tmp_path / "split")
     assert len(train) == 8 and len(val) == 4
-    _tree(tmp_path / "fer" / "train", ["happy", "sad"], 3)
+    _tree(tmp_path / "fer" / "train", list(reversed(facexpr.FER2013_LABELS)), 2)
     _tree(tmp_path / "fer" / "val", ["happy", "sad"], 2, seed=2)
     train, val = load_train_val(tmp_path / "fer")
     assert train.classes == facexpr.FER2013_LABELS  # FER2013 layout: FER ids, by name
@@ -125,3 +127,96 @@ def test_train_logs_to_tensorboard(tmp_path: Path) -> None:
     assert main(["train", "--model", "simple", "--data", str(data), "--out", str(tmp_path / "run"),
                  "--epochs", "1", "--batch-size", "4", "--tensorboard", str(logs)]) == 0
     assert any(p.name.startswith("events.out.tfevents") for p in logs.rglob("*"))
+
+
+def test_three_classes_named_like_fer2013_are_the_users_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "mine"
+    _tree(data / "train", ["happy", "sad", "angry"], 4)
+    _tree(data / "val", ["happy", "sad", "angry"], 2, seed=1)
+    train, val = load_train_val(data)
+    assert train.classes == val.classes == ("angry", "happy", "sad")
+    assert main(["train", "--model", "simple", "--data", str(data), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--batch-size", "4"]) == 0
+    assert "your own 3 classes ['angry', 'happy', 'sad']" in capsys.readouterr().err
+    assert facexpr.load(tmp_path / "run" / "best", device="cpu").labels == ("angry", "happy", "sad")
+
+
+def test_a_class_only_in_val_is_named(tmp_path: Path) -> None:
+    _tree(tmp_path / "d" / "train", ["a", "b"], 3)
+    _tree(tmp_path / "d" / "val", ["a", "b", "c"], 2, seed=1)
+    with pytest.raises(ValueError, match=r"Validation class folder\(s\) \['c'\].*training classes are \['a', 'b'\]"):
+        load_train_val(tmp_path / "d")
+
+
+def _weights_sha(folder: Path) -> str:
+    return hashlib.sha256((folder / "best" / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_train_twice_gives_byte_identical_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    runs = [tmp_path / "run1", tmp_path / "run2"]
+    for out in runs:
+        assert main(["train", "--recipe", "simple", "--data", str(data), "--out", str(out), "--epochs", "2",
+                     "--batch-size", "4", "--device", "cpu"]) == 0
+    assert _weights_sha(runs[0]) == _weights_sha(runs[1])
+    assert main(["train", "--recipe", "simple", "--data", str(data), "--out", str(tmp_path / "run3"),
+                 "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--seed", "1"]) == 0
+    assert _weights_sha(tmp_path / "run3") != _weights_sha(runs[0])  # the seed is what decides
+
+
+def test_resume_refuses_another_models_checkpoint_before_touching_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    out = tmp_path / "run"
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "4", "--device", "cpu"]
+    assert main(["train", "--model", "simple", *argv]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", "--model", "better", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt' holds another model's weights than this 'better'" in err
+    assert "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # recipe.json too
+
+
+def test_resume_from_a_truncated_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    out = tmp_path / "run"
+    argv = ["train", "--model", "simple", "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--batch-size", "4", "--device", "cpu"]
+    assert main(argv) == 0
+    checkpoint = out / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"Checkpoint '{checkpoint}' cannot be read" in err and "weights_only" not in err
+
+
+class _Terminal:
+    """A stand-in stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_evaluate_shows_progress_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    model = facexpr.load("simple", pretrained=False, labels=["a", "b"])
+    model.save_pretrained(tmp_path / "model")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--batch-size", "4",
+                 "--device", "cpu"]) == 0
+    assert "evaluating" in terminal.text and "/12 " in terminal.text  # a bar over the 12 faces

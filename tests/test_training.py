@@ -24,7 +24,9 @@ from facexpr.training import (
     OPTIMIZERS,
     SCHEDULERS,
     Callback,
+    CheckpointError,
     CSVLogger,
+    DistillationTrainer,
     EarlyStopping,
     History,
     ModelCheckpoint,
@@ -383,7 +385,7 @@ def test_trainer_channels_last_option_sets_weight_layout(channels_last):
     trainer = Trainer(model, device="cpu", channels_last=channels_last)
     expected = torch.channels_last if channels_last else torch.contiguous_format
     assert memory_format_of(trainer.model) == expected
-    batch = trainer._normalize(torch.rand(4, 1, 48, 48))
+    batch = trainer._normalize_unit(torch.rand(4, 1, 48, 48))
     assert batch.is_contiguous(memory_format=expected)
 
 
@@ -407,9 +409,9 @@ def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
     teacher = torch.tensor([[1.0, 1.0, 0.0], [-1.0, 3.0, 0.0]])
     targets = torch.tensor([0, 2])
-    hard_only = make_trainer(teacher=ConstantTeacher(), distill_alpha=0.0, label_smoothing=0.0)
+    hard_only = make_trainer(cls=DistillationTrainer, teacher=ConstantTeacher(), distill_alpha=0.0, label_smoothing=0.0)
     torch.testing.assert_close(hard_only.distillation_loss(logits, teacher, targets), F.cross_entropy(logits, targets))
-    soft_only = make_trainer(teacher=ConstantTeacher(), distill_alpha=1.0, distill_temperature=2.0)
+    soft_only = make_trainer(cls=DistillationTrainer, teacher=ConstantTeacher(), distill_alpha=1.0, distill_temperature=2.0)
     expected = F.kl_div(F.log_softmax(logits / 2, 1), F.softmax(teacher / 2, 1), reduction="batchmean") * 4
     torch.testing.assert_close(soft_only.distillation_loss(logits, teacher, targets), expected)
     assert float(soft_only.distillation_loss(teacher, teacher, targets)) == pytest.approx(0.0, abs=1e-6)
@@ -421,7 +423,7 @@ def test_distillation_student_follows_the_teacher_and_the_teacher_is_untouched(
 ) -> None:
     train, val = data
     teacher = ConstantTeacher(index=2)
-    trainer = make_trainer(teacher=teacher, distill_alpha=1.0, lr=0.01, augment=None, scheduler=None,
+    trainer = make_trainer(cls=DistillationTrainer, teacher=teacher, distill_alpha=1.0, lr=0.01, augment=None, scheduler=None,
                            teacher_mode=teacher_mode)
     trainer.fit(train, epochs=3, batch_size=16, progress=False)
     # Only the teacher's soft labels count (alpha=1): the student predicts the teacher's class
@@ -434,16 +436,16 @@ def test_distillation_student_follows_the_teacher_and_the_teacher_is_untouched(
 
 def test_distillation_refuses_a_teacher_with_other_classes() -> None:
     with pytest.raises(ValueError, match="teacher predicts 7 classes but the model 3"):
-        make_trainer(teacher=facexpr.load("better", pretrained=False, device="cpu"))
+        make_trainer(cls=DistillationTrainer, teacher=facexpr.load("better", pretrained=False, device="cpu"))
     with pytest.raises(ValueError, match="distill_alpha must be in"):
-        make_trainer(teacher=ConstantTeacher(), distill_alpha=1.5)
+        make_trainer(cls=DistillationTrainer, teacher=ConstantTeacher(), distill_alpha=1.5)
 
 
 def test_distillation_matches_the_teacher_classes_by_name_and_leaves_the_teacher_alone() -> None:
     teacher = facexpr.load("simple", pretrained=False, labels=["calm", "excited", "sleepy"], device="cpu")
     teacher.train()
     student = facexpr.load("simple", pretrained=False, num_classes=3, device="cpu")
-    trainer = Trainer(student, device="cpu", teacher=teacher, distill_alpha=1.0)
+    trainer = DistillationTrainer(student, device="cpu", teacher=teacher, distill_alpha=1.0)
     data = make_data(12)
     reordered = FaceDataset(data.images, data.targets, classes=["sleepy", "calm", "excited"])
     trainer.fit(reordered, epochs=1, batch_size=6, progress=False)
@@ -451,10 +453,10 @@ def test_distillation_matches_the_teacher_classes_by_name_and_leaves_the_teacher
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())  # the caller's copy
     other = FaceDataset(data.images, data.targets, classes=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"teacher's classes \['calm', 'excited', 'sleepy'\] are not"):
-        Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
-                teacher=teacher).fit(other, epochs=1, batch_size=6, progress=False)
+        DistillationTrainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
+                            teacher=teacher).fit(other, epochs=1, batch_size=6, progress=False)
     with pytest.raises(ValueError, match="another model than the one being trained"):
-        Trainer(student, device="cpu", teacher=student)
+        DistillationTrainer(student, device="cpu", teacher=student)
 
 
 def test_cached_teacher_logits_average_each_image_and_its_mirror() -> None:
@@ -462,13 +464,164 @@ def test_cached_teacher_logits_average_each_image_and_its_mirror() -> None:
     teacher = facexpr.load("simple", pretrained=False, labels=["b", "a", "c"], device="cpu")
     generated = make_data(10)
     data = FaceDataset(generated.images, generated.targets, classes=["a", "b", "c"])
-    trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu",
-                      teacher=teacher, teacher_mode="cached")
+    trainer = DistillationTrainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"),
+                                  device="cpu", teacher=teacher, teacher_mode="cached")
     trainer.fit(data, epochs=1, batch_size=5, progress=False)
     inputs = (data.images.float() / 255 - 0.5) / 0.5
     with torch.inference_mode():
         expected = (teacher(inputs) + teacher(torch.flip(inputs, dims=[3]))) / 2
     torch.testing.assert_close(trainer._teacher_cache, expected[:, [1, 0, 2]], atol=1e-5, rtol=1e-5)
-    assert trainer._batch_teacher_logits is None  # no stale batch for a later train_step call
+    assert trainer._teacher_logits is None  # no stale batch for a later train_step call
     with pytest.raises(ValueError, match="teacher_mode must be 'online' or 'cached'"):
-        make_trainer(teacher=ConstantTeacher(), teacher_mode="offline")
+        make_trainer(cls=DistillationTrainer, teacher=ConstantTeacher(), teacher_mode="offline")
+
+
+def test_distillation_with_alpha_zero_trains_exactly_like_the_plain_trainer(
+    data: tuple[FaceDataset, FaceDataset],
+) -> None:
+    # The subclass only adds its loss: with no weight on the teacher, the loop, the seeds and
+    # the weights are those of the plain Trainer, in both teacher modes.
+    train, val = data
+    plain = make_trainer()
+    plain.fit(train, val=val, epochs=2, batch_size=BATCH_SIZE, progress=False)
+    for mode in ("online", "cached"):
+        distilled = make_trainer(cls=DistillationTrainer, teacher=ConstantTeacher(), distill_alpha=0.0,
+                                 teacher_mode=mode)
+        distilled.fit(train, val=val, epochs=2, batch_size=BATCH_SIZE, progress=False)
+        _assert_same_weights(plain.unwrapped_model, distilled.unwrapped_model)
+        assert _without_seconds(plain.history) == _without_seconds(distilled.history)
+
+
+# -- the narrow surface between the loop and the rest ---------------------------------------------
+def test_trainer_predict_gives_the_probabilities_of_model_predict_proba(data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    trainer = make_trainer()
+    trainer.fit(train, epochs=1, batch_size=BATCH_SIZE, progress=False)
+    model = trainer.unwrapped_model
+    model.config.temperature = 2.5  # a calibrated model
+    model.config.mean, model.config.std = (0.4,), (0.3,)  # and its own normalisation
+    model.config.crop_pct = 44 / 48
+    torch.testing.assert_close(trainer.predict(val), model.predict_proba(val.images), atol=1e-5, rtol=1e-5)
+
+
+def test_callbacks_see_the_run_through_params_and_never_private_fields(
+    data: tuple[FaceDataset, FaceDataset],
+) -> None:
+    import inspect
+
+    from facexpr.training import callbacks as callbacks_module
+
+    class Record(Callback):
+        def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+            self.seen = dict(self.params), self.model
+
+    record = Record()
+    trainer = make_trainer()
+    trainer.fit(data[0], epochs=2, batch_size=BATCH_SIZE, callbacks=[record], progress=False)
+    params, model = record.seen
+    assert model is trainer.unwrapped_model
+    assert (params["epochs"], params["steps"], params["batch_size"]) == (2, 32 // BATCH_SIZE, BATCH_SIZE)
+    assert (params["optimizer"], params["lr"], params["scheduler"], params["seed"]) == ("adamw", 1e-3, "onecycle", 3)
+    assert "trainer._" not in inspect.getsource(callbacks_module)
+
+
+def test_model_checkpoint_starts_from_a_known_best_value(tmp_path: Path, data: tuple[FaceDataset, FaceDataset]) -> None:
+    train, val = data
+    best = ModelCheckpoint(tmp_path / "best", monitor="val_accuracy", initial_value_threshold=1.0)
+    make_trainer().fit(train, val=val, epochs=1, batch_size=BATCH_SIZE, callbacks=[best], progress=False)
+    assert best.best == 1.0 and not (tmp_path / "best").exists()  # nothing beat the known best
+
+
+def test_building_a_trainer_joins_no_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("init_process_group called while building a Trainer")
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    trainer = make_trainer()
+    assert trainer.world_size == 1 and not torch.distributed.is_initialized()
+
+
+def test_fit_on_tensors_keeps_the_models_class_names() -> None:
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    images = torch.randint(0, 256, (14, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    Trainer(model, device="cpu").fit((images, torch.arange(14) % 7), epochs=1, batch_size=7, progress=False)
+    assert model.labels == facexpr.FER2013_LABELS
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(
+    data: tuple[FaceDataset, FaceDataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, val = data
+    make_trainer().fit(train, val=val, epochs=2, batch_size=BATCH_SIZE, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert [line.split(" ")[0:2] for line in lines] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert "val_accuracy" in lines[0]
+
+
+class _Terminal:
+    """A stand-in stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_on_a_terminal_is_a_live_bar(
+    data: tuple[FaceDataset, FaceDataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trainer = make_trainer()
+    trainer.fit(data[0], epochs=1, batch_size=BATCH_SIZE, progress=True)
+    assert "\r" in terminal.text and "epoch 1/1" in terminal.text
+    terminal.text = ""
+    trainer.evaluate(data[1], batch_size=4, progress=True)
+    assert "evaluating" in terminal.text
+    terminal.text = ""
+    trainer.evaluate(data[1], batch_size=4)
+    assert terminal.text == ""  # progress is opt-in for evaluate
+
+
+# -- checkpoints that cannot be used ---------------------------------------------------------------
+class _Payload:
+    """An object whose unpickling would run code: weights_only loading must refuse it."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("unpickled!",))
+
+
+def test_truncated_or_malicious_checkpoints_are_refused_by_name(
+    tmp_path: Path, data: tuple[FaceDataset, FaceDataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    trainer = make_trainer()
+    good = trainer.save_checkpoint(tmp_path / "good.pt", epoch=1)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    malicious = tmp_path / "malicious.pt"
+    torch.save({"format": "facexpr-checkpoint-1", "payload": _Payload()}, malicious)
+    for path in (truncated, malicious):
+        with pytest.raises(CheckpointError) as caught:
+            make_trainer().load_checkpoint(path)
+        message = str(caught.value)
+        assert str(path) in message and "weights_only" not in message
+        assert isinstance(caught.value, facexpr.FacexprError)
+    assert "unpickled!" not in capsys.readouterr().out
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    simple = Trainer(facexpr.load("simple", pretrained=False, num_classes=3, device="cpu"), device="cpu")
+    path = simple.save_checkpoint(tmp_path / "checkpoint.pt", epoch=1)
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt' holds another model's weights than this 'better'"):
+        make_trainer().load_checkpoint(path)

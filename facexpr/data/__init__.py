@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._cache import cache_dir
 from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
 from .dataset import FaceDataset
-from .fer2013 import FER2013
+from .fer2013 import FER2013, fer2013_layout
 from .ferplus import FERPlus
 from .folder import ImageFolder
 from .split import train_val_split
@@ -24,6 +24,7 @@ __all__ = [
     "FaceDataset",
     "ImageFolder",
     "cache_dir",
+    "fer2013_layout",
     "get_augment",
     "train_val_split",
 ]

@@ -14,7 +14,7 @@ from ._cache import fingerprint_files, load_cached, save_cached
 from .dataset import FaceDataset
 from .folder import load_folder
 
-__all__ = ["FER2013", "SPLITS"]
+__all__ = ["FER2013", "SPLITS", "fer2013_layout"]
 
 SPLITS: dict[str, str] = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 """facexpr split name -> the ``Usage`` value of ``fer2013.csv``."""
@@ -29,6 +29,44 @@ def _find_csv(root: Path) -> Path | None:
         if (root / name).is_file():
             return root / name
     return None
+
+
+def fer2013_layout(root: str | os.PathLike, split: str = "train") -> str | None:
+    """Say whether ``root`` holds FER2013, and in which layout.
+
+    FER2013 is recognised by its CSV (``root`` itself, ``root/fer2013.csv`` or
+    ``root/train.csv``), or by a ``root/<split>/`` folder whose class folders are exactly
+    FER2013's seven (any letter case). A folder with only some of those names, say
+    ``happy/``, ``sad/`` and ``angry/``, is someone's own three-class data, not FER2013.
+
+    Args:
+        root: The data folder (or CSV file).
+        split: The split folder to look at: ``"train"``, ``"val"`` or ``"test"``.
+
+    Returns:
+        ``"csv"``, ``"folders"``, or ``None`` when ``root`` is not FER2013.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from facexpr.labels import FER2013_LABELS
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("happy", "sad", "angry"):
+        ...         (Path(tmp) / "train" / name).mkdir(parents=True)
+        ...     mine = fer2013_layout(tmp)
+        ...     for name in FER2013_LABELS:
+        ...         (Path(tmp) / "train" / name).mkdir(exist_ok=True)
+        ...     print(mine, fer2013_layout(tmp))
+        None folders
+    """
+    root = Path(root)
+    if _find_csv(root) is not None:
+        return "csv"
+    split_dir = root / split
+    if not split_dir.is_dir():
+        return None
+    names = {d.name.lower() for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    return "folders" if names == set(FER2013_LABELS) else None
 
 
 def _read_csv(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -119,22 +119,40 @@ def load_folder(root: Path, classes: Sequence[str] | None, size: int, cache: boo
     if not kept:
         raise FileNotFoundError(f"Data folder '{root}' holds no readable images.")
     target_tensor = torch.tensor([targets[i] for i in kept], dtype=torch.int64)
+    if classes is None:  # classes taken from the folders: each must hold images
+        counts = torch.bincount(target_tensor, minlength=len(class_names)).tolist()
+        empty = [name for name, count in zip(class_names, counts) if count == 0]
+        if empty:
+            raise ValueError(
+                f"Class folder(s) {empty} under '{root}' hold no readable images. A class "
+                "without images can be neither learnt nor measured, so it is refused: add "
+                "images, remove the folder, or pass classes=[...] to choose the classes."
+            )
     return FaceDataset(images, target_tensor, class_names, [str(files[i]) for i in kept])
 
 
 class ImageFolder(FaceDataset):
     """Your own faces, one folder per class: ``root/<class name>/<image files>``.
 
-    Images of any size and mode are converted exactly like :func:`facexpr.predict` inputs
-    (grayscale, 48x48). Unreadable or non-image files are skipped with one warning that counts
-    and names them. Decoded images are cached under :func:`facexpr.data.cache_dir` and
+    Every image is taken as a face crop: it is decoded, made grayscale and resized to 48x48
+    exactly as :meth:`FaceModel.predict <facexpr.FaceModel.predict>` and
+    ``facexpr.predict(..., detect=False)`` read a crop. No face is searched for, so a photo
+    with background is used whole, unlike ``facexpr.predict`` on a large photo, which finds
+    and crops its faces first. Unreadable or non-image files are skipped with one warning that
+    counts and names them. Decoded images are cached under :func:`facexpr.data.cache_dir` and
     rebuilt when any file changes.
 
     Args:
         root: Folder with one sub-folder per class.
-        classes: Class names in index order; default: sub-folder names, sorted.
+        classes: Class names in index order; default: sub-folder names, sorted. Listed
+            classes may lack a folder or images (for evaluating on some classes only);
+            sub-folders not listed are ignored.
         size: Side of the decoded faces.
         cache: Read and write the decoded-image cache.
+
+    Raises:
+        FileNotFoundError: If ``root`` holds no class folder or no readable image.
+        ValueError: If ``classes`` is not given and a class folder holds no readable image.
 
     Example:
         >>> ds = ImageFolder("my_faces/")  # doctest: +SKIP

@@ -1,4 +1,7 @@
-"""Training: the :class:`Trainer`, its callbacks, :class:`History` and metrics.
+"""Training: the :class:`Trainer` loop, :class:`DistillationTrainer`, callbacks and :class:`History`.
+
+The metrics live in :mod:`facexpr.metrics` (re-exported here); optimisers and schedules by
+name in :mod:`facexpr.training.optim`.
 
 Example:
     >>> from facexpr.training import Trainer, EarlyStopping, ModelCheckpoint
@@ -18,14 +21,19 @@ from .callbacks import (
     TensorBoard,
     WandbLogger,
 )
+from ..metrics import classification_report, confusion_matrix, expected_calibration_error
+from .distillation import DistillationTrainer
 from .history import History
-from .metrics import classification_report, confusion_matrix, expected_calibration_error
-from .trainer import OPTIMIZERS, SCHEDULERS, Trainer
+from .optim import OPTIMIZERS, SCHEDULERS
+from .checkpoint import CheckpointError
+from .trainer import Trainer
 
 __all__ = [
     "CSVLogger",
     "Callback",
     "CallbackList",
+    "CheckpointError",
+    "DistillationTrainer",
     "EarlyStopping",
     "History",
     "ModelCheckpoint",

@@ -1,8 +1,9 @@
 """Keras-style callbacks for :class:`~facexpr.training.Trainer`.
 
 Every hook receives ``logs``, a plain ``dict[str, float]``. Validation keys carry a ``val_``
-prefix. A callback sees the trainer as ``self.trainer`` and may set
-``trainer.stop_training = True``.
+prefix. A callback sees the run's settings as ``self.params`` (epochs, steps, optimizer, lr,
+...), the model being trained as ``self.model``, and the trainer as ``self.trainer``, whose
+public ``history`` it may read and whose ``stop_training`` it may set to ``True``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from .._io import atomic_write
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from .history import History
     from .trainer import Trainer
 
@@ -48,7 +52,37 @@ class Callback:
     """
 
     trainer: Trainer
+    params: dict[str, Any] = {}
     rank_zero_only: bool = False
+
+    @property
+    def model(self) -> nn.Module:
+        """The model being trained, without any distributed wrapper (Keras's ``Callback.model``).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Callback, Trainer
+            >>> callback = Callback()
+            >>> callback.set_trainer(Trainer(facexpr.load("simple", pretrained=False), device="cpu"))
+            >>> type(callback.model).__name__
+            'SimpleCNN'
+        """
+        return self.trainer.unwrapped_model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Receive the run's settings (Keras's ``set_params``); they are ``self.params`` afterwards.
+
+        :meth:`Trainer.fit <facexpr.training.Trainer.fit>` calls it before training starts,
+        with :attr:`Trainer.params <facexpr.training.Trainer.params>`: ``epochs``, ``steps``
+        (batches per epoch), ``batch_size``, ``optimizer``, ``lr``, ``scheduler``, ``seed``...
+
+        Example:
+            >>> callback = Callback()
+            >>> callback.set_params({"epochs": 3, "steps": 10})
+            >>> callback.params["epochs"]
+            3
+        """
+        self.params = dict(params)
 
     def set_trainer(self, trainer: Trainer) -> None:
         """Attach the trainer that runs this callback.
@@ -76,7 +110,7 @@ class Callback:
             >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
             >>> class Announce(Callback):
             ...     def on_train_begin(self, logs=None):
-            ...         print(f"training for {self.trainer.epochs} epochs")
+            ...         print(f"training for {self.params['epochs']} epochs")
             >>> _ = trainer.fit((faces, targets), epochs=2, batch_size=4, callbacks=[Announce()],
             ...                 progress=False)
             training for 2 epochs
@@ -107,7 +141,7 @@ class Callback:
             >>> trainer = Trainer(facexpr.load("simple", pretrained=False, num_classes=2))
             >>> class EpochNumber(Callback):
             ...     def on_epoch_begin(self, epoch, logs=None):
-            ...         print(f"epoch {epoch + 1}/{self.trainer.epochs}")
+            ...         print(f"epoch {epoch + 1}/{self.params['epochs']}")
             >>> _ = trainer.fit((faces, targets), epochs=2, batch_size=4, callbacks=[EpochNumber()],
             ...                 progress=False)
             epoch 1/2
@@ -192,6 +226,11 @@ class CallbackList(Callback):
         super().set_trainer(trainer)
         for cb in self.callbacks:
             cb.set_trainer(trainer)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        for cb in self.callbacks:
+            cb.set_params(params)
 
     def _call(self, name: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -323,7 +362,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         value = self._monitor.value(logs)
-        model = self.trainer.unwrapped_model
+        model = self.model
         if self._monitor.improved(value):
             self._monitor.best = value
             self.best_epoch = epoch
@@ -351,6 +390,9 @@ class ModelCheckpoint(Callback):
             the best model so far, with its metrics in ``config.json``). When
             ``fit(..., resume=...)`` continues a run, the best value of the epochs already in
             the history counts, so a resumed run never overwrites a better model.
+        initial_value_threshold: The best value known before training (Keras's argument of
+            that name), e.g. that of a model already in ``dirpath``: only a better epoch
+            overwrites it.
 
     Example:
         >>> best = ModelCheckpoint("runs/best", monitor="val_accuracy")
@@ -365,9 +407,12 @@ class ModelCheckpoint(Callback):
         monitor: str = "val_loss",
         mode: str = "auto",
         save_best_only: bool = True,
+        initial_value_threshold: float | None = None,
     ) -> None:
         self.dirpath = str(dirpath)
         self._monitor = _Monitor(monitor, mode)
+        if initial_value_threshold is not None:
+            self._monitor.best = float(initial_value_threshold)
         self.save_best_only = save_best_only
         self.best_epoch: int | None = None
         self.last_saved: Path | None = None
@@ -404,7 +449,7 @@ class ModelCheckpoint(Callback):
             self._monitor.best = value
             self.best_epoch = epoch
         path = Path(self.dirpath.format(epoch=epoch, **logs))
-        model = self.trainer.unwrapped_model
+        model = self.model
         model.config.metrics = {**model.config.metrics, "checkpoint": {"epoch": epoch, **logs}}
         self.last_saved = model.save_pretrained(path)
 
@@ -432,11 +477,25 @@ class CSVLogger(Callback):
         atomic_write(self.filename, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def interactive(stream: Any) -> bool:
+    """True when ``stream`` shows a live progress bar: a terminal, or a Jupyter kernel.
+
+    Example:
+        >>> import io
+        >>> interactive(io.StringIO())
+        False
+    """
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) or "ipykernel" in sys.modules
+
+
 class ProgressBar(Callback):
-    """A tqdm progress bar per epoch with live loss and accuracy.
+    """A tqdm progress bar per epoch with live loss and accuracy, or one line per epoch.
 
     :meth:`Trainer.fit <facexpr.training.Trainer.fit>` adds one unless ``progress=False``.
-    The bars are written to stderr. Runs on rank 0 only.
+    It writes to stderr: a live bar on a terminal (or in Jupyter), otherwise (a log file, a
+    pipe, a batch job) one line per epoch with its logs, so logs are not filled with bar
+    redraws. Runs on rank 0 only.
 
     Example:
         >>> import torch, facexpr
@@ -453,13 +512,16 @@ class ProgressBar(Callback):
         self._bar: Any = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if not interactive(sys.stderr):
+            return
         from tqdm.auto import tqdm
 
         self._bar = tqdm(
-            total=self.trainer.steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{self.trainer.epochs}",
+            total=self.params.get("steps"),
+            desc=f"epoch {epoch + 1}/{self.params.get('epochs')}",
             leave=True,
             dynamic_ncols=True,
+            file=sys.stderr,
         )
 
     def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
@@ -469,11 +531,16 @@ class ProgressBar(Callback):
                 self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        shown = {k: f"{v:.4f}" for k, v in (logs or {}).items() if k not in ("seconds",)}
         if self._bar is not None:
-            shown = {k: f"{v:.4f}" for k, v in (logs or {}).items() if k not in ("seconds",)}
             self._bar.set_postfix(shown)
             self._bar.close()
             self._bar = None
+            return
+        seconds = (logs or {}).get("seconds")
+        took = f" ({seconds:.1f} s)" if seconds is not None else ""
+        items = " - ".join(f"{k} {v}" for k, v in shown.items())
+        print(f"epoch {epoch + 1}/{self.params.get('epochs')}{took}: {items}", file=sys.stderr, flush=True)
 
 
 def _import_optional(module: str, user: str, package: str) -> ModuleType:
@@ -487,30 +554,14 @@ def _import_optional(module: str, user: str, package: str) -> ModuleType:
         ) from None
 
 
-def _hparams(trainer: Trainer) -> dict[str, Any]:
-    """The trainer's settings as JSON-friendly values, for experiment trackers."""
-    model = trainer.unwrapped_model
-    config = getattr(model, "config", None)
-    weight = trainer.class_weight
+def _hparams(callback: Callback) -> dict[str, Any]:
+    """The model's identity and the run's settings as JSON-friendly values, for trackers."""
+    config = getattr(callback.model, "config", None)
+    settings = {k: v for k, v in callback.params.items() if k != "steps"}
     return {
-        "architecture": getattr(config, "architecture", type(model).__name__),
+        "architecture": getattr(config, "architecture", type(callback.model).__name__),
         "labels": list(getattr(config, "labels", ())),
-        "optimizer": trainer._optimizer_arg if isinstance(trainer._optimizer_arg, str)
-        else type(trainer._optimizer_arg).__name__,
-        "lr": trainer.lr,
-        "weight_decay": trainer.weight_decay,
-        "scheduler": trainer.scheduler_name,
-        "loss": trainer.loss_name,
-        "label_smoothing": trainer.label_smoothing,
-        "class_weight": weight if weight is None or isinstance(weight, str) else list(weight),
-        "metrics": list(trainer.metrics),
-        "augment": None if trainer.augment is None else repr(trainer.augment),
-        "freeze": trainer.freeze,
-        "seed": trainer.seed,
-        "epochs": trainer.epochs,
-        "batch_size": trainer.batch_size,
-        "device": str(trainer.device),
-        "world_size": trainer.world_size,
+        **settings,
     }
 
 
@@ -551,7 +602,7 @@ class TensorBoard(Callback):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
-        text = json.dumps(_hparams(self.trainer), indent=2)
+        text = json.dumps(_hparams(self), indent=2)
         self.writer.add_text("hparams", f"```\n{text}\n```")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -610,7 +661,7 @@ class WandbLogger(Callback):
         self._owns_run = False
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        settings = {**_hparams(self.trainer), **self.config}
+        settings = {**_hparams(self), **self.config}
         self._owns_run = self._wandb.run is None
         if self._owns_run:
             self.run = self._wandb.init(

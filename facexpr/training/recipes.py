@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Sequence
@@ -38,10 +39,11 @@ class Recipe:
         augment: Augmentation preset (see :data:`~facexpr.data.AUGMENT_PRESETS`).
         seed: Random seed.
         teacher: Model (official name, folder or Hub repo) to distil from, or ``None``.
-        distill_alpha: Weight of the distillation term (see :class:`~facexpr.training.Trainer`).
+        distill_alpha: Weight of the distillation term (see
+            :class:`~facexpr.training.DistillationTrainer`).
         distill_temperature: Softmax temperature of the distillation term.
         teacher_mode: ``"online"`` or ``"cached"`` teacher logits (see
-            :class:`~facexpr.training.Trainer`).
+            :class:`~facexpr.training.DistillationTrainer`).
 
     Example:
         >>> from facexpr.training.recipes import Recipe
@@ -136,31 +138,24 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return recipe
 
 
-def _is_fer2013(root: Path) -> bool:
-    from ..labels import FER2013_LABELS
-
-    if root.is_file() or any((root / name).is_file() for name in ("fer2013.csv", "train.csv")):
-        return True
-    train = root / "train"
-    if not train.is_dir():
-        return False
-    names = {d.name.lower() for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")}
-    return bool(names) and names <= set(FER2013_LABELS)
-
-
 def load_train_val(
     data: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0
 ) -> tuple[Any, Any]:
     """Load training and validation data from any supported layout.
 
-    * FER2013 (``train/``, ``val/`` folders of FER2013 class names, or ``fer2013.csv``):
-      its ``train`` and ``val`` splits;
+    * FER2013 (``train/`` and ``val/`` holding all seven FER2013 class folders, or
+      ``fer2013.csv``; see :func:`~facexpr.data.fer2013_layout`): its ``train`` and ``val``
+      splits;
     * your own ``root/train/<class>/`` and ``root/val/<class>/`` folders;
     * a single ``root/<class>/`` tree: a stratified, seeded split holding out
       ``val_fraction`` of every class.
 
     Returns:
         ``(train, val)`` :class:`~facexpr.data.FaceDataset` objects with the same classes.
+
+    Raises:
+        FileNotFoundError: If ``data`` does not exist or holds no images.
+        ValueError: If a class folder is empty, or ``val/`` has a class that ``train/`` lacks.
 
     Example:
         >>> import os, tempfile
@@ -177,17 +172,44 @@ def load_train_val(
         >>> train.classes, len(train), len(val)
         (('calm', 'excited'), 16, 4)
     """
-    from ..data import FER2013, ImageFolder, train_val_split
+    train, val, _ = _load_train_val(data, val_fraction=val_fraction, seed=seed)
+    return train, val
+
+
+def _load_train_val(data: str | os.PathLike, *, val_fraction: float, seed: int) -> tuple[Any, Any, str]:
+    """:func:`load_train_val`, plus one line that says which layout was found."""
+    from ..data import FER2013, ImageFolder, fer2013_layout, train_val_split
 
     root = Path(data)
     if not root.exists():
         raise FileNotFoundError(f"Training data '{root}' does not exist.")
-    if _is_fer2013(root):
-        return FER2013(root, "train"), FER2013(root, "val")
+    layout = fer2013_layout(root)
+    if layout is not None:
+        train, val = FER2013(root, "train"), FER2013(root, "val")
+        return train, val, f"FER2013 ({'CSV' if layout == 'csv' else 'class folders'}) at '{root}'"
     if (root / "train").is_dir() and (root / "val").is_dir():
         train = ImageFolder(root / "train")
-        return train, ImageFolder(root / "val", classes=train.classes)
-    return train_val_split(ImageFolder(root), val_fraction, seed=seed)
+        _check_val_classes(root / "val", train.classes)
+        val = ImageFolder(root / "val", classes=train.classes)
+        where = f"'{root}/train' and '{root}/val'"
+    else:
+        train, val = train_val_split(ImageFolder(root), val_fraction, seed=seed)
+        where = f"'{root}', {val_fraction:g} of each class held out for validation"
+    return train, val, f"your own {len(train.classes)} classes {list(train.classes)} in {where}"
+
+
+def _check_val_classes(val_root: Path, classes: Sequence[str]) -> None:
+    """Refuse validation class folders that training does not have (they would be dropped)."""
+    known = {name.lower() for name in classes}
+    extra = sorted(
+        d.name for d in val_root.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in known
+    )
+    if extra:
+        raise ValueError(
+            f"Validation class folder(s) {extra} in '{val_root}' have no training folder; the "
+            f"training classes are {list(classes)}. Add their training images or remove them."
+        )
 
 
 def train_recipe(
@@ -214,12 +236,18 @@ def train_recipe(
     resume), ``best/`` (the ``save_pretrained`` folder of the best epoch by val accuracy),
     ``history.csv`` and ``recipe.json``.
 
+    Everything random comes from the recipe's seed: the model's initial weights, the
+    validation split, and every epoch's shuffling, augmentation and dropout. Two runs of the
+    same recipe on the same data and device write the same weights, byte for byte, and so does
+    a run that was killed and resumed.
+
     Args:
         recipe: A recipe name or :class:`Recipe`.
         data: Training data (see :func:`load_train_val`).
         out: Output folder.
         resume: Continue from ``out/checkpoint.pt`` when it exists.
-        progress: Show progress bars.
+        progress: Show progress (bars on a terminal, one line per epoch otherwise) and say
+            which data layout was found.
         device: Training device (default: the best available).
         pretrained: Start from the released weights of the recipe's architecture.
         freeze: ``"features"`` to train only the classifier.
@@ -228,6 +256,10 @@ def train_recipe(
 
     Returns:
         The ``best/`` folder.
+
+    Raises:
+        CheckpointError: When resuming from a ``checkpoint.pt`` that is unreadable or holds
+            another model's weights; nothing in ``out`` is changed then.
 
     Example:
         >>> import os, tempfile
@@ -251,31 +283,45 @@ def train_recipe(
 
             train_recipe("better-kd", "path/to/fer2013", "runs/better-kd")
     """
+    import torch
+
     from ..models import load
     from .callbacks import CSVLogger, ModelCheckpoint
+    from .checkpoint import check_checkpoint_model, read_checkpoint
+    from .distillation import DistillationTrainer
     from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    train, val = load_train_val(data, val_fraction=val_fraction, seed=spec.seed)
+    train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed)
+    if progress:
+        print(f"facexpr: training data: {found}", file=sys.stderr)
     out = Path(out)
+    checkpoint = out / "checkpoint.pt"
+    torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
+    model = load(spec.model, pretrained=pretrained, labels=list(train.classes), device=device)
+    if resume and checkpoint.is_file():  # refuse another model's run before writing anything
+        check_checkpoint_model(checkpoint, read_checkpoint(checkpoint), model)
     out.mkdir(parents=True, exist_ok=True)
     recipe_text = json.dumps(spec.to_dict(), indent=2) + "\n"
     atomic_write(out / "recipe.json", lambda tmp: tmp.write_text(recipe_text, encoding="utf-8"))
-    model = load(spec.model, pretrained=pretrained, labels=list(train.classes), device=device)
     model.config.recipe = {**spec.to_dict(), "pretrained": pretrained, "freeze": freeze}
-    teacher = load(spec.teacher, device=device) if spec.teacher else None
-    trainer = Trainer(
-        model, optimizer=spec.optimizer, lr=spec.lr, weight_decay=spec.weight_decay,
+    settings: dict[str, Any] = dict(
+        optimizer=spec.optimizer, lr=spec.lr, weight_decay=spec.weight_decay,
         scheduler=spec.scheduler, label_smoothing=spec.label_smoothing, augment=spec.augment,
         seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device, freeze=freeze,
-        teacher=teacher, distill_alpha=spec.distill_alpha,
-        distill_temperature=spec.distill_temperature, teacher_mode=spec.teacher_mode,
     )
-    checkpoint = out / "checkpoint.pt"
-    best = ModelCheckpoint(out / "best", monitor="val_accuracy")
+    if spec.teacher:
+        trainer: Trainer = DistillationTrainer(
+            model, teacher=load(spec.teacher, device=device), distill_alpha=spec.distill_alpha,
+            distill_temperature=spec.distill_temperature, teacher_mode=spec.teacher_mode, **settings,
+        )
+    else:
+        trainer = Trainer(model, **settings)
+    previous_best = None
     if resume and checkpoint.is_file() and (out / "best" / "config.json").is_file():
         previous = json.loads((out / "best" / "config.json").read_text())
-        best._monitor.best = previous["metrics"]["checkpoint"]["val_accuracy"]
+        previous_best = previous["metrics"]["checkpoint"]["val_accuracy"]
+    best = ModelCheckpoint(out / "best", monitor="val_accuracy", initial_value_threshold=previous_best)
     trainer.fit(
         train, val=val, epochs=spec.epochs, batch_size=spec.batch_size,
         callbacks=[best, CSVLogger(out / "history.csv"), *callbacks], checkpoint=checkpoint,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,18 +21,14 @@ from ..models._base import channels_last_suits
 from ..models._hub import best_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
-from . import _distributed
-from .callbacks import Callback, CallbackList, ProgressBar
+from ..metrics import classification_report, confusion_matrix
+from ..transforms import FaceTransform
+from . import _distributed, optim
+from .checkpoint import check_checkpoint_model, read_checkpoint
+from .callbacks import Callback, CallbackList, ProgressBar, interactive
 from .history import History
-from .metrics import classification_report, confusion_matrix
 
-__all__ = ["Trainer", "OPTIMIZERS", "SCHEDULERS"]
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-"""Optimiser names accepted by ``Trainer(optimizer=...)`` (all from :mod:`torch.optim`)."""
-
-SCHEDULERS = ("cosine", "onecycle", "step", "plateau")
-"""Schedule names accepted by ``Trainer(scheduler=...)`` (all from ``torch.optim.lr_scheduler``)."""
+__all__ = ["Trainer"]
 
 DataLike = FaceDataset | tuple[torch.Tensor, torch.Tensor]
 
@@ -40,13 +36,16 @@ _RANK_SEED_STRIDE = 1_000_000_007
 """Offset between the per-epoch seeds of two ranks (rank 0 keeps the single-process seeds)."""
 
 
-def _as_dataset(data: DataLike, name: str) -> FaceDataset:
+def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) -> FaceDataset:
+    """``data`` as a data set; an ``(images, targets)`` pair gets ``labels`` when they cover its targets."""
     if isinstance(data, FaceDataset):
         return data
     if isinstance(data, tuple) and len(data) == 2:
         images, targets = data
-        classes = [str(i) for i in range(int(torch.as_tensor(targets).max()) + 1)]
-        return FaceDataset(images, targets, classes)
+        count = int(torch.as_tensor(targets).max()) + 1
+        if labels is not None and count <= len(labels):
+            return FaceDataset(images, targets, tuple(labels))
+        return FaceDataset(images, targets, [str(i) for i in range(count)])
     raise TypeError(
         f"{name} must be a facexpr FaceDataset (FER2013, ImageFolder, ...) or a tuple "
         f"(uint8 images Nx48x48, int targets N), got {type(data).__name__}."
@@ -58,26 +57,31 @@ class Trainer:
 
     The model stays a plain :class:`torch.nn.Module`. Batches are sliced straight from the
     data set's ``uint8`` tensor, augmented as a batch (:class:`~facexpr.data.BatchAugment`)
-    and normalised with the model's own ``config.mean`` / ``config.std``.
+    and normalised by the model's own preprocessing (``model.transforms()``, the
+    :class:`~facexpr.transforms.FaceTransform` that ``predict`` uses). Distillation from a
+    teacher is :class:`~facexpr.training.DistillationTrainer`.
 
     Distributed training needs no code change: launch the same script with
-    ``torchrun --nproc_per_node=N script.py``. When ``$WORLD_SIZE`` > 1 the trainer joins the
-    process group (NCCL on CUDA, each process on ``cuda:$LOCAL_RANK``; Gloo on CPU) unless
-    it is already initialised, wraps the model in
-    :class:`~torch.nn.parallel.DistributedDataParallel`, gives each rank its share of every
-    epoch's shuffled order (``batch_size`` is per process), averages training and validation
-    metrics over all ranks, and lets only rank 0 write checkpoints and run ``rank_zero_only``
-    callbacks (:class:`ModelCheckpoint`, :class:`CSVLogger`, loggers, the progress bar).
+    ``torchrun --nproc_per_node=N script.py``. When ``$WORLD_SIZE`` > 1, :meth:`fit` joins the
+    process group when training starts (NCCL on CUDA, each process on ``cuda:$LOCAL_RANK``;
+    Gloo on CPU) unless it is already initialised; building a ``Trainer`` joins nothing. It
+    wraps the model in :class:`~torch.nn.parallel.DistributedDataParallel`, gives each rank its
+    share of every epoch's shuffled order (``batch_size`` is per process), averages training
+    and validation metrics over all ranks, and lets only rank 0 write checkpoints and run
+    ``rank_zero_only`` callbacks (:class:`ModelCheckpoint`, :class:`CSVLogger`, loggers, the
+    progress bar).
 
     Args:
         model: The network (a :class:`~facexpr.models.FaceModel` or any module mapping
             ``N x 1 x 48 x 48`` to logits).
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` (Nesterov momentum) or a
-            :class:`torch.optim.Optimizer` already built on the model's parameters.
+            :class:`torch.optim.Optimizer` already built on the model's parameters (see
+            :func:`~facexpr.training.optim.build_optimizer`).
         lr: Learning rate (the peak rate for ``"onecycle"``).
         weight_decay: L2 penalty (decoupled for AdamW).
         momentum: SGD momentum.
-        scheduler: ``None``, ``"cosine"``, ``"onecycle"``, ``"step"`` or ``"plateau"``.
+        scheduler: ``None``, ``"cosine"``, ``"onecycle"``, ``"step"`` or ``"plateau"`` (see
+            :func:`~facexpr.training.optim.build_scheduler`).
         loss: ``"cross_entropy"`` or a callable ``(logits, targets) -> loss``.
         label_smoothing: Label smoothing of the cross-entropy.
         class_weight: ``None``, ``"balanced"`` (inverse class frequency) or one weight per class.
@@ -86,26 +90,14 @@ class Trainer:
             a :class:`~facexpr.data.BatchAugment`, or ``None``.
         freeze: ``"features"`` trains only the classifier (fine-tuning); ``None`` trains all.
         device: Where to train; default CUDA, then MPS, then CPU.
-        seed: Seed of shuffling, augmentation, dropout and initialisation of new layers.
+        seed: Seed of shuffling, augmentation and dropout, epoch by epoch (seed the model's
+            initial weights yourself, with :func:`torch.manual_seed` before building it).
         amp: Mixed precision (bfloat16 autocast) on CUDA.
         grad_clip: Clip the gradient norm to this value.
         channels_last: Store convolution weights and batches channels-last (NHWC) on CPU and
             CUDA. BetterCNN trains about 1.6x faster on a CPU this way (see the data-pipeline
             benchmark); results differ only by float rounding. ``False`` keeps the model's
             own layout.
-        teacher: A trained model whose soft labels the model learns from (knowledge
-            distillation, Hinton et al. 2015). A frozen copy of it sees the same augmented
-            batch, in eval mode and without gradients. It must take the same input and predict
-            the same classes; named classes are matched to the data's by name.
-        distill_alpha: Weight of the distillation term: the loss is
-            ``(1 - alpha) * cross_entropy + alpha * T^2 * KL(teacher || student)`` at
-            temperature ``T``.
-        distill_temperature: Softmax temperature ``T`` of both models in the distillation term.
-        teacher_mode: ``"online"``: the teacher sees every augmented batch (exact, costs one
-            teacher forward pass per step); ``"cached"``: the teacher's logits of every training
-            image and its mirror image are computed once per :meth:`fit` and averaged, and each
-            augmented batch is distilled towards those of its images (much cheaper with a large
-            teacher, approximate under strong augmentation).
 
     Example:
         >>> import facexpr
@@ -136,21 +128,14 @@ class Trainer:
         amp: bool = True,
         grad_clip: float | None = None,
         channels_last: bool = True,
-        teacher: nn.Module | None = None,
-        distill_alpha: float = 0.5,
-        distill_temperature: float = 4.0,
-        teacher_mode: str = "online",
     ) -> None:
         unknown = [m for m in metrics if m not in ("accuracy", "macro_f1")]
         if unknown:
             raise ValueError(f"Unknown metrics {unknown}. Available: accuracy, macro_f1.")
-        if scheduler is not None and scheduler not in SCHEDULERS:
-            raise ValueError(f"Unknown scheduler {scheduler!r}. Available: {', '.join(SCHEDULERS)}.")
+        optim.check_scheduler(scheduler)
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
-        self.device = torch.device(device) if device is not None else best_device()
-        if _distributed.env_world_size() > 1 or _distributed.is_distributed():
-            self.device = _distributed.init_from_env(self.device)
+        self.device = _distributed.process_device(torch.device(device) if device is not None else best_device())
         self.model = model.to(self.device)
         self.channels_last = channels_last and channels_last_suits(self.model, self.device)
         if self.channels_last:
@@ -158,6 +143,7 @@ class Trainer:
         elif self.device.type not in ("cpu", "cuda"):
             self.model = self.model.to(memory_format=torch.contiguous_format)
         self.seed = seed
+        self.optimizer_arg = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
         self.momentum = momentum
@@ -173,7 +159,6 @@ class Trainer:
         self.freeze = freeze
         self.amp = amp and self.device.type == "cuda"
         self.grad_clip = grad_clip
-        self._optimizer_arg = optimizer
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.history = History()
@@ -182,19 +167,7 @@ class Trainer:
         self.batch_size = 0
         self.steps_per_epoch = 0
         self._weight: torch.Tensor | None = None
-        if not 0.0 <= distill_alpha <= 1.0:
-            raise ValueError(f"distill_alpha must be in [0, 1], got {distill_alpha}.")
-        if distill_temperature <= 0:
-            raise ValueError(f"distill_temperature must be > 0, got {distill_temperature}.")
-        if teacher_mode not in ("online", "cached"):
-            raise ValueError(f"teacher_mode must be 'online' or 'cached', got {teacher_mode!r}.")
-        self.teacher_mode = teacher_mode
-        self._teacher_order: torch.Tensor | None = None
-        self._teacher_cache: torch.Tensor | None = None
-        self._batch_teacher_logits: torch.Tensor | None = None
-        self.teacher = self._prepare_teacher(teacher)
-        self.distill_alpha = distill_alpha
-        self.distill_temperature = distill_temperature
+        self._batch_indices: torch.Tensor | None = None
         self._apply_freeze()
 
     # -- properties ---------------------------------------------------------------------------
@@ -247,7 +220,51 @@ class Trainer:
         """
         return _distributed.world_size()
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's settings as plain values: what callbacks see as ``self.params``.
+
+        Keras's ``Callback.params``: :meth:`fit` hands this dict to every callback through
+        :meth:`Callback.set_params <facexpr.training.Callback.set_params>` before training.
+        ``epochs``, ``steps`` (batches per epoch) and ``batch_size`` are those of the current
+        :meth:`fit` (0 before it).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> params = Trainer(facexpr.load("simple", pretrained=False), optimizer="adamw", device="cpu").params
+            >>> params["optimizer"], params["lr"], params["epochs"]
+            ('adamw', 0.001, 0)
+        """
+        weight = self.class_weight
+        return {
+            "epochs": self.epochs,
+            "steps": self.steps_per_epoch,
+            "batch_size": self.batch_size,
+            "optimizer": optim.optimizer_name(self.optimizer_arg),
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "scheduler": self.scheduler_name,
+            "loss": self.loss_name,
+            "label_smoothing": self.label_smoothing,
+            "class_weight": weight if weight is None or isinstance(weight, str) else list(weight),
+            "metrics": list(self.metrics),
+            "augment": None if self.augment is None else repr(self.augment),
+            "freeze": self.freeze,
+            "seed": self.seed,
+            "device": str(self.device),
+            "world_size": self.world_size,
+        }
+
     # -- building blocks ----------------------------------------------------------------------
+    def _as_dataset(self, data: DataLike, name: str) -> FaceDataset:
+        """``data`` as a data set; an ``(images, targets)`` pair keeps the model's class names."""
+        labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", None)
+        return _as_dataset(data, name, labels)
+
+    def _prepare_fit(self, train: FaceDataset, batch_size: int) -> None:
+        """Hook run by :meth:`fit` once the training data is known, before the first epoch."""
+
     def _apply_freeze(self) -> None:
         if self.freeze == "features":
             features = getattr(self.unwrapped_model, "features", None)
@@ -256,97 +273,16 @@ class Trainer:
             for param in features.parameters():
                 param.requires_grad_(False)
 
-    def _prepare_teacher(self, teacher: nn.Module | None) -> nn.Module | None:
-        """Return a frozen copy of ``teacher`` on the trainer's device (the caller's is untouched)."""
-        if teacher is None:
-            return None
-        if teacher is self.unwrapped_model:
-            raise ValueError("The teacher must be another model than the one being trained.")
-        teacher = copy.deepcopy(teacher).to(self.device).eval()
-        if self.channels_last:
-            teacher = teacher.to(memory_format=torch.channels_last)
-        for param in teacher.parameters():
-            param.requires_grad_(False)
-        student_classes = getattr(self.unwrapped_model, "num_classes", None)
-        teacher_classes = getattr(teacher, "num_classes", None)
-        if student_classes is not None and teacher_classes is not None and student_classes != teacher_classes:
-            raise ValueError(
-                f"The teacher predicts {teacher_classes} classes but the model {student_classes}; "
-                "distillation needs the same classes in the same order."
-            )
-        return teacher
-
-    def _match_teacher_classes(self, train: FaceDataset) -> None:
-        """Order the teacher's outputs like the training data's classes, matched by name.
-
-        Raises:
-            ValueError: If the teacher's class names are not those of the data.
-        """
-        self._teacher_order = None
-        labels = getattr(self.teacher, "labels", None)
-        classes = tuple(train.classes)
-        if self.teacher is None or labels is None or all(c.isdigit() for c in classes):
-            return  # unnamed classes (a tuple of tensors): positions are all there is
-        labels = tuple(labels)
-        if labels == classes:
-            return
-        if sorted(labels) != sorted(classes):
-            raise ValueError(
-                f"The teacher's classes {list(labels)} are not the training data's "
-                f"{list(classes)}; distillation needs a teacher of the same classes."
-            )
-        self._teacher_order = torch.tensor([labels.index(c) for c in classes], device=self.device)
-
-    @torch.inference_mode()
-    def _cache_teacher_logits(self, train: FaceDataset, batch_size: int) -> torch.Tensor | None:
-        """With ``teacher_mode="cached"``: the teacher's logits of every training image, averaged
-        with those of its mirror image, in the data's class order (``N x C`` on the device)."""
-        if self.teacher is None or self.teacher_mode != "cached":
-            return None
-        outputs = []
-        for _, images in self._input_batches(train.images, max(batch_size, 256)):
-            with self._autocast():
-                logits = (self.teacher(images).float() + self.teacher(torch.flip(images, dims=[3])).float()) / 2
-            outputs.append(logits)
-        cache = torch.cat(outputs)
-        return cache[:, self._teacher_order] if self._teacher_order is not None else cache
-
     def _set_train_mode(self) -> None:
         self.model.train()
         if self.freeze == "features":
             self.unwrapped_model.features.eval()  # frozen BatchNorm keeps its statistics
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
-        if isinstance(self._optimizer_arg, torch.optim.Optimizer):
-            return self._optimizer_arg
         params = [p for p in self.model.parameters() if p.requires_grad]
-        name = str(self._optimizer_arg).lower()
-        if name == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if name == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        if name == "sgd":
-            return torch.optim.SGD(
-                params, lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0,
-                weight_decay=self.weight_decay,
-            )
-        raise ValueError(f"Unknown optimizer {self._optimizer_arg!r}. Available: {', '.join(OPTIMIZERS)}.")
-
-    def _build_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int, steps: int) -> Any:
-        sched = torch.optim.lr_scheduler
-        if self.scheduler_name == "cosine":
-            return sched.CosineAnnealingLR(optimizer, T_max=epochs * steps)
-        if self.scheduler_name == "onecycle":
-            return sched.OneCycleLR(optimizer, max_lr=self.lr, total_steps=epochs * steps)
-        if self.scheduler_name == "step":
-            return sched.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
-        if self.scheduler_name == "plateau":
-            return sched.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
-        return None
-
-    @property
-    def _per_step_scheduler(self) -> bool:
-        return self.scheduler_name in ("cosine", "onecycle")
+        return optim.build_optimizer(
+            self.optimizer_arg, params, lr=self.lr, weight_decay=self.weight_decay, momentum=self.momentum
+        )
 
     def _class_weights(self, train: FaceDataset) -> torch.Tensor | None:
         if self.class_weight is None:
@@ -371,14 +307,33 @@ class Trainer:
         cropped = self.unwrapped_model.transforms().center_crop(inputs)
         return cropped.contiguous(memory_format=torch.channels_last) if self.channels_last else cropped
 
-    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
-        config = getattr(self.unwrapped_model, "config", None)
-        mean = torch.tensor(getattr(config, "mean", (0.5,)), device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(getattr(config, "std", (0.5,)), device=images.device).view(1, -1, 1, 1)
-        images = (images - mean) / std
+    def transforms(self) -> FaceTransform:
+        """The model's preprocessing (``model.transforms()``; the default one for a plain module).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.training import Trainer
+            >>> Trainer(facexpr.load("simple", pretrained=False), device="cpu").transforms()
+            FaceTransform(size=48, mean=(0.5,), std=(0.5,), crop_pct=1)
+        """
+        transforms = getattr(self.unwrapped_model, "transforms", None)
+        return transforms() if callable(transforms) else FaceTransform()
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
+            return images.contiguous(memory_format=torch.channels_last)
         return images
+
+    def _normalize_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalise augmented faces scaled to [0, 1] with the model transform's mean and std.
+
+        The same arithmetic as :meth:`FaceTransform.normalize <facexpr.transforms.FaceTransform.normalize>`
+        after its division by 255, which augmentation needs to come first.
+        """
+        transform = self.transforms()
+        mean = torch.tensor(transform.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(transform.std, device=images.device).view(1, -1, 1, 1)
+        return self._layout((images - mean) / std)
 
     def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Return the training loss of a batch (override for custom losses).
@@ -396,32 +351,6 @@ class Trainer:
         return F.cross_entropy(
             logits.float(), targets, weight=self._weight, label_smoothing=self.label_smoothing
         )
-
-    def distillation_loss(
-        self, logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor
-    ) -> torch.Tensor:
-        """Return the knowledge-distillation loss of a batch (used when a teacher is set).
-
-        ``(1 - alpha) * compute_loss(logits, targets) + alpha * T^2 * KL(p_teacher || p_student)``
-        with both distributions softened at temperature ``T = distill_temperature``.
-
-        Example:
-            >>> import torch, facexpr
-            >>> from facexpr.training import Trainer
-            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu",
-            ...                   teacher=facexpr.load("simple", device="cpu"), distill_alpha=1.0)
-            >>> logits = torch.randn(4, 7)
-            >>> float(trainer.distillation_loss(logits, logits, torch.zeros(4, dtype=torch.long)))
-            0.0
-        """
-        hard = self.compute_loss(logits, targets)
-        temperature = self.distill_temperature
-        soft = F.kl_div(
-            F.log_softmax(logits.float() / temperature, dim=1),
-            F.log_softmax(teacher_logits.float() / temperature, dim=1),
-            reduction="batchmean", log_target=True,
-        ) * temperature**2
-        return (1.0 - self.distill_alpha) * hard + self.distill_alpha * soft
 
     def _autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -454,17 +383,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.model(images)
-        if self.teacher is not None:
-            if self._batch_teacher_logits is not None:  # teacher_mode="cached"
-                teacher_logits = self._batch_teacher_logits
-            else:
-                with torch.no_grad(), self._autocast():
-                    teacher_logits = self.teacher(images)
-                if self._teacher_order is not None:
-                    teacher_logits = teacher_logits[:, self._teacher_order]
-            loss = self.distillation_loss(logits, teacher_logits, targets)
-        else:
-            loss = self.compute_loss(logits, targets)
+        loss = self.compute_loss(logits, targets)
         self.check_loss(loss)
         loss.backward()
         if self.grad_clip is not None:
@@ -560,21 +479,24 @@ class Trainer:
             >>> sorted(history.history), len(history.epoch)
             (['accuracy', 'loss', 'lr', 'seconds'], 2)
         """
-        train_ds = _as_dataset(train, "train")
-        val_ds = _as_dataset(val, "val") if val is not None else None
+        train_ds = self._as_dataset(train, "train")
+        val_ds = self._as_dataset(val, "val") if val is not None else None
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if _distributed.wants_distributed():
+            self.device = _distributed.init_from_env(self.device)
         self._sync_labels(train_ds)
-        self._match_teacher_classes(train_ds)
-        self._teacher_cache = self._cache_teacher_logits(train_ds, batch_size)
+        self._prepare_fit(train_ds, batch_size)
         self._weight = self._class_weights(train_ds)
         self.epochs = epochs
         self.batch_size = batch_size
-        self._wrap_distributed()
+        self.model = _distributed.wrap(self.model, self.device)
         indices_per_rank = self._rank_len(len(train_ds))
         self.steps_per_epoch = max(1, math.ceil(indices_per_rank / batch_size))
         self.optimizer = self._build_optimizer()
-        self.scheduler = self._build_scheduler(self.optimizer, epochs, self.steps_per_epoch)
+        self.scheduler = optim.build_scheduler(
+            self.scheduler_name, self.optimizer, lr=self.lr, epochs=epochs, steps=self.steps_per_epoch
+        )
         start_epoch = 0
         self.history = History()
         if resume is not None:
@@ -582,6 +504,7 @@ class Trainer:
         cb_list = [ProgressBar()] if progress else []
         callback_list = CallbackList([*cb_list, *callbacks])
         callback_list.set_trainer(self)
+        callback_list.set_params(self.params)
         self.stop_training = False
         callback_list.on_train_begin()
         for epoch in range(start_epoch, epochs):
@@ -602,7 +525,7 @@ class Trainer:
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
             logs["seconds"] = self._reduce_max(time.perf_counter() - started)
-            if self.scheduler is not None and not self._per_step_scheduler:
+            if self.scheduler is not None and not optim.steps_per_batch(self.scheduler_name):
                 if self.scheduler_name == "plateau":
                     self.scheduler.step(logs.get("val_loss", logs["loss"]))
                 else:
@@ -618,8 +541,13 @@ class Trainer:
             torch.distributed.barrier()  # rank 0 has written its files before anyone returns
         return self.history
 
-    def evaluate(self, data: DataLike, *, batch_size: int = 256) -> dict[str, Any]:
+    def evaluate(self, data: DataLike, *, batch_size: int = 256, progress: bool = False) -> dict[str, Any]:
         """Evaluate on a data set.
+
+        Args:
+            data: The data (a :class:`~facexpr.data.FaceDataset` or ``(images, targets)``).
+            batch_size: Faces per forward pass.
+            progress: Show a progress bar on stderr (on a terminal only).
 
         Returns:
             ``loss``, ``accuracy``, ``macro_f1``, macro precision/recall, ``per_class``
@@ -634,8 +562,8 @@ class Trainer:
             >>> sorted(report)[:4]
             ['accuracy', 'confusion_matrix', 'loss', 'macro_f1']
         """
-        ds = _as_dataset(data, "data")
-        logits, loss = self._logits(ds, batch_size)
+        ds = self._as_dataset(data, "data")
+        logits, loss = self._logits(ds, batch_size, progress=progress)
         preds = logits.argmax(1)
         labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", ds.classes)
         cm = confusion_matrix(preds, ds.targets, len(labels))
@@ -643,7 +571,11 @@ class Trainer:
         return {"loss": loss, **report}
 
     def predict(self, data: DataLike, *, batch_size: int = 256) -> torch.Tensor:
-        """Return softmax probabilities ``N x num_classes`` (CPU) for a data set, in order.
+        """Return class probabilities ``N x num_classes`` (CPU) for a data set, in order.
+
+        The probabilities are those of :meth:`model.predict_proba <facexpr.FaceModel.predict_proba>`:
+        the faces at the model's ``crop_pct``, logits divided by its calibrated
+        ``config.temperature`` before the softmax.
 
         Example:
             >>> import torch, facexpr
@@ -653,9 +585,10 @@ class Trainer:
             >>> trainer.predict((images, torch.arange(16) % 7)).shape
             torch.Size([16, 7])
         """
-        ds = _as_dataset(data, "data")
+        ds = self._as_dataset(data, "data")
         logits, _ = self._logits(ds, batch_size)
-        return logits.softmax(1)
+        config = getattr(self.unwrapped_model, "config", None)
+        return (logits / getattr(config, "temperature", 1.0)).softmax(1)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, epoch: int) -> Path:
@@ -700,8 +633,10 @@ class Trainer:
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
-            ValueError: If the file is not a facexpr checkpoint, or if it was written by a run
-                of another length whose learning-rate schedule depends on that length.
+            CheckpointError: If the file is truncated or corrupt, is not a facexpr checkpoint,
+                or holds the weights of another architecture or number of classes.
+            ValueError: If it was written by a run of another length whose learning-rate
+                schedule depends on that length.
 
         Example:
             Resume an interrupted run (``fit(..., resume=path)`` does this for you)::
@@ -710,11 +645,8 @@ class Trainer:
                 next_epoch = trainer.load_checkpoint("runs/better/checkpoint.pt")
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != "facexpr-checkpoint-1":
-            raise ValueError(f"'{path}' is not a facexpr training checkpoint.")
+        state = read_checkpoint(path, self.device)
+        check_checkpoint_model(path, state, self.unwrapped_model)
         planned = state.get("epochs")  # absent from checkpoints of facexpr 0.1.0
         if planned and self.epochs and planned != self.epochs and self.scheduler_name in ("cosine", "onecycle", "step"):
             raise ValueError(
@@ -750,33 +682,14 @@ class Trainer:
         if tuple(config.labels) != tuple(train.classes):
             config.labels = tuple(train.classes)
 
-    def _wrap_distributed(self) -> None:
-        if not _distributed.is_distributed() or isinstance(self.model, nn.parallel.DistributedDataParallel):
-            return
-        device_ids = [self.device.index] if self.device.type == "cuda" else None
-        self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
-
     def _rank_len(self, n: int) -> int:
         return math.ceil(n / self.world_size)
 
     def _all_reduce(self, values: Sequence[float] | torch.Tensor, op: str = "sum") -> Any:
-        """Sum (or max) numbers over all ranks; identity outside distributed training."""
-        if not _distributed.is_distributed():
-            return values if isinstance(values, torch.Tensor) else list(values)
-        device = self.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
-        tensor = torch.as_tensor(values, dtype=torch.float64).to(device)
-        reduce_op = torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
-        torch.distributed.all_reduce(tensor, op=reduce_op)
-        return tensor.cpu() if isinstance(values, torch.Tensor) else tensor.cpu().tolist()
+        return _distributed.all_reduce(values, self.device, op)
 
     def _reduce_max(self, value: float) -> float:
         return self._all_reduce([value], op="max")[0]
-
-    def _broadcast_buffers(self) -> None:
-        """Give every rank rank 0's BatchNorm statistics (each rank updated its own last)."""
-        if _distributed.is_distributed():
-            for buffer in self.unwrapped_model.buffers():
-                torch.distributed.broadcast(buffer.data, src=0)
 
     def _epoch_indices(self, n: int, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -808,20 +721,21 @@ class Trainer:
             images = train.images[batch_index].float().div_(255.0)
             if self.augment is not None:
                 images = self.augment(images, generator=generator)
-            images = self._normalize(images.to(self.device, non_blocking=True))
+            images = self._normalize_unit(images.to(self.device, non_blocking=True))
             targets = train.targets[batch_index].to(self.device, non_blocking=True)
-            if self._teacher_cache is not None:
-                self._batch_teacher_logits = self._teacher_cache[batch_index.to(self._teacher_cache.device)]
-            out = self.train_step(images, targets)
-            self._batch_teacher_logits = None  # belongs to this batch only
-            if self.scheduler is not None and self._per_step_scheduler:
+            self._batch_indices = batch_index
+            try:
+                out = self.train_step(images, targets)
+            finally:
+                self._batch_indices = None  # belongs to this batch only
+            if self.scheduler is not None and optim.steps_per_batch(self.scheduler_name):
                 self.scheduler.step()
             n = len(batch_index)
             total_loss += out["loss"] * n
             total_correct += out["correct"]
             seen += n
             callbacks.on_train_batch_end(step, {"loss": total_loss / seen, "accuracy": total_correct / seen})
-        self._broadcast_buffers()
+        _distributed.broadcast_buffers(self.unwrapped_model)
         total_loss, total_correct, seen = self._all_reduce([total_loss, total_correct, seen])
         logs = {"loss": total_loss / max(seen, 1)}
         if "accuracy" in self.metrics:
@@ -830,31 +744,38 @@ class Trainer:
 
     def _input_batches(self, images: torch.Tensor, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start index, normalised float batch on the device)`` of ``uint8`` images."""
+        transform = self.transforms()
         for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].float().div_(255.0)
-            yield start, self._normalize(batch.to(self.device))
+            batch = transform.normalize(images[start : start + batch_size].to(self.device))
+            yield start, self._layout(batch)
 
     @torch.inference_mode()
     def _logits_sum(
-        self, images: torch.Tensor, targets: torch.Tensor, batch_size: int
+        self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, progress: bool = False
     ) -> tuple[torch.Tensor, float]:
         """Return ``(logits N x C on the CPU, summed loss)`` of ``uint8`` images."""
+        from tqdm.auto import tqdm
+
         was_training = self.model.training
         self.model.eval()
         outputs, total = [], 0.0
+        bar = tqdm(total=len(images), unit="face", desc="evaluating", file=sys.stderr, leave=False,
+                   dynamic_ncols=True, disable=not (progress and interactive(sys.stderr)))
         try:
             for start, batch in self._input_batches(images, batch_size):
                 batch_targets = targets[start : start + batch_size].to(self.device)
                 loss, logits = self.eval_step(self._model_view(batch), batch_targets)
                 total += float(loss)
                 outputs.append(logits.cpu())
+                bar.update(len(batch_targets))
         finally:
+            bar.close()
             self.model.train(was_training)
         logits = torch.cat(outputs) if outputs else torch.empty(0, 0)
         return logits, total
 
-    def _logits(self, ds: FaceDataset, batch_size: int) -> tuple[torch.Tensor, float]:
-        logits, total = self._logits_sum(ds.images, ds.targets, batch_size)
+    def _logits(self, ds: FaceDataset, batch_size: int, progress: bool = False) -> tuple[torch.Tensor, float]:
+        logits, total = self._logits_sum(ds.images, ds.targets, batch_size, progress)
         return logits, total / max(len(ds), 1)
 
     def _evaluate_logs(self, ds: FaceDataset, batch_size: int) -> dict[str, float]:
