@@ -33,7 +33,7 @@ OUT = DOCS / "_static" / "figures"
 sys.path.insert(0, str(REPO))
 
 import facexpr  # noqa: E402
-from facexpr.models._hub import shipped_weights_dir  # noqa: E402
+from facexpr.models._builder import shipped_weights_dir  # noqa: E402
 
 
 def _released() -> list[str]:

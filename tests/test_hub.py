@@ -11,7 +11,7 @@ import torch
 
 import facexpr
 from facexpr.models import _registry
-from facexpr.models._hub import shipped_weights_dir
+from facexpr.models._builder import shipped_weights_dir
 
 from ._hub_server import FakeHub
 
@@ -119,7 +119,7 @@ def test_push_to_hub_uses_hfapi(monkeypatch: pytest.MonkeyPatch, saved_model) ->
     url = model.push_to_hub("me/my-model", private=True)
     assert url.endswith("/abc")
     assert calls["repo"] == "me/my-model"
-    assert calls["files"] == ["README.md", "config.json", "model.safetensors"]
+    assert calls["files"] == ["README.md", "config.json", "metrics.json", "model.safetensors"]
     assert calls["create"][1]["private"] is True
 
 

@@ -88,7 +88,7 @@ class TestSeedArchitecture:
                 if buffer.is_floating_point():
                     buffer.uniform_(0.5, 1.5)
         folder = model.save_pretrained(tmp_path / name)
-        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "metrics.json", "model.safetensors"]
         loaded = facexpr.load(folder, device="cpu")
         x = torch.randn(4, 1, 48, 48)
         assert torch.equal(model(x), loaded(x))
@@ -154,7 +154,7 @@ def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="architecture"):
         ModelConfig.from_dict({"labels": ["a"]})
-    with pytest.raises(ValueError, match="num_classes=3"):
+    with pytest.raises(ValueError, match=r"num_classes must be the number of labels \(2\), got 3"):
         ModelConfig.from_dict({"architecture": "simple", "labels": ["a", "b"], "num_classes": 3})
     with pytest.raises(ValueError, match="unique"):
         ModelConfig(architecture="simple", labels=("a", "a"))
