@@ -288,8 +288,8 @@ def upload_folder(
     Args:
         folder: Local folder to upload.
         repo_id: Target repository, ``"user/name"``.
-        shown_as: What to call the folder in error messages (the user's model, not a
-            temporary folder); default ``folder``.
+        shown_as: What to call the upload in error messages (the user's model, not a
+            temporary folder); default: the folder's path.
         allow_patterns: Upload only the files matching these patterns.
         private: Create the repository as private.
         token: Hub token.
@@ -305,8 +305,10 @@ def upload_folder(
     """
     from huggingface_hub.errors import HfHubHTTPError
 
+    source = shown_as if shown_as is not None else f"'{folder}'"
+    if is_offline():
+        raise HubError(f"Cannot upload {source} to '{repo_id}': HF_HUB_OFFLINE is set.")
     api = _api(token)
-    source = shown_as if shown_as is not None else folder
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         info = api.upload_folder(
