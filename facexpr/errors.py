@@ -125,7 +125,7 @@ class InvalidConfigError(FacexprError, ValueError):
         >>> import facexpr
         >>> try:
         ...     facexpr.ModelConfig("better", input_size=8000)
-        ... except facexpr.errors.InvalidConfigError as err:
+        ... except facexpr.InvalidConfigError as err:
         ...     print(err)
         ModelConfig.input_size must be an int from 8 to 512 (pixels), got 8000.
     """
@@ -136,6 +136,6 @@ class HubError(FacexprError, OSError):
 
     Example:
         >>> import facexpr
-        >>> issubclass(facexpr.errors.HubError, OSError)
+        >>> issubclass(facexpr.HubError, OSError)
         True
     """

@@ -245,14 +245,14 @@ def test_push_to_hub_without_a_hub_raises_a_facexpr_error_naming_repo_and_endpoi
     model, _ = saved_model
     monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    with pytest.raises(facexpr.errors.HubError) as info:
+    with pytest.raises(facexpr.HubError) as info:
         model.push_to_hub("me/my-model", token="hf_test")
     message = str(info.value)
     assert "'me/my-model'" in message and closed_port_endpoint in message
     assert tempfile.gettempdir() not in message and "facexpr-push" not in message  # no temp folder
     assert isinstance(info.value, (facexpr.FacexprError, OSError))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(facexpr.errors.HubError, match="me/my-model.*HF_HUB_OFFLINE is set"):
+    with pytest.raises(facexpr.HubError, match="me/my-model.*HF_HUB_OFFLINE is set"):
         model.push_to_hub("me/my-model", token="hf_test")
 
 

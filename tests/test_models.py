@@ -244,7 +244,7 @@ def test_bad_config_value_is_refused_on_load_naming_file_field_and_allowed_value
     config = json.loads((folder / "config.json").read_text())
     config[field] = value
     (folder / "config.json").write_text(json.dumps(config))  # NaN and inf as JSON's NaN/Infinity
-    with pytest.raises(facexpr.errors.InvalidConfigError) as info:
+    with pytest.raises(facexpr.InvalidConfigError) as info:
         facexpr.load(folder, device="cpu")
     message = str(info.value)
     assert str(folder / "config.json") in message and f"field {field!r}" in message and allowed in message
@@ -252,11 +252,11 @@ def test_bad_config_value_is_refused_on_load_naming_file_field_and_allowed_value
 
 
 def test_config_built_in_code_is_checked_too() -> None:
-    with pytest.raises(facexpr.errors.InvalidConfigError, match=r"ModelConfig.input_size .* got 8000"):
+    with pytest.raises(facexpr.InvalidConfigError, match=r"ModelConfig.input_size .* got 8000"):
         ModelConfig("simple", input_size=8000)
-    with pytest.raises(facexpr.errors.InvalidConfigError, match="ModelConfig.labels"):
+    with pytest.raises(facexpr.InvalidConfigError, match="ModelConfig.labels"):
         facexpr.load("simple", pretrained=False, labels="abc")
-    with pytest.raises(facexpr.errors.InvalidConfigError, match="ModelConfig.labels"):
+    with pytest.raises(facexpr.InvalidConfigError, match="ModelConfig.labels"):
         facexpr.load("simple", pretrained=False).reset_classifier(3, labels="abc")
     config = ModelConfig("simple", labels=["a", "b"], input_size=224, in_chans=3, mean=[0.5, 0.4, 0.3], std=[0.2])
     assert config.labels == ("a", "b") and config.mean == (0.5, 0.4, 0.3)
