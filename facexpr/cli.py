@@ -230,6 +230,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 status = "shipped"
             except WeightsNotAvailableError:
                 status = "on the Hub"
+        rows.append((name, type(fresh).__name__, f"{params:,}", val, test, status))
     headers = ("name", "class", "params", "val acc", "test acc", "weights")
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:

@@ -251,7 +251,7 @@ def train_recipe(
 
             train_recipe("better-kd", "path/to/fer2013", "runs/better-kd")
     """
-    from ..models import load
+    from ..models import ModelConfig, load
     from .callbacks import CSVLogger, ModelCheckpoint
     from .trainer import Trainer
 
@@ -274,8 +274,8 @@ def train_recipe(
     checkpoint = out / "checkpoint.pt"
     best = ModelCheckpoint(out / "best", monitor="val_accuracy")
     if resume and checkpoint.is_file() and (out / "best" / "config.json").is_file():
-        previous = json.loads((out / "best" / "config.json").read_text())
-        best._monitor.best = previous["metrics"]["checkpoint"]["val_accuracy"]
+        previous = ModelConfig.from_file(out / "best" / "config.json")  # + metrics.json
+        best._monitor.best = previous.metrics["checkpoint"]["val_accuracy"]
     trainer.fit(
         train, val=val, epochs=spec.epochs, batch_size=spec.batch_size,
         callbacks=[best, CSVLogger(out / "history.csv"), *callbacks], checkpoint=checkpoint,
