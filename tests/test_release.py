@@ -134,3 +134,16 @@ def test_check_release_refuses_incomplete_or_tampered(tmp_path: Path) -> None:
     (folder / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="lacks config.json"):
         check_release(folder)
+
+
+def test_publish_without_a_hub_raises_a_facexpr_error(monkeypatch: pytest.MonkeyPatch, closed_port_endpoint: str) -> None:
+    """publish uploads through the same code as push_to_hub: a Hub that cannot be reached is a HubError."""
+    from facexpr.models._builder import shipped_weights_dir
+
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    folder = shipped_weights_dir("simple")
+    with pytest.raises(facexpr.HubError) as info:
+        publish(folder, "org/simple", token="hf_test")
+    assert "'org/simple'" in str(info.value) and closed_port_endpoint in str(info.value)
+    assert str(folder) in str(info.value)  # the user's folder, by its path
