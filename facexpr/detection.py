@@ -346,6 +346,9 @@ class YuNetDetector:
         cache_dir: Hub cache folder.
         token: Hub token.
 
+    One detector may be shared by several threads: each thread runs its own
+    ``cv2.FaceDetectorYN`` on the same model file, so calls never mix up their images.
+
     Raises:
         DetectorNotAvailableError: If OpenCV is not installed.
         WeightsNotAvailableError: If the model file is neither given, cached nor reachable.

@@ -129,10 +129,18 @@ class ModelConfig:
             Chosen on the validation split by ``facexpr release``; 1.0 = the whole face.
         temperature: Logits are divided by this before the softmax in ``predict``
             (1.0 = uncalibrated).
-        metrics: Measured metrics by split, e.g. ``{"test": {"accuracy": 0.66}}``.
-        recipe: How the weights were trained (free-form, JSON-serialisable).
+        metrics: Measured metrics by split, e.g. ``{"test": {"accuracy": 0.66}}`` (saved in
+            ``metrics.json``).
+        recipe: How the weights were trained (free-form, JSON-serialisable; saved in
+            ``metrics.json``).
         sha256: sha256 of ``model.safetensors`` when saved; checked on load.
         facexpr_version: Library version that wrote the folder.
+
+    Raises:
+        InvalidConfigError: A value of the wrong type or out of range: labels must be unique,
+            non-empty strings; input_size an int from 8 to 512; in_chans 1 or 3; mean and std
+            1 or in_chans finite numbers, std > 0; crop_pct from 0.5 to 1; temperature a
+            finite number > 0. The message names the field, the value and what is allowed.
 
     Example:
         >>> import facexpr
