@@ -410,8 +410,8 @@ class YuNetDetector:
 
         A ``FaceDetectorYN`` keeps the input size of its last image (``setInputSize``) and
         buffers between ``setInputSize`` and ``detect``, so one shared between threads mixes
-        up their images. Each thread gets its own (about 4 ms to create); unlike a
-        lock, this lets threads detect in parallel, as OpenCV releases the GIL in ``detect``.
+        up their images. Each thread gets its own (about 4 ms to create, once) instead of
+        waiting on a lock while another thread detects.
         """
         net = getattr(self._local, "net", None)
         if net is None:
