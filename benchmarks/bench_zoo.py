@@ -28,7 +28,7 @@ import torch
 import facexpr
 from facexpr.data import FER2013
 from facexpr.models import get_model_entry, to_memory_format
-from facexpr.models._hub import shipped_weights_dir
+from facexpr.models._builder import shipped_weights_dir
 from facexpr.release import evaluate_split
 
 

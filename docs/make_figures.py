@@ -6,7 +6,7 @@ Writes into ``docs/_static/figures/``:
   model, read from the ``history.csv`` its training run wrote (committed as
   ``docs/training/<name>_history.csv``, or in its release folder ``facexpr/weights/<name>/``);
 * ``confusion_matrices.png``: the FER2013 test confusion matrix of every released model,
-  row-normalised, read from its ``config.json``;
+  row-normalised, read from its ``metrics.json``;
 * ``annotated_photo.jpg``: ``facexpr.predict`` and ``facexpr.annotate`` on a collage of the
   public-domain NASA photo shipped in ``examples/images/`` (the only images that may be
   committed: never FER2013 or ExpW), with the default pretrained model.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -33,7 +32,8 @@ OUT = DOCS / "_static" / "figures"
 sys.path.insert(0, str(REPO))
 
 import facexpr  # noqa: E402
-from facexpr.models._hub import shipped_weights_dir  # noqa: E402
+from facexpr.models import ModelConfig  # noqa: E402
+from facexpr.models._builder import shipped_weights_dir  # noqa: E402
 
 
 def _released() -> list[str]:
@@ -88,19 +88,21 @@ def training_curves(plt: object) -> Path | None:
 
 def confusion_matrices(plt: object) -> Path | None:
     """Row-normalised FER2013 test confusion matrix of each released model."""
-    names = [n for n in _released() if "confusion_matrix" in json.loads(
-        (shipped_weights_dir(n) / "config.json").read_text()).get("metrics", {}).get("test", {})]
+    def config(name: str) -> ModelConfig:  # config.json + the metrics.json beside it
+        return ModelConfig.from_file(shipped_weights_dir(name) / "config.json")
+
+    names = [n for n in _released() if "confusion_matrix" in config(n).metrics.get("test", {})]
     if not names:
-        print("confusion matrices: skipped, no released model has test metrics in its config.json")
+        print("confusion matrices: skipped, no released model has test metrics in its metrics.json")
         return None
     import numpy as np
 
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.4), constrained_layout=True, squeeze=False)  # type: ignore[attr-defined]
     for ax, name in zip(axes[0], names):
-        config = json.loads((shipped_weights_dir(name) / "config.json").read_text())
-        cm = np.array(config["metrics"]["test"]["confusion_matrix"], dtype=float)
+        released = config(name)
+        cm = np.array(released.metrics["test"]["confusion_matrix"], dtype=float)
         share = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
-        labels = config["labels"]
+        labels = released.labels
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(len(labels)):
             for j in range(len(labels)):
@@ -110,8 +112,8 @@ def confusion_matrices(plt: object) -> Path | None:
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{name}: test accuracy {config['metrics']['test']['accuracy']:.4f}", fontsize=10)
-        print(f"confusion matrix: {name} from facexpr/weights/{name}/config.json")
+        ax.set_title(f"{name}: test accuracy {released.metrics['test']['accuracy']:.4f}", fontsize=10)
+        print(f"confusion matrix: {name} from facexpr/weights/{name}/metrics.json")
     return _save(fig, "confusion_matrices.png")
 
 

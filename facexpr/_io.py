@@ -27,17 +27,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    prefix = f".{path.name}."
+    tmp: Path | None = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, _default_mode(path))
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        names = (getattr(err, "filename", None), getattr(err, "filename2", None))
+        if isinstance(err, OSError) and any(
+            isinstance(n, str) and Path(n).name.startswith(prefix) and n.endswith(".tmp") for n in names
+        ):  # the error names our temporary file: name the user's file instead
+            raise type(err)(err.errno, err.strerror, str(path)) from None
         raise
     return path
 

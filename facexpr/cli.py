@@ -210,7 +210,8 @@ def _known_metric(config_metrics: dict, split: str) -> str:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .errors import WeightsNotAvailableError
-    from .models import get_model_entry, list_models, load
+    from .models import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, get_model_entry, list_models, load
+    from .models._builder import shipped_weights_dir
 
     rows = []
     for name in list_models(args.filter):
@@ -220,8 +221,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
         val = test = "-"
         status = "not released"
         if entry.weights is not None and entry.weights.sha256 is not None:
+            shipped = shipped_weights_dir(name)
             try:
-                metrics = load(name, device="cpu").config.metrics
+                if entry.weights.shipped and (shipped / WEIGHTS_NAME).is_file():
+                    metrics = ModelConfig.from_file(shipped / CONFIG_NAME).metrics  # + metrics.json
+                else:
+                    metrics = load(name, device="cpu").config.metrics
                 val, test = _known_metric(metrics, "val"), _known_metric(metrics, "test")
                 status = "shipped"
             except WeightsNotAvailableError:

@@ -18,6 +18,8 @@ __all__ = [
     "WeightsNotAvailableError",
     "ChecksumMismatchError",
     "DetectorNotAvailableError",
+    "InvalidConfigError",
+    "HubError",
 ]
 
 
@@ -110,5 +112,30 @@ class DetectorNotAvailableError(FacexprError, ImportError):
         ... except facexpr.DetectorNotAvailableError as err:
         ...     print(err)  # the message says what to install
         >>> issubclass(facexpr.DetectorNotAvailableError, ImportError)
+        True
+    """
+
+
+class InvalidConfigError(FacexprError, ValueError):
+    """A model's ``config.json`` (or a :class:`~facexpr.ModelConfig`) with a bad value.
+
+    The message names the file, the field, the value and what is allowed.
+
+    Example:
+        >>> import facexpr
+        >>> try:
+        ...     facexpr.ModelConfig("better", input_size=8000)
+        ... except facexpr.InvalidConfigError as err:
+        ...     print(err)
+        ModelConfig.input_size must be an int from 8 to 512 (pixels), got 8000.
+    """
+
+
+class HubError(FacexprError, OSError):
+    """The Hugging Face Hub could not be reached or refused a request (e.g. an upload).
+
+    Example:
+        >>> import facexpr
+        >>> issubclass(facexpr.HubError, OSError)
         True
     """

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .errors import InvalidImageError
-from .models._base import to_memory_format
+from ._device import to_memory_format
 from .transforms import ImageInput
 
 if TYPE_CHECKING:

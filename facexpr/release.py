@@ -1,9 +1,10 @@
 """Releasing a trained model: calibrate on val, measure val and test once, write the folder.
 
 The release folder holds ``model.safetensors``, ``config.json`` (architecture, labels,
-preprocessing, recipe, temperature, metrics on val and test, sha256), a model card
-``README.md`` with Hugging Face front matter, and ``confusion_matrix.png``.
-``facexpr release`` builds it; ``facexpr publish`` uploads it with :class:`huggingface_hub.HfApi`.
+preprocessing, temperature, sha256), ``metrics.json`` (metrics on val and test, recipe), a
+model card ``README.md`` built with :class:`huggingface_hub.ModelCard` (test metrics as its
+``model-index``), and ``confusion_matrix.png``. ``facexpr release`` builds it; ``facexpr
+publish`` uploads it the way :meth:`~facexpr.FaceModel.push_to_hub` does.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from ._io import atomic_write, sha256_file
+from . import _hf
+from ._io import atomic_write
 from .calibration import fit_temperature
 from .inference import _view_logits
-from .models import CONFIG_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
+from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
+from .models._hub import CARD_NAME, FER2013_TEST, model_card, write_card
 from .transforms import TTA_ZOOM
 from .metrics import classification_report, confusion_matrix, expected_calibration_error
 
@@ -27,7 +30,6 @@ __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
 ]
 
-CARD_NAME = "README.md"
 CONFUSION_NAME = "confusion_matrix.png"
 
 
@@ -182,36 +184,15 @@ def _teacher_phrase(config: ModelConfig) -> str:
             f"{config.recipe.get('distill_alpha')}, temperature {config.recipe.get('distill_temperature')})")
 
 
-def _card(config: ModelConfig, name: str, command: str) -> str:
+def _card_body(config: ModelConfig, name: str, command: str) -> str:
+    """The Markdown of a release card, after its front matter (see :func:`model_card`)."""
     val, test = config.metrics["val"], config.metrics["test"]
     per_class = "\n".join(
         f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
         for label, row in test["per_class"].items()
     )
-    front = {
-        "library_name": "facexpr",
-        "license": "mit",
-        "datasets": ["fer2013"],
-        "metrics": ["accuracy", "f1"],
-        "pipeline_tag": "image-classification",
-        "tags": ["facial-expression-recognition", "fer2013", "facexpr", "pytorch"],
-        "model-index": [{
-            "name": f"facexpr-{name}",
-            "results": [{
-                "task": {"type": "image-classification", "name": "Facial expression recognition"},
-                "dataset": {"type": "fer2013", "name": "FER2013 (PrivateTest)", "split": "test"},
-                "metrics": [
-                    {"type": "accuracy", "value": round(test["accuracy"], 4)},
-                    {"type": "f1", "name": "macro-F1", "value": round(test["macro_f1"], 4)},
-                ],
-            }],
-        }],
-    }
     params = config.recipe or {}
-    return f"""---
-{_yaml(front)}---
-
-# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
+    return f"""# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
 
 A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), trained from
 scratch on FER2013 `train` (Training, 28,709 faces){_teacher_phrase(config)}, with the epoch chosen on `val`
@@ -276,26 +257,6 @@ Reproduce (the data folder holds `train/`, `val/`, `test/` class folders or `fer
 """
 
 
-def _yaml(value: Any, indent: int = 0) -> str:
-    """Tiny YAML emitter for the card's front matter (dicts, lists, scalars)."""
-    pad = "  " * indent
-    out = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                out.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
-            else:
-                out.append(f"{pad}{key}: {json.dumps(item)}\n")
-    else:
-        for item in value:
-            if isinstance(item, dict):
-                body = _yaml(item, indent + 1)
-                out.append(f"{pad}- {body.lstrip()}")
-            else:
-                out.append(f"{pad}- {json.dumps(item)}\n")
-    return "".join(out)
-
-
 def build_release(
     model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
     command: str | None = None,
@@ -313,7 +274,7 @@ def build_release(
         command: The command that reproduces the training, for the model card.
 
     Returns:
-        The metrics written to ``config.json``.
+        The metrics written to ``metrics.json``.
 
     Example:
         >>> from facexpr.release import build_release
@@ -339,8 +300,8 @@ def build_release(
     out = Path(out)
     model.save_pretrained(out)
     command = command or f"facexpr train --recipe {name} --data fer2013 --out runs/{name}"
-    card = _card(model.config, name, command)
-    atomic_write(out / CARD_NAME, lambda tmp: tmp.write_text(card, encoding="utf-8"))
+    card = model_card(model.config, name=name, body=_card_body(model.config, name, command), dataset=FER2013_TEST)
+    write_card(card, out / CARD_NAME)
     confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
                     f"facexpr {name}: FER2013 test, accuracy {metrics['test']['accuracy']:.4f}")
     check_release(out)
@@ -361,7 +322,7 @@ def check_release(folder: str | os.PathLike) -> list[Path]:
         >>> from facexpr.release import check_release
         >>> shipped = Path(facexpr.__file__).parent / "weights" / "simple"  # a release folder
         >>> [path.name for path in check_release(shipped)]
-        ['model.safetensors', 'config.json', 'README.md', 'confusion_matrix.png']
+        ['model.safetensors', 'config.json', 'metrics.json', 'README.md', 'confusion_matrix.png']
     """
     folder = Path(folder)
     required = [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME]
@@ -373,16 +334,16 @@ def check_release(folder: str | os.PathLike) -> list[Path]:
         raise ValueError(f"'{folder / CONFIG_NAME}' has no sha256 of {WEIGHTS_NAME}.")
     for split in ("val", "test"):
         if "accuracy" not in config.metrics.get(split, {}):
-            raise ValueError(f"'{folder / CONFIG_NAME}' has no {split} accuracy in its metrics.")
+            raise ValueError(f"'{folder}' has no {split} accuracy in its {METRICS_NAME}.")
     card = (folder / CARD_NAME).read_text(encoding="utf-8")
     if not card.startswith("---\n") or "\n---\n" not in card[4:]:
         raise ValueError(f"'{folder / CARD_NAME}' has no Hugging Face front matter (--- ... ---).")
     model = load(folder, device="cpu")  # checks the sha256 and that the weights fit
     if model.get_classifier().out_features != len(config.labels):
         raise ValueError(f"'{folder}' has {len(config.labels)} labels but the model has another head size.")
-    files = [folder / f for f in required]
-    if (folder / CONFUSION_NAME).is_file():
-        files.append(folder / CONFUSION_NAME)
+    # metrics.json is optional: folders written before it keep their metrics in config.json
+    names = [WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME, CARD_NAME, CONFUSION_NAME]
+    files = [folder / f for f in names if f in required or (folder / f).is_file()]
     return files
 
 
@@ -403,24 +364,22 @@ def publish(
     Returns:
         The checked files (dry run) or the URL of the Hub commit.
 
+    Raises:
+        HubError: The Hub could not be reached or refused the upload.
+
     Example:
         >>> from pathlib import Path
         >>> import facexpr
         >>> from facexpr.release import publish
         >>> folder = Path(facexpr.__file__).parent / "weights" / "simple"  # a release folder
         >>> [path.name for path in publish(folder, "my-user/fer-simple", dry_run=True)]
-        ['model.safetensors', 'config.json', 'README.md', 'confusion_matrix.png']
+        ['model.safetensors', 'config.json', 'metrics.json', 'README.md', 'confusion_matrix.png']
         >>> url = publish("release/better", "my-user/fer-better", private=True)  # doctest: +SKIP
     """
     files = check_release(folder)
     if dry_run:
         return files
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), allow_patterns=[f.name for f in files],
+    return _hf.upload_folder(
+        folder, repo_id, allow_patterns=[f.name for f in files], private=private, token=token,
         commit_message=commit_message,
     )
-    return str(getattr(info, "commit_url", info))

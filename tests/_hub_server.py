@@ -83,3 +83,35 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class BlackHole:
+    """An endpoint on 127.0.0.1 that accepts connections and never answers (a hung server)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.connections: list[object] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)  # held open, never read from or written to
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from facexpr.detection import (
     yunet_model_path,
 )
 
-from ._detect_fixtures import ASTRONAUT_FACE_BOX, YUNET_ONNX, astronaut, yunet  # noqa: F401  (fixtures)
+from ._detect_fixtures import ASTRONAUT_FACE_BOX, YUNET_ONNX, astronaut, expw_faces, yunet  # noqa: F401  (fixtures)
 from ._hub_server import FakeHub
 
 
@@ -181,3 +181,29 @@ def test_auto_without_any_detector_lists_the_fixes(monkeypatch: pytest.MonkeyPat
         assert hint in message
     with pytest.raises(facexpr.DetectorNotAvailableError, match="pip install dlib-bin"):
         get_detector("dlib")
+
+
+# -- thread safety ----------------------------------------------------------------------------------
+
+def test_one_yunet_detector_shared_by_four_threads_finds_the_same_boxes(
+    yunet: Path, astronaut: np.ndarray, expw_faces: dict
+) -> None:
+    """cv2.FaceDetectorYN keeps per-call state (its input size); each thread must get its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from .conftest import EXPW_ROOT
+
+    images = [astronaut]
+    for name in sorted(expw_faces)[:7]:  # real photos of different sizes: each call resizes the net
+        with Image.open(EXPW_ROOT / "images" / name) as img:
+            images.append(np.array(img.convert("RGB")))
+    assert len({image.shape for image in images}) > 1
+    detector = YuNetDetector(yunet)
+    expected = [detector(image).boxes for image in images]
+    jobs = [i % len(images) for i in range(64)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda i: detector(images[i]).boxes, jobs))
+    for i, boxes in zip(jobs, found):
+        np.testing.assert_array_equal(boxes, expected[i])

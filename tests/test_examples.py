@@ -210,7 +210,7 @@ def test_finetune_fer2013_3class(model_dir: Path, fer2013: Path, tmp_path: Path,
     assert "baseline" in text and "dry run, would upload" in text and "identical probabilities: True" in text
     model = facexpr.load(out / "model", device="cpu")
     assert model.labels == ("negative", "neutral", "positive")
-    config = json.loads((out / "model" / "config.json").read_text())
+    config = json.loads((out / "model" / "metrics.json").read_text())
     assert set(config["metrics"]) == {"val", "test"}
     # the class folders were built outside the output folder, from links, and never hold surprise
     assert sorted(p.name for p in (tmp_path / "fer3-data" / "test").iterdir()) == ["negative", "neutral", "positive"]
@@ -222,7 +222,7 @@ def test_publish_to_hub(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureF
     folder = model.save_pretrained(tmp_path / "release")
     assert run("publish_to_hub", folder, "--repo", "me/facexpr-test") == 0
     out = capsys.readouterr().out
-    assert "dry run: 3 files would be uploaded to me/facexpr-test" in out
+    assert "dry run: 4 files would be uploaded to me/facexpr-test" in out  # + metrics.json
     assert "model.safetensors" in out and "config.json" in out and "README.md" in out
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+import threading
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +15,9 @@ import torch
 
 import facexpr
 from facexpr.models import _registry
-from facexpr.models._hub import shipped_weights_dir
+from facexpr.models._builder import shipped_weights_dir
 
-from ._hub_server import FakeHub
+from ._hub_server import BlackHole, FakeHub
 
 X = torch.linspace(-1, 1, 2 * 48 * 48).view(2, 1, 48, 48)
 
@@ -119,7 +123,7 @@ def test_push_to_hub_uses_hfapi(monkeypatch: pytest.MonkeyPatch, saved_model) ->
     url = model.push_to_hub("me/my-model", private=True)
     assert url.endswith("/abc")
     assert calls["repo"] == "me/my-model"
-    assert calls["files"] == ["README.md", "config.json", "model.safetensors"]
+    assert calls["files"] == ["README.md", "config.json", "metrics.json", "model.safetensors"]
     assert calls["create"][1]["private"] is True
 
 
@@ -159,3 +163,104 @@ def test_silent_endpoint_times_out_within_two_seconds(monkeypatch: pytest.Monkey
         with pytest.raises(facexpr.WeightsNotAvailableError, match="could not be reached"):
             facexpr.load("someone/silent", device="cpu")
         assert time.perf_counter() - started < 2.0
+
+
+# -- a real time limit: an endpoint that accepts connections and never answers --------------------
+
+@pytest.fixture
+def black_hole(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[BlackHole]:
+    """The whole Hub hangs: HF_ENDPOINT and huggingface_hub's own endpoint point at a black hole."""
+    import huggingface_hub
+
+    hole = BlackHole()
+    monkeypatch.setenv("HF_ENDPOINT", hole.endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("FACEXPR_HUB_TIMEOUT", raising=False)
+    # huggingface_hub reads HF_ENDPOINT once, at import, for its own requests ...
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hole.endpoint)
+    # ... among them a look-up of /api/agent-harnesses made once per process (and cached on
+    # disk) while it builds request headers: start as a fresh process would.
+    from huggingface_hub.utils import _detect_agent
+
+    monkeypatch.setattr(_detect_agent, "_registry", None, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"),
+                        raising=False)
+    try:
+        yield hole
+    finally:
+        hole.close()  # the abandoned probe's request now fails at once: let it finish
+        for thread in threading.enumerate():
+            if thread.name == "facexpr-hub-probe":
+                thread.join(timeout=10)
+
+
+def test_hung_hub_fails_within_the_time_limit(black_hole: BlackHole) -> None:
+    from facexpr._hf import HUB_TIMEOUT_S
+
+    started = time.perf_counter()
+    with pytest.raises(facexpr.WeightsNotAvailableError, match="someone/repo") as info:
+        facexpr.load("someone/repo", device="cpu")
+    elapsed = time.perf_counter() - started
+    assert elapsed < HUB_TIMEOUT_S + 0.5, f"took {elapsed:.2f} s"
+    assert f"could not be reached within {HUB_TIMEOUT_S:g} s" in str(info.value)
+    assert black_hole.endpoint in str(info.value)
+
+
+def test_hung_hub_time_limit_is_configurable_and_covers_the_detector(
+    black_hole: BlackHole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facexpr.detection import YUNET_REPO_ID, yunet_model_path
+
+    monkeypatch.setenv("FACEXPR_HUB_TIMEOUT", "0.5")
+    monkeypatch.delenv("FACEXPR_YUNET_MODEL", raising=False)
+    started = time.perf_counter()
+    with pytest.raises(facexpr.WeightsNotAvailableError, match=YUNET_REPO_ID):
+        yunet_model_path()
+    assert time.perf_counter() - started < 0.5 + 0.5
+
+
+# -- which model load() took, push and save errors --------------------------------------------------
+
+def test_official_name_wins_over_a_folder_of_that_name_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    facexpr.load("better", pretrained=False, labels=["a", "b", "c"]).save_pretrained(tmp_path / "better")
+    with pytest.warns(UserWarning, match=r"official 'better' model.*pass '\./better'") as record:
+        official = facexpr.load("better", device="cpu")
+    assert official.num_classes == 7
+    assert str(tmp_path / "better") in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the folder itself, without a word
+        assert facexpr.load("./better", device="cpu").labels == ("a", "b", "c")
+        monkeypatch.chdir(tmp_path / "better")
+        facexpr.load("better", device="cpu")  # no folder of that name here: no warning
+
+
+def test_push_to_hub_without_a_hub_raises_a_facexpr_error_naming_repo_and_endpoint(
+    monkeypatch: pytest.MonkeyPatch, closed_port_endpoint: str, saved_model
+) -> None:
+    model, _ = saved_model
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(facexpr.HubError) as info:
+        model.push_to_hub("me/my-model", token="hf_test")
+    message = str(info.value)
+    assert "'me/my-model'" in message and closed_port_endpoint in message
+    assert tempfile.gettempdir() not in message and "facexpr-push" not in message  # no temp folder
+    assert isinstance(info.value, (facexpr.FacexprError, OSError))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(facexpr.HubError, match="me/my-model.*HF_HUB_OFFLINE is set"):
+        model.push_to_hub("me/my-model", token="hf_test")
+
+
+def test_save_errors_name_the_users_file_not_a_temporary_one(tmp_path: Path) -> None:
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    (tmp_path / "model.safetensors").mkdir()  # the weights cannot replace a folder
+    with pytest.raises(IsADirectoryError) as info:
+        model.save_pretrained(tmp_path)
+    assert info.value.filename == str(tmp_path / "model.safetensors")
+    assert ".tmp" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary file left

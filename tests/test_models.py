@@ -88,7 +88,7 @@ class TestSeedArchitecture:
                 if buffer.is_floating_point():
                     buffer.uniform_(0.5, 1.5)
         folder = model.save_pretrained(tmp_path / name)
-        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "metrics.json", "model.safetensors"]
         loaded = facexpr.load(folder, device="cpu")
         x = torch.randn(4, 1, 48, 48)
         assert torch.equal(model(x), loaded(x))
@@ -154,7 +154,7 @@ def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="architecture"):
         ModelConfig.from_dict({"labels": ["a"]})
-    with pytest.raises(ValueError, match="num_classes=3"):
+    with pytest.raises(ValueError, match=r"num_classes must be the number of labels \(2\), got 3"):
         ModelConfig.from_dict({"architecture": "simple", "labels": ["a", "b"], "num_classes": 3})
     with pytest.raises(ValueError, match="unique"):
         ModelConfig(architecture="simple", labels=("a", "a"))
@@ -194,3 +194,87 @@ def test_save_pretrained_writes_the_same_bytes_for_the_same_weights(tmp_path):
     }
     assert len(saved) == 1
     assert facexpr.load(tmp_path / "save0", device="cpu").config.sha256 == hashlib.sha256(saved.pop()).hexdigest()
+
+
+# -- every config.json value is checked on load ------------------------------------------------------
+
+BAD_CONFIG_VALUES = [  # (field, value, part of the allowed values named in the message)
+    ("input_size", 8000, "int from 8 to 512"),
+    ("input_size", 0, "int from 8 to 512"),
+    ("input_size", -48, "int from 8 to 512"),
+    ("input_size", "48px", "int from 8 to 512"),
+    ("input_size", True, "int from 8 to 512"),
+    ("temperature", float("nan"), "finite number > 0"),
+    ("temperature", float("inf"), "finite number > 0"),
+    ("temperature", "hot", "finite number > 0"),
+    ("temperature", 0, "finite number > 0"),
+    ("mean", [float("nan")], "finite numbers"),
+    ("mean", [0.5, 0.5, 0.5], "1 or in_chans (1)"),
+    ("mean", 0.5, "list of 1 or in_chans"),
+    ("std", [0], "finite numbers > 0"),
+    ("labels", 5, "non-empty list of unique, non-empty strings"),
+    ("labels", None, "non-empty list of unique, non-empty strings"),
+    ("labels", "abcdefg", "non-empty list of unique, non-empty strings"),
+    ("labels", [], "non-empty list of unique, non-empty strings"),
+    ("labels", ["a", ""], "non-empty list of unique, non-empty strings"),
+    ("architecture", ["better"], "registered model name (better, improved, simple, vgg8_bn)"),
+    ("architecture", "resnet50", "registered model name"),
+    ("crop_pct", 0, "between 0.5 and 1.0"),
+    ("crop_pct", "1", "between 0.5 and 1.0"),
+    ("in_chans", 2, "one of 1, 3"),
+    ("sha256", "abc", "64 lowercase hex digits"),
+    ("num_classes", "7", "positive int"),
+]
+
+
+@pytest.fixture(scope="module")
+def saved_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return facexpr.load("simple", pretrained=False, device="cpu").save_pretrained(tmp_path_factory.mktemp("cfg") / "m")
+
+
+@pytest.mark.parametrize(("field", "value", "allowed"), BAD_CONFIG_VALUES,
+                         ids=[f"{f}={v!r}" for f, v, _ in BAD_CONFIG_VALUES])
+def test_bad_config_value_is_refused_on_load_naming_file_field_and_allowed_values(
+    saved_folder: Path, tmp_path: Path, field: str, value: object, allowed: str
+) -> None:
+    import json
+    import shutil
+
+    folder = Path(shutil.copytree(saved_folder, tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))  # NaN and inf as JSON's NaN/Infinity
+    with pytest.raises(facexpr.InvalidConfigError) as info:
+        facexpr.load(folder, device="cpu")
+    message = str(info.value)
+    assert str(folder / "config.json") in message and f"field {field!r}" in message and allowed in message
+    assert isinstance(info.value, (ValueError, facexpr.FacexprError))
+
+
+def test_config_built_in_code_is_checked_too() -> None:
+    with pytest.raises(facexpr.InvalidConfigError, match=r"ModelConfig.input_size .* got 8000"):
+        ModelConfig("simple", input_size=8000)
+    with pytest.raises(facexpr.InvalidConfigError, match="ModelConfig.labels"):
+        facexpr.load("simple", pretrained=False, labels="abc")
+    with pytest.raises(facexpr.InvalidConfigError, match="ModelConfig.labels"):
+        facexpr.load("simple", pretrained=False).reset_classifier(3, labels="abc")
+    config = ModelConfig("simple", labels=["a", "b"], input_size=224, in_chans=3, mean=[0.5, 0.4, 0.3], std=[0.2])
+    assert config.labels == ("a", "b") and config.mean == (0.5, 0.4, 0.3)
+
+
+def test_folder_written_before_metrics_json_still_loads(saved_folder: Path, tmp_path: Path) -> None:
+    """Old folders keep metrics and recipe (and other keys) inside config.json."""
+    import json
+    import shutil
+
+    folder = Path(shutil.copytree(saved_folder, tmp_path / "old"))
+    (folder / "metrics.json").unlink()
+    config = json.loads((folder / "config.json").read_text())
+    config.update(metrics={"test": {"accuracy": 0.5}}, recipe={"model": "simple", "epochs": 2},
+                  from_a_newer_version=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    model = facexpr.load(folder, device="cpu")
+    assert model.config.metrics == {"test": {"accuracy": 0.5}} and model.config.recipe["epochs"] == 2
+    resaved = model.save_pretrained(tmp_path / "new")  # saved again in the new split
+    assert "metrics" not in json.loads((resaved / "config.json").read_text())
+    assert json.loads((resaved / "metrics.json").read_text())["metrics"] == {"test": {"accuracy": 0.5}}

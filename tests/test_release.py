@@ -42,12 +42,17 @@ def test_fit_temperature_recovers_a_known_temperature() -> None:
 
 
 def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path: Path) -> None:
+    import huggingface_hub
+
     model = facexpr.load("better", pretrained=False, device="cpu")
     best = model.save_pretrained(tmp_path / "best")
     out = tmp_path / "release"
     metrics = build_release(best, tiny_fer, out, command="facexpr train --recipe better ...")
-    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "README.md", "confusion_matrix.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors", "config.json", "metrics.json", "README.md", "confusion_matrix.png"}
     config = json.loads((out / "config.json").read_text())
+    assert "metrics" not in config and "recipe" not in config  # they live in metrics.json
+    config["metrics"] = json.loads((out / "metrics.json").read_text())["metrics"]
     assert config["metrics"]["test"]["n"] == 14
     assert config["metrics"]["test"]["accuracy"] == metrics["test"]["accuracy"]
     assert config["temperature"] > 0
@@ -58,6 +63,9 @@ def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path
         assert key in config["metrics"]["val"]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "datasets:" in card and "Expression is not emotion" in card
+    data = huggingface_hub.ModelCard(card).data  # the front matter parses as a Hub model card
+    assert data.library_name == "facexpr" and data.eval_results[0].dataset_type == "fer2013"
+    assert data.eval_results[0].metric_value == round(config["metrics"]["test"]["accuracy"], 4)
     assert "facexpr train --recipe better" in card
     # the released folder reproduces its own test number through the public API
     released = facexpr.load(out, device="cpu")
@@ -101,7 +109,8 @@ def test_publish_dry_run_and_upload(tiny_fer: Path, tmp_path: Path, monkeypatch:
     build_release(model.save_pretrained(tmp_path / "best"), tiny_fer, out)
     (out / "notes.txt").write_text("not for upload")
     files = publish(out, "org/simple", dry_run=True)
-    assert sorted(f.name for f in files) == ["README.md", "config.json", "confusion_matrix.png", "model.safetensors"]
+    assert sorted(f.name for f in files) == [
+        "README.md", "config.json", "confusion_matrix.png", "metrics.json", "model.safetensors"]
 
     calls = {}
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", repo_id))
@@ -111,7 +120,8 @@ def test_publish_dry_run_and_upload(tiny_fer: Path, tmp_path: Path, monkeypatch:
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     assert main(["publish", str(out), "--repo", "org/simple"]) == 0
     assert calls["repo"] == "org/simple"
-    assert sorted(calls["upload"]["allow_patterns"]) == ["README.md", "config.json", "confusion_matrix.png", "model.safetensors"]
+    assert sorted(calls["upload"]["allow_patterns"]) == [
+        "README.md", "config.json", "confusion_matrix.png", "metrics.json", "model.safetensors"]
     assert main(["publish", str(out), "--repo", "org/simple", "--dry-run"]) == 0
     assert "model.safetensors" in capsys.readouterr().out
 
@@ -124,3 +134,16 @@ def test_check_release_refuses_incomplete_or_tampered(tmp_path: Path) -> None:
     (folder / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="lacks config.json"):
         check_release(folder)
+
+
+def test_publish_without_a_hub_raises_a_facexpr_error(monkeypatch: pytest.MonkeyPatch, closed_port_endpoint: str) -> None:
+    """publish uploads through the same code as push_to_hub: a Hub that cannot be reached is a HubError."""
+    from facexpr.models._builder import shipped_weights_dir
+
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    folder = shipped_weights_dir("simple")
+    with pytest.raises(facexpr.HubError) as info:
+        publish(folder, "org/simple", token="hf_test")
+    assert "'org/simple'" in str(info.value) and closed_port_endpoint in str(info.value)
+    assert str(folder) in str(info.value)  # the user's folder, by its path

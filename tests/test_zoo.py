@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 import facexpr
 from facexpr.models import get_model_entry
+from facexpr.models._builder import shipped_weights_dir
 
 RELEASED = [n for n in facexpr.list_models() if (w := get_model_entry(n).weights) is not None and w.sha256]
 
@@ -24,10 +26,26 @@ def test_shipped_weights_reproduce_their_test_accuracy(name: str, fer2013_root: 
     model = facexpr.load(name, device="cpu")
     test = FER2013(fer2013_root, "test")
     measured = evaluate_split(model, test.images, test.targets)
-    stored = model.config.metrics["test"]
+    stored = json.loads((shipped_weights_dir(name) / "metrics.json").read_text())["metrics"]["test"]
     assert measured["n"] == 3589
     assert measured["accuracy"] == pytest.approx(stored["accuracy"], abs=0.002)
     assert measured["accuracy_tta"] == pytest.approx(stored["accuracy_tta"], abs=0.002)
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_shipped_folder_splits_loading_config_from_metrics(name: str) -> None:
+    """config.json holds what loading needs; metrics and recipe live in metrics.json and the card."""
+    import huggingface_hub
+
+    folder = shipped_weights_dir(name)
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config) == {"architecture", "labels", "input_size", "in_chans", "mean", "std", "crop_pct",
+                           "temperature", "sha256", "facexpr_version", "num_classes"}
+    results = json.loads((folder / "metrics.json").read_text())
+    assert set(results) == {"metrics", "recipe"} and results["recipe"]["model"] == name
+    card = huggingface_hub.ModelCard.load(folder / "README.md")
+    accuracy = {r.metric_type: r.metric_value for r in card.data.eval_results}["accuracy"]
+    assert accuracy == round(results["metrics"]["test"]["accuracy"], 4)
 
 
 @pytest.mark.parametrize("name", RELEASED)

@@ -8,7 +8,7 @@
   (``facexpr/weights/<name>/README.md`` with its confusion matrix). Numbers are never copied
   into the docs' sources; a part that does not exist yet is replaced by one sentence saying so.
 * Public objects are documented once, where users reach them (``facexpr.load``, not
-  ``facexpr.models._hub.load``). References written with another public path
+  ``facexpr.models._builder.load``). References written with another public path
   (``facexpr.models.load``, ``facexpr.training.Trainer``...) are resolved to that entry by
   object identity, so every docstring may use the path that reads best.
 """
@@ -153,7 +153,7 @@ class FacexprZooDirective(SphinxDirective):
 
     def _cards(self, here: Any, srcdir: Any) -> str:
         from facexpr.models import list_models
-        from facexpr.models._hub import shipped_weights_dir
+        from facexpr.models._builder import shipped_weights_dir
 
         out = []
         for name in list_models():

@@ -8,9 +8,10 @@ Example:
 
 from __future__ import annotations
 
-from ._base import FaceModel, memory_format_of, to_memory_format
-from ._config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from ._hub import load
+from .._device import memory_format_of, to_memory_format
+from ._base import FaceModel
+from ._builder import load
+from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model
 from .better import BetterCNN
 from .improved import ImprovedCNN
@@ -22,6 +23,7 @@ __all__ = [
     "CONFIG_NAME",
     "FaceModel",
     "ImprovedCNN",
+    "METRICS_NAME",
     "ModelConfig",
     "ModelEntry",
     "PretrainedWeights",

@@ -9,64 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ._config import ModelConfig, default_labels
+from ._config import ModelConfig, check_labels, default_labels
 
 if TYPE_CHECKING:
     from ..inference import ImageInput, Prediction
     from ..transforms import FaceTransform
 
 __all__ = ["FaceModel"]
-
-
-def memory_format_of(model: nn.Module) -> torch.memory_format:
-    """Return the memory format of a model's convolution weights.
-
-    :func:`facexpr.load` and :class:`~facexpr.training.Trainer` store convolution weights
-    channels-last (NHWC), which makes these small networks 1.3-3x faster on CPU; inputs in the
-    same format avoid a conversion inside every convolution.
-
-    Args:
-        model: Any module.
-
-    Returns:
-        :data:`torch.channels_last` when a 4-D weight is stored NHWC, else
-        :data:`torch.contiguous_format`.
-
-    Example:
-        >>> import torch, facexpr
-        >>> from facexpr.models import memory_format_of
-        >>> model = facexpr.load("simple", pretrained=False, device="cpu")
-        >>> memory_format_of(model) == torch.channels_last
-        True
-    """
-    for param in model.parameters():
-        if param.dim() == 4 and not param.is_contiguous() and param.is_contiguous(memory_format=torch.channels_last):
-            return torch.channels_last
-    return torch.contiguous_format
-
-
-def channels_last_suits(model: nn.Module, device: torch.device) -> bool:
-    """Whether ``model`` may be stored channels-last on ``device``: CPU or CUDA, and no weight
-    of more than four dimensions (Conv3d weights cannot be NHWC)."""
-    return device.type in ("cpu", "cuda") and all(p.dim() <= 4 for p in model.parameters())
-
-
-def to_memory_format(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Return the 4-D batch ``x`` in ``model``'s memory format (see :func:`memory_format_of`).
-
-    Other tensors are returned unchanged.
-
-    Example:
-        >>> import torch, facexpr
-        >>> from facexpr.models import to_memory_format
-        >>> model = facexpr.load("simple", pretrained=False, device="cpu")
-        >>> x = to_memory_format(model, torch.zeros(8, 1, 48, 48))
-        >>> x.is_contiguous(memory_format=torch.channels_last)
-        True
-    """
-    if x.dim() != 4:
-        return x
-    return x.contiguous(memory_format=memory_format_of(model))
 
 
 class FaceModel(nn.Module):
@@ -100,7 +49,7 @@ class FaceModel(nn.Module):
             if not isinstance(num_classes, int) or num_classes < 1:
                 raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
             labels = default_labels(num_classes)
-        self.config = ModelConfig(architecture=self.architecture, labels=tuple(labels))
+        self.config = ModelConfig(architecture=self.architecture, labels=check_labels(labels))
 
     # -- timm's model contract -------------------------------------------------------------
     @property
@@ -201,8 +150,7 @@ class FaceModel(nn.Module):
             >>> model.labels
             ('neg', 'neu', 'pos')
         """
-        if labels is None:
-            labels = default_labels(num_classes)
+        labels = default_labels(num_classes) if labels is None else check_labels(labels)
         if len(labels) != num_classes:
             raise ValueError(
                 f"reset_classifier got num_classes={num_classes} but {len(labels)} labels: "
@@ -211,7 +159,7 @@ class FaceModel(nn.Module):
         old = self.get_classifier()
         new = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
         self.classifier[-1] = new
-        self.config.labels = tuple(str(label) for label in labels)
+        self.config.labels = labels
         self.config.temperature = 1.0
         self.config.metrics = {}
         self.config.sha256 = None
@@ -362,7 +310,7 @@ class FaceModel(nn.Module):
 
     # -- Hub-style persistence -----------------------------------------------------------------
     def save_pretrained(self, save_directory: str | Path) -> Path:
-        """Write ``model.safetensors``, ``config.json`` and a model card to a folder.
+        """Write ``model.safetensors``, ``config.json``, ``metrics.json`` and a model card to a folder.
 
         Each file is written atomically. ``facexpr.load(save_directory)`` loads it back.
 
@@ -377,7 +325,7 @@ class FaceModel(nn.Module):
             ...     files = sorted(path.name for path in folder.iterdir())
             ...     reloaded = facexpr.load(folder)
             >>> files
-            ['README.md', 'config.json', 'model.safetensors']
+            ['README.md', 'config.json', 'metrics.json', 'model.safetensors']
             >>> reloaded.labels
             ('neg', 'neu', 'pos')
         """

@@ -1,15 +1,28 @@
-"""The metadata stored with every set of weights (``config.json``)."""
+"""The metadata stored with every set of weights: ``config.json`` and ``metrics.json``.
+
+``config.json`` holds what loading and preprocessing need (architecture, labels, input size,
+channels, mean/std, crop_pct, temperature, and the weights' sha256); ``metrics.json`` holds
+what the weights achieved and how they were made (metrics by split, training recipe). Folders
+written before the split, with metrics and recipe inside ``config.json``, still load.
+
+Every value is checked when a config is built or read, before anything is allocated from it.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidConfigError
 from ..labels import FER2013_LABELS
 
-__all__ = ["ModelConfig", "CONFIG_NAME", "WEIGHTS_NAME"]
+__all__ = ["ModelConfig", "CONFIG_NAME", "WEIGHTS_NAME", "METRICS_NAME"]
 
 CONFIG_NAME = "config.json"
 """File name of the metadata in a saved model folder."""
@@ -17,12 +30,87 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 """File name of the weights in a saved model folder."""
 
+METRICS_NAME = "metrics.json"
+"""File name of the metrics and training recipe in a saved model folder."""
+
+INPUT_SIZE_RANGE = (8, 512)
+"""Allowed ``input_size`` in pixels. 8 is the smallest side three 2x poolings (the shipped
+CNNs) leave a pixel of; 512 covers every common face-model input (48 for FER2013, 112 and 224
+for AffectNet-style backbones, 384 for ViTs) while a batch of 256 grayscale 512x512 faces stays
+at 256 MiB, so a config cannot make ``predict`` allocate gigabytes for a few faces."""
+
+IN_CHANS_CHOICES = (1, 3)
+"""Allowed ``in_chans``: grayscale or RGB."""
+
+CROP_PCT_RANGE = (0.5, 1.0)
+"""Allowed ``crop_pct``: at most half of a face's side may be cut."""
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 
 def default_labels(num_classes: int) -> tuple[str, ...]:
     """Return FER2013's labels for 7 classes, else ``class_0 ... class_{n-1}``."""
     if num_classes == len(FER2013_LABELS):
         return FER2013_LABELS
     return tuple(f"class_{i}" for i in range(num_classes))
+
+
+def _bad(name: str, allowed: str, value: Any, source: str | None = None) -> InvalidConfigError:
+    """The error for field ``name``; ``source`` names the file it was read from."""
+    where = f"Model config '{source}': field {name!r}" if source else f"ModelConfig.{name}"
+    err = InvalidConfigError(f"{where} must be {allowed}, got {value!r}.")
+    err.field, err.allowed, err.value = name, allowed, value  # type: ignore[attr-defined]
+    return err
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_labels(value: Any, name: str = "labels") -> tuple[str, ...]:
+    """Return ``value`` as a tuple of class names, or raise :class:`~facexpr.errors.InvalidConfigError`.
+
+    Allowed: a non-empty list or tuple of unique, non-empty strings (a single string is refused:
+    ``"abc"`` is not three classes).
+
+    Example:
+        >>> check_labels(["neg", "pos"])
+        ('neg', 'pos')
+    """
+    allowed = "a non-empty list of unique, non-empty strings"
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise _bad(name, allowed, value)
+    value = tuple(value)
+    if not value:
+        raise _bad(name, allowed, list(value))
+    if not all(isinstance(label, str) and label.strip() for label in value):
+        raise _bad(name, allowed, list(value))
+    if len(set(value)) != len(value):
+        raise _bad(name, allowed + " (no duplicates)", list(value))
+    return tuple(str(label) for label in value)
+
+
+def _check_int(name: str, value: Any, low: int, high: int, unit: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _bad(name, f"an int from {low} to {high} ({unit})", value)
+    return value
+
+
+def _check_number(name: str, value: Any, allowed: str, ok: Any) -> float:
+    if not _is_number(value) or not math.isfinite(float(value)) or not ok(float(value)):
+        raise _bad(name, allowed, value)
+    return float(value)
+
+
+def _check_channel_values(name: str, value: Any, in_chans: int, positive: bool) -> tuple[float, ...]:
+    what = "finite numbers > 0" if positive else "finite numbers"
+    allowed = f"a list of 1 or in_chans ({in_chans}) {what}"
+    if not isinstance(value, (list, tuple)) or len(value) not in (1, in_chans):
+        raise _bad(name, allowed, value)
+    for item in value:
+        if not _is_number(item) or not math.isfinite(float(item)) or (positive and float(item) <= 0):
+            raise _bad(name, allowed, list(value))
+    return tuple(float(item) for item in value)
 
 
 @dataclass
@@ -41,10 +129,18 @@ class ModelConfig:
             Chosen on the validation split by ``facexpr release``; 1.0 = the whole face.
         temperature: Logits are divided by this before the softmax in ``predict``
             (1.0 = uncalibrated).
-        metrics: Measured metrics by split, e.g. ``{"test": {"accuracy": 0.66}}``.
-        recipe: How the weights were trained (free-form, JSON-serialisable).
+        metrics: Measured metrics by split, e.g. ``{"test": {"accuracy": 0.66}}`` (saved in
+            ``metrics.json``).
+        recipe: How the weights were trained (free-form, JSON-serialisable; saved in
+            ``metrics.json``).
         sha256: sha256 of ``model.safetensors`` when saved; checked on load.
         facexpr_version: Library version that wrote the folder.
+
+    Raises:
+        InvalidConfigError: A value of the wrong type or out of range: labels must be unique,
+            non-empty strings; input_size an int from 8 to 512; in_chans 1 or 3; mean and std
+            1 or in_chans finite numbers, std > 0; crop_pct from 0.5 to 1; temperature a
+            finite number > 0. The message names the field, the value and what is allowed.
 
     Example:
         >>> import facexpr
@@ -70,18 +166,29 @@ class ModelConfig:
     facexpr_version: str | None = None
 
     def __post_init__(self) -> None:
-        self.labels = tuple(str(label) for label in self.labels)
-        self.mean = tuple(float(m) for m in self.mean)
-        self.std = tuple(float(s) for s in self.std)
-        if not self.labels:
-            raise ValueError("ModelConfig.labels must name at least one class.")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"ModelConfig.labels must be unique, got {list(self.labels)}.")
-        self.crop_pct = float(self.crop_pct)
-        if not 0.5 <= self.crop_pct <= 1.0:
-            raise ValueError(f"ModelConfig.crop_pct must be between 0.5 and 1.0, got {self.crop_pct}.")
-        if self.temperature <= 0:
-            raise ValueError(f"ModelConfig.temperature must be > 0, got {self.temperature}.")
+        if not isinstance(self.architecture, str):
+            raise _bad("architecture", "a registered model name (a string)", self.architecture)
+        self.labels = check_labels(self.labels)
+        self.input_size = _check_int("input_size", self.input_size, *INPUT_SIZE_RANGE, "pixels")
+        if self.in_chans not in IN_CHANS_CHOICES or isinstance(self.in_chans, bool):
+            raise _bad("in_chans", f"one of {', '.join(map(str, IN_CHANS_CHOICES))}", self.in_chans)
+        self.mean = _check_channel_values("mean", self.mean, self.in_chans, positive=False)
+        self.std = _check_channel_values("std", self.std, self.in_chans, positive=True)
+        low, high = CROP_PCT_RANGE
+        self.crop_pct = _check_number(
+            "crop_pct", self.crop_pct, f"between {low} and {high}", lambda v: low <= v <= high
+        )
+        self.temperature = _check_number(
+            "temperature", self.temperature, "a finite number > 0", lambda v: v > 0
+        )
+        if not isinstance(self.metrics, dict):
+            raise _bad("metrics", "a dict of metrics by split", self.metrics)
+        if self.recipe is not None and not isinstance(self.recipe, dict):
+            raise _bad("recipe", "a dict or null", self.recipe)
+        if self.sha256 is not None and not (isinstance(self.sha256, str) and _SHA256.match(self.sha256)):
+            raise _bad("sha256", "64 lowercase hex digits or null", self.sha256)
+        if self.facexpr_version is not None and not isinstance(self.facexpr_version, str):
+            raise _bad("facexpr_version", "a string or null", self.facexpr_version)
 
     @property
     def num_classes(self) -> int:
@@ -94,56 +201,102 @@ class ModelConfig:
         return len(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-serialisable dict (``num_classes`` included).
+        """Return what ``config.json`` holds: loading and preprocessing fields, ``num_classes``.
+
+        Metrics and recipe are left out; see :meth:`metrics_dict`.
 
         Example:
             >>> ModelConfig("better", labels=("no", "yes")).to_dict()  # doctest: +NORMALIZE_WHITESPACE
             {'architecture': 'better', 'labels': ['no', 'yes'], 'input_size': 48, 'in_chans': 1,
-             'mean': [0.5], 'std': [0.5], 'crop_pct': 1.0, 'temperature': 1.0, 'metrics': {}, 'recipe': None,
-             'sha256': None, 'facexpr_version': None, 'num_classes': 2}
+             'mean': [0.5], 'std': [0.5], 'crop_pct': 1.0, 'temperature': 1.0, 'sha256': None,
+             'facexpr_version': None, 'num_classes': 2}
         """
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["mean"] = list(self.mean)
-        data["std"] = list(self.std)
-        data["num_classes"] = self.num_classes
-        return data
+        return {
+            "architecture": self.architecture,
+            "labels": list(self.labels),
+            "input_size": self.input_size,
+            "in_chans": self.in_chans,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "crop_pct": self.crop_pct,
+            "temperature": self.temperature,
+            "sha256": self.sha256,
+            "facexpr_version": self.facexpr_version,
+            "num_classes": self.num_classes,
+        }
+
+    def metrics_dict(self) -> dict[str, Any]:
+        """Return what ``metrics.json`` holds: the metrics by split and the training recipe.
+
+        Example:
+            >>> ModelConfig("better", metrics={"test": {"accuracy": 0.66}}).metrics_dict()
+            {'metrics': {'test': {'accuracy': 0.66}}, 'recipe': None}
+        """
+        return {"metrics": self.metrics, "recipe": self.recipe}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+    def from_dict(cls, data: dict[str, Any], *, source: str | Path | None = None) -> ModelConfig:
         """Build a config from a dict such as one read from ``config.json``.
 
-        Unknown keys are ignored so that folders written by newer versions still load.
+        Unknown keys are ignored so that folders written by newer versions still load, and
+        ``metrics``/``recipe`` are read when present (folders written before ``metrics.json``).
+
+        Args:
+            data: The keys of ``config.json`` (and optionally of ``metrics.json``).
+            source: The file ``data`` was read from, named in error messages.
 
         Raises:
-            ValueError: If ``architecture`` is missing or ``num_classes`` disagrees with
-                ``labels``.
+            InvalidConfigError: A field is missing, of the wrong type or out of range, the
+                architecture is not registered, or ``num_classes`` disagrees with ``labels``.
+                The message names the file, the field, the value and what is allowed.
 
         Example:
             >>> config = ModelConfig.from_dict({"architecture": "simple", "num_classes": 7, "newer_key": 1})
             >>> config.labels
             ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
-            >>> ModelConfig.from_dict(config.to_dict()) == config
+            >>> ModelConfig.from_dict({**config.to_dict(), **config.metrics_dict()}) == config
             True
+            >>> ModelConfig.from_dict({"architecture": "simple", "input_size": "48px"}, source="config.json")
+            Traceback (most recent call last):
+                ...
+            facexpr.errors.InvalidConfigError: Model config 'config.json': field 'input_size' must be an int from 8 to 512 (pixels), got '48px'.
         """
+        from ._registry import list_models
+
+        where = str(source) if source is not None else None
+        if not isinstance(data, dict):
+            raise InvalidConfigError(
+                f"Model config{f' {where!r}' if where else ''} must be a JSON object, got {type(data).__name__}."
+            )
         if "architecture" not in data:
-            raise ValueError(f"Model config has no 'architecture' key; keys are {sorted(data)}.")
+            raise _bad("architecture", "present", f"no such key; keys are {sorted(data)}", where)
+        architecture = data["architecture"]
+        if not isinstance(architecture, str) or architecture not in list_models():
+            raise _bad("architecture", f"a registered model name ({', '.join(list_models())})", architecture, where)
+        declared = data.get("num_classes")
+        if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 1):
+            raise _bad("num_classes", "a positive int", declared, where)
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        config = cls(**kwargs)
-        declared = data.get("num_classes")
-        if declared is not None and int(declared) != config.num_classes:
-            raise ValueError(
-                f"Model config says num_classes={declared} but lists {config.num_classes} labels."
-            )
+        if "labels" not in kwargs and declared is not None:
+            kwargs["labels"] = default_labels(declared)
+        try:
+            config = cls(**kwargs)
+        except InvalidConfigError as err:
+            if where is None:
+                raise
+            raise _bad(err.field, err.allowed, err.value, where) from None  # type: ignore[attr-defined]
+        if declared is not None and declared != config.num_classes:
+            raise _bad("num_classes", f"the number of labels ({config.num_classes})", declared, where)
         return config
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelConfig:
-        """Read a ``config.json`` file.
+        """Read a ``config.json`` file, and the ``metrics.json`` beside it when there is one.
 
         Raises:
-            ValueError: If the file is not valid JSON or not a model config.
+            InvalidConfigError: If a file is not valid JSON or a field is invalid (see
+                :meth:`from_dict`).
 
         Example:
             >>> import tempfile, facexpr
@@ -154,10 +307,19 @@ class ModelConfig:
             ('better', 7)
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}.")
-        return cls.from_dict(data)
+        data = _read_json(path)
+        extra = path.with_name(METRICS_NAME)
+        if extra.is_file():
+            results = _read_json(extra)
+            data = {**data, **{k: results[k] for k in ("metrics", "recipe") if k in results}}
+        return cls.from_dict(data, source=path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InvalidConfigError(f"Model config '{path}' is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"Model config '{path}' must hold a JSON object, got {type(data).__name__}.")
+    return data

@@ -285,7 +285,7 @@ def train_recipe(
     """
     import torch
 
-    from ..models import load
+    from ..models import ModelConfig, load
     from .callbacks import CSVLogger, ModelCheckpoint
     from .checkpoint import check_checkpoint_model, read_checkpoint
     from .distillation import DistillationTrainer
@@ -319,8 +319,8 @@ def train_recipe(
         trainer = Trainer(model, **settings)
     previous_best = None
     if resume and checkpoint.is_file() and (out / "best" / "config.json").is_file():
-        previous = json.loads((out / "best" / "config.json").read_text())
-        previous_best = previous["metrics"]["checkpoint"]["val_accuracy"]
+        previous = ModelConfig.from_file(out / "best" / "config.json")  # + metrics.json
+        previous_best = previous.metrics["checkpoint"]["val_accuracy"]
     best = ModelCheckpoint(out / "best", monitor="val_accuracy", initial_value_threshold=previous_best)
     trainer.fit(
         train, val=val, epochs=spec.epochs, batch_size=spec.batch_size,

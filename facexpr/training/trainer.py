@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
-from ..models._base import channels_last_suits
-from ..models._hub import best_device
+from .._device import channels_last_suits
+from .._device import best_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
 from ..metrics import classification_report, confusion_matrix

@@ -1,0 +1,232 @@
+"""Building a model: from a registered name, a saved folder or a Hub repo, to a model on a device.
+
+``load`` resolves a name to a folder (the wheel's shipped weights, a local folder, or the HF
+cache through :mod:`facexpr._hf`), checks the weights' sha256, builds the architecture, adapts
+the classifier and places the model. Talking to the Hub is :mod:`facexpr._hf`'s job; writing
+folders and model cards is :mod:`facexpr.models._hub`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors.torch import load_file
+
+from .. import _hf
+from .._device import best_device, channels_last_suits
+from .._io import sha256_file
+from ..errors import ChecksumMismatchError, WeightsNotAvailableError
+from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
+from ._registry import get_model_entry, list_models
+
+if TYPE_CHECKING:
+    from ._base import FaceModel
+
+__all__ = ["load", "shipped_weights_dir"]
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def shipped_weights_dir(name: str) -> Path:
+    """Folder inside the installed package where the official ``name`` weights ship.
+
+    Example:
+        >>> shipped_weights_dir("better").name
+        'better'
+    """
+    return Path(str(resources.files("facexpr"))) / "weights" / name
+
+
+def verify_sha256(path: Path, expected: str | None) -> None:
+    """Raise :class:`~facexpr.ChecksumMismatchError` if ``path``'s sha256 is not ``expected``."""
+    if expected is None:
+        return
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ChecksumMismatchError(
+            f"Refusing to load weights file '{path}': its sha256 is {actual}, expected {expected}. "
+            "The file is corrupt or was tampered with; delete it to download it again."
+        )
+
+
+def build(config: ModelConfig, weights: Path | None = None, pin: str | None = None) -> FaceModel:
+    """Build ``config.architecture`` with ``config``, then load ``weights`` after checking their hash.
+
+    Args:
+        config: A validated config.
+        weights: A safetensors file, or ``None`` for fresh weights.
+        pin: The sha256 the weights must have (default: ``config.sha256``).
+    """
+    entry = get_model_entry(config.architecture)
+    model = entry.cls(labels=config.labels)
+    model.config = config
+    if weights is not None:
+        verify_sha256(weights, pin or config.sha256)
+        try:
+            state = load_file(weights)
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(
+                f"'{weights}' is not a valid safetensors file ({err}); facexpr never loads pickled "
+                "checkpoints."
+            ) from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ValueError(
+                f"Weights file '{weights}' does not fit architecture '{config.architecture}': {err}"
+            ) from None
+    return model
+
+
+def load_folder(folder: Path, pin: str | None = None) -> FaceModel:
+    """Load a ``save_pretrained`` folder: its config is validated before anything is built."""
+    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    for needed in (config_path, weights_path):
+        if not needed.is_file():
+            raise FileNotFoundError(
+                f"Model folder '{folder}' has no {needed.name}; expected {CONFIG_NAME} and "
+                f"{WEIGHTS_NAME} as written by save_pretrained()."
+            )
+    return build(ModelConfig.from_file(config_path), weights_path, pin)
+
+
+def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike | None, token: str | None) -> Path:
+    """Fetch config.json (+ metrics.json when there is one) and the weights; return the folder."""
+    paths = _hf.fetch(repo_id, (CONFIG_NAME, WEIGHTS_NAME), what="Hub model", revision=revision,
+                      cache_dir=cache_dir, token=token, optional=(METRICS_NAME,))
+    return paths[1].parent
+
+
+def _adapt_head(model: FaceModel, num_classes: int | None, labels: list[str] | tuple[str, ...] | None) -> None:
+    if num_classes is not None and (
+        num_classes != model.num_classes or (labels is not None and tuple(labels) != model.labels)
+    ):
+        model.reset_classifier(num_classes, labels)
+
+
+def _place(model: FaceModel, device: str | torch.device | None) -> FaceModel:
+    target = torch.device(device) if device is not None else best_device()
+    model = model.to(target).eval()
+    if channels_last_suits(model, target):
+        model = model.to(memory_format=torch.channels_last)  # faster convolutions
+    return model
+
+
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    pretrained: bool = True,
+    num_classes: int | None = None,
+    labels: list[str] | tuple[str, ...] | None = None,
+    device: str | torch.device | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+) -> FaceModel:
+    """Load a model by official name, from a saved folder, or from a Hugging Face Hub repo.
+
+    Official names (see :func:`facexpr.list_models`) read the weights shipped inside the
+    package after checking their pinned sha256, with no network access. An official name wins
+    over a folder of the same name in the working directory (a warning says so; pass
+    ``"./better"`` for the folder). Other weights come from the Hub through the standard HF
+    cache (``HF_HOME``, ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` are honoured); when the Hub does
+    not answer and nothing is cached, a :class:`~facexpr.WeightsNotAvailableError` is raised
+    within about two seconds (``$FACEXPR_HUB_TIMEOUT``, 1.5 s by default, is a wall-clock limit).
+
+    Every value of a folder's ``config.json`` is checked before the model is built (see
+    :class:`~facexpr.ModelConfig`).
+
+    The model is returned in ``eval()`` mode on ``device``, its convolution weights stored
+    channels-last on CPU and CUDA (faster; the numbers are the same up to float rounding).
+
+    Args:
+        name_or_path: ``"simple"``, ``"improved"``, ``"better"`` (or another registered
+            name), a folder written by ``save_pretrained``, or a Hub repo id ``"user/repo"``.
+        pretrained: Load trained weights; ``False`` builds a freshly initialised model
+            (registered names only).
+        num_classes: Replace the classifier with a new one of this many classes (fine-tuning).
+        labels: Class names of the new classifier (implies ``num_classes``).
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``...; default: the best available.
+        revision: Hub revision (branch, tag or commit) to download.
+        cache_dir: Hub cache folder (default: the standard HF cache).
+        token: Hub token for private repositories.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        ValueError: Unknown name (the message lists the available ones), or arguments that
+            contradict each other.
+        InvalidConfigError: A folder's ``config.json`` holds a bad value (the message names
+            the file, the field and the allowed values).
+        WeightsNotAvailableError: The weights are not shipped, cached or reachable.
+        ChecksumMismatchError: The weights file's sha256 differs from the pinned one.
+
+    Example:
+        >>> import facexpr
+        >>> model = facexpr.load("better", pretrained=False)
+        >>> model.training
+        False
+    """
+    if labels is not None:
+        if num_classes is not None and num_classes != len(labels):
+            raise ValueError(f"num_classes={num_classes} contradicts the {len(labels)} labels {list(labels)}.")
+        num_classes = len(labels)
+    name = os.fspath(name_or_path)
+    if name in list_models():
+        if Path(name).is_dir():
+            warnings.warn(
+                f"load({name!r}) loads facexpr's official {name!r} model, not the folder "
+                f"'{Path(name).resolve()}' of the same name; pass './{name}' to load the folder.",
+                UserWarning, stacklevel=2,
+            )
+        entry = get_model_entry(name)
+        if not pretrained:
+            model = entry.cls(num_classes=num_classes or 7, labels=labels)
+            num_classes = None
+        else:
+            model = _load_official(name, revision, cache_dir, token)
+    else:
+        if not pretrained:
+            raise ValueError(
+                f"pretrained=False needs an architecture name ({', '.join(list_models())}), "
+                f"got {name!r}."
+            )
+        path = Path(name).expanduser()
+        if path.is_dir():
+            model = load_folder(path)
+        elif path.exists():
+            raise ValueError(f"'{path}' is a file; pass the folder that holds {CONFIG_NAME} and {WEIGHTS_NAME}.")
+        elif _REPO_ID.match(name):
+            model = load_folder(_download(name, revision, cache_dir, token))
+        else:
+            raise ValueError(
+                f"Unknown model {name!r}. Available: {', '.join(list_models())}; or pass a folder "
+                "written by save_pretrained() or a Hugging Face Hub repo id 'user/name'."
+            )
+    _adapt_head(model, num_classes, labels)
+    return _place(model, device)
+
+
+def _load_official(
+    name: str, revision: str | None, cache_dir: str | os.PathLike | None, token: str | None
+) -> FaceModel:
+    weights = get_model_entry(name).weights
+    if weights is None or weights.sha256 is None:
+        raise WeightsNotAvailableError(
+            f"No pretrained weights have been released for '{name}' yet. Use "
+            f"facexpr.load({name!r}, pretrained=False) for a fresh model, or train one with "
+            f"`facexpr train --recipe {name}`."
+        )
+    pinned = revision is None or revision == weights.revision
+    shipped = shipped_weights_dir(name)
+    if pinned and weights.shipped and (shipped / WEIGHTS_NAME).is_file():
+        return load_folder(shipped, pin=weights.sha256)
+    folder = _download(weights.repo_id, revision or weights.revision, cache_dir, token)
+    return load_folder(folder, pin=weights.sha256 if pinned else None)
