@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
-from .._device import channels_last_suits
-from .._device import best_device
+from .._device import best_device, channels_last_suits
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
 from ..metrics import classification_report, confusion_matrix
