@@ -267,23 +267,3 @@ def test_mutated_configs_load_and_predict_or_give_facexpr_errors(
     prediction = loaded.predict(face)  # a model that loads must predict, with finite probabilities
     _check_probabilities(prediction)
     assert prediction.label in loaded.labels
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"input_size": 8000}, {"input_size": 0}, {"input_size": -48}, {"input_size": "48px"},
-        {"temperature": float("nan")}, {"temperature": float("inf")}, {"temperature": "hot"},
-        {"mean": [float("nan")]}, {"std": [0]}, {"mean": [0.5, 0.5, 0.5]},
-        {"labels": 5}, {"labels": None}, {"labels": "abcdefg"}, {"architecture": ["simple"]},
-    ],
-    ids=lambda changes: json.dumps(changes),
-)
-def test_the_bad_configs_of_issue_16_give_facexpr_errors_naming_the_field(
-    model_dir: Path, changes: dict[str, Any], tmp_path: Path
-) -> None:
-    folder = _write_model(model_dir, tmp_path / "model", changes)
-    with pytest.raises(facexpr.FacexprError) as info:
-        facexpr.load(folder, device="cpu")
-    field_name = next(iter(changes))
-    assert "config.json" in str(info.value) and field_name in str(info.value)

@@ -22,7 +22,7 @@ from .. import _hf
 from .._device import best_device, channels_last_suits
 from .._io import sha256_file
 from ..errors import ChecksumMismatchError, WeightsNotAvailableError
-from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
+from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig, config_error
 from ._registry import get_model_entry, list_models
 
 if TYPE_CHECKING:
@@ -55,16 +55,27 @@ def verify_sha256(path: Path, expected: str | None) -> None:
         )
 
 
-def build(config: ModelConfig, weights: Path | None = None, pin: str | None = None) -> FaceModel:
+def build(
+    config: ModelConfig, weights: Path | None = None, pin: str | None = None, *, source: str | Path | None = None
+) -> FaceModel:
     """Build ``config.architecture`` with ``config``, then load ``weights`` after checking their hash.
 
     Args:
         config: A validated config.
         weights: A safetensors file, or ``None`` for fresh weights.
         pin: The sha256 the weights must have (default: ``config.sha256``).
+        source: The file ``config`` was read from, named in error messages.
+
+    Raises:
+        InvalidConfigError: If the config's input shape is not the one the architecture takes.
     """
     entry = get_model_entry(config.architecture)
     model = entry.cls(labels=config.labels)
+    for name in ("input_size", "in_chans"):  # the layers are built for one input shape
+        built_for = getattr(model.config, name)
+        if getattr(config, name) != built_for:
+            raise config_error(name, f"{built_for} for architecture {config.architecture!r}", getattr(config, name),
+                               str(source) if source is not None else None)
     model.config = config
     if weights is not None:
         verify_sha256(weights, pin or config.sha256)
@@ -93,7 +104,7 @@ def load_folder(folder: Path, pin: str | None = None) -> FaceModel:
                 f"Model folder '{folder}' has no {needed.name}; expected {CONFIG_NAME} and "
                 f"{WEIGHTS_NAME} as written by save_pretrained()."
             )
-    return build(ModelConfig.from_file(config_path), weights_path, pin)
+    return build(ModelConfig.from_file(config_path), weights_path, pin, source=config_path)
 
 
 def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike | None, token: str | None) -> Path:

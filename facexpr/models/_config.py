@@ -45,6 +45,17 @@ IN_CHANS_CHOICES = (1, 3)
 CROP_PCT_RANGE = (0.5, 1.0)
 """Allowed ``crop_pct``: at most half of a face's side may be cut."""
 
+MEAN_RANGE = (-10.0, 10.0)
+"""Allowed ``mean`` values. Pixels are scaled to [0, 1] first, so useful means lie in [0, 1]."""
+
+STD_RANGE = (1e-3, 1e3)
+"""Allowed ``std`` values: normalised inputs stay finite in float32 (a tiny or denormal std
+would turn every pixel into infinity, and every probability into NaN)."""
+
+TEMPERATURE_RANGE = (1e-3, 1e6)
+"""Allowed ``temperature``: below 1e-3 float32 logits can overflow to infinity before the
+softmax; an untrained model can fit temperatures in the thousands, hence the high bound."""
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -55,7 +66,7 @@ def default_labels(num_classes: int) -> tuple[str, ...]:
     return tuple(f"class_{i}" for i in range(num_classes))
 
 
-def _bad(name: str, allowed: str, value: Any, source: str | None = None) -> InvalidConfigError:
+def config_error(name: str, allowed: str, value: Any, source: str | None = None) -> InvalidConfigError:
     """The error for field ``name``; ``source`` names the file it was read from."""
     where = f"Model config '{source}': field {name!r}" if source else f"ModelConfig.{name}"
     err = InvalidConfigError(f"{where} must be {allowed}, got {value!r}.")
@@ -79,37 +90,36 @@ def check_labels(value: Any, name: str = "labels") -> tuple[str, ...]:
     """
     allowed = "a non-empty list of unique, non-empty strings"
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise _bad(name, allowed, value)
+        raise config_error(name, allowed, value)
     value = tuple(value)
     if not value:
-        raise _bad(name, allowed, list(value))
+        raise config_error(name, allowed, list(value))
     if not all(isinstance(label, str) and label.strip() for label in value):
-        raise _bad(name, allowed, list(value))
+        raise config_error(name, allowed, list(value))
     if len(set(value)) != len(value):
-        raise _bad(name, allowed + " (no duplicates)", list(value))
+        raise config_error(name, allowed + " (no duplicates)", list(value))
     return tuple(str(label) for label in value)
 
 
 def _check_int(name: str, value: Any, low: int, high: int, unit: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise _bad(name, f"an int from {low} to {high} ({unit})", value)
+        raise config_error(name, f"an int from {low} to {high} ({unit})", value)
     return value
 
 
 def _check_number(name: str, value: Any, allowed: str, ok: Any) -> float:
     if not _is_number(value) or not math.isfinite(float(value)) or not ok(float(value)):
-        raise _bad(name, allowed, value)
+        raise config_error(name, allowed, value)
     return float(value)
 
 
-def _check_channel_values(name: str, value: Any, in_chans: int, positive: bool) -> tuple[float, ...]:
-    what = "finite numbers > 0" if positive else "finite numbers"
-    allowed = f"a list of 1 or in_chans ({in_chans}) {what}"
+def _check_channel_values(name: str, value: Any, in_chans: int, low: float, high: float) -> tuple[float, ...]:
+    allowed = f"a list of 1 or in_chans ({in_chans}) numbers from {low:g} to {high:g}"
     if not isinstance(value, (list, tuple)) or len(value) not in (1, in_chans):
-        raise _bad(name, allowed, value)
+        raise config_error(name, allowed, value)
     for item in value:
-        if not _is_number(item) or not math.isfinite(float(item)) or (positive and float(item) <= 0):
-            raise _bad(name, allowed, list(value))
+        if not _is_number(item) or not math.isfinite(float(item)) or not low <= float(item) <= high:
+            raise config_error(name, allowed, list(value))
     return tuple(float(item) for item in value)
 
 
@@ -139,8 +149,9 @@ class ModelConfig:
     Raises:
         InvalidConfigError: A value of the wrong type or out of range: labels must be unique,
             non-empty strings; input_size an int from 8 to 512; in_chans 1 or 3; mean and std
-            1 or in_chans finite numbers, std > 0; crop_pct from 0.5 to 1; temperature a
-            finite number > 0. The message names the field, the value and what is allowed.
+            1 or in_chans numbers, mean from -10 to 10 and std from 0.001 to 1000; crop_pct from
+            0.5 to 1; temperature from 0.001 to 1e6. The message names the field, the value and
+            what is allowed.
 
     Example:
         >>> import facexpr
@@ -167,28 +178,29 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.architecture, str):
-            raise _bad("architecture", "a registered model name (a string)", self.architecture)
+            raise config_error("architecture", "a registered model name (a string)", self.architecture)
         self.labels = check_labels(self.labels)
         self.input_size = _check_int("input_size", self.input_size, *INPUT_SIZE_RANGE, "pixels")
         if self.in_chans not in IN_CHANS_CHOICES or isinstance(self.in_chans, bool):
-            raise _bad("in_chans", f"one of {', '.join(map(str, IN_CHANS_CHOICES))}", self.in_chans)
-        self.mean = _check_channel_values("mean", self.mean, self.in_chans, positive=False)
-        self.std = _check_channel_values("std", self.std, self.in_chans, positive=True)
+            raise config_error("in_chans", f"one of {', '.join(map(str, IN_CHANS_CHOICES))}", self.in_chans)
+        self.mean = _check_channel_values("mean", self.mean, self.in_chans, *MEAN_RANGE)
+        self.std = _check_channel_values("std", self.std, self.in_chans, *STD_RANGE)
         low, high = CROP_PCT_RANGE
         self.crop_pct = _check_number(
             "crop_pct", self.crop_pct, f"between {low} and {high}", lambda v: low <= v <= high
         )
+        low, high = TEMPERATURE_RANGE
         self.temperature = _check_number(
-            "temperature", self.temperature, "a finite number > 0", lambda v: v > 0
+            "temperature", self.temperature, f"a number from {low:g} to {high:g}", lambda v: low <= v <= high
         )
         if not isinstance(self.metrics, dict):
-            raise _bad("metrics", "a dict of metrics by split", self.metrics)
+            raise config_error("metrics", "a dict of metrics by split", self.metrics)
         if self.recipe is not None and not isinstance(self.recipe, dict):
-            raise _bad("recipe", "a dict or null", self.recipe)
+            raise config_error("recipe", "a dict or null", self.recipe)
         if self.sha256 is not None and not (isinstance(self.sha256, str) and _SHA256.match(self.sha256)):
-            raise _bad("sha256", "64 lowercase hex digits or null", self.sha256)
+            raise config_error("sha256", "64 lowercase hex digits or null", self.sha256)
         if self.facexpr_version is not None and not isinstance(self.facexpr_version, str):
-            raise _bad("facexpr_version", "a string or null", self.facexpr_version)
+            raise config_error("facexpr_version", "a string or null", self.facexpr_version)
 
     @property
     def num_classes(self) -> int:
@@ -269,13 +281,13 @@ class ModelConfig:
                 f"Model config{f' {where!r}' if where else ''} must be a JSON object, got {type(data).__name__}."
             )
         if "architecture" not in data:
-            raise _bad("architecture", "present", f"no such key; keys are {sorted(data)}", where)
+            raise config_error("architecture", "present", f"no such key; keys are {sorted(data)}", where)
         architecture = data["architecture"]
         if not isinstance(architecture, str) or architecture not in list_models():
-            raise _bad("architecture", f"a registered model name ({', '.join(list_models())})", architecture, where)
+            raise config_error("architecture", f"a registered model name ({', '.join(list_models())})", architecture, where)
         declared = data.get("num_classes")
         if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 1):
-            raise _bad("num_classes", "a positive int", declared, where)
+            raise config_error("num_classes", "a positive int", declared, where)
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
         if "labels" not in kwargs and declared is not None:
@@ -285,9 +297,9 @@ class ModelConfig:
         except InvalidConfigError as err:
             if where is None:
                 raise
-            raise _bad(err.field, err.allowed, err.value, where) from None  # type: ignore[attr-defined]
+            raise config_error(err.field, err.allowed, err.value, where) from None  # type: ignore[attr-defined]
         if declared is not None and declared != config.num_classes:
-            raise _bad("num_classes", f"the number of labels ({config.num_classes})", declared, where)
+            raise config_error("num_classes", f"the number of labels ({config.num_classes})", declared, where)
         return config
 
     @classmethod
