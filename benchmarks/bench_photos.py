@@ -49,7 +49,8 @@ import facexpr  # noqa: E402
 from facexpr._io import atomic_write  # noqa: E402
 from facexpr.detection import CropSpec, Detections, box_iou, get_detector  # noqa: E402
 from facexpr.errors import WeightsNotAvailableError  # noqa: E402
-from facexpr.photos import _Pipeline, to_rgb_uint8  # noqa: E402
+from facexpr.photos import _Pipeline  # noqa: E402
+from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "expw"
 

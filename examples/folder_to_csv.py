@@ -16,7 +16,6 @@ import csv
 import sys
 
 import facexpr
-from facexpr.photos import csv_header, csv_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
                                     detect=args.detect, detector=detector)
     with open(args.csv, "w", newline="", encoding="utf-8") as handle:
         table = csv.writer(handle)
-        # image, face, x, y, width, height, score, label, confidence, p_angry, ..., p_neutral
-        table.writerow(csv_header(model.labels))
+        table.writerow(["image", "face", "x", "y", "width", "height", "score", "label", "confidence",
+                        *(f"p_{label}" for label in model.labels)])
         for result in stream:
-            table.writerows(csv_rows(result.faces, model.labels, [result.source]))
+            # Each image's faces, left to right; a face crop is one face whose box is the whole
+            # image (and has no detection score).
+            for i, face in enumerate(result.faces):
+                score = "" if face.score is None else f"{face.score:.4f}"
+                probs = [f"{face.probabilities[label]:.6f}" for label in model.labels]
+                table.writerow([result.source, i, *face.box, score, face.label, f"{face.confidence:.6f}", *probs])
+            if not result.faces:  # keep a row for an image without a face
+                table.writerow([result.source, "", "", "", "", "", "", "", "", *([""] * len(model.labels))])
 
     print(f"{stream.done} images, {stream.faces} faces, {len(stream.skipped)} unreadable files skipped; "
           f"table written to {args.csv}")

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     model = facexpr.load(args.model)
 
     # One call for all images: they are decoded, converted to 48x48 grayscale exactly like
-    # the training data, and classified in batches. detect=False: every image is one face.
-    results = facexpr.predict(args.images, model=model, detect=False, tta=args.tta)
+    # the training data, and classified in batches. model.predict reads every image as one
+    # face and gives one Prediction per image. (facexpr.predict(images, detect=False) does the
+    # same, but gives each image the list of its faces: [Prediction] with the whole image as box.)
+    results = model.predict(args.images, tta=args.tta)
     for path, result in zip(args.images, results):
         top = ", ".join(f"{label} {p:.2f}" for label, p in result.top_k(args.top_k))
         print(f"{path}: {result.label} ({result.confidence:.2f}); top {args.top_k}: {top}")

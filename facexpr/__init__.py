@@ -23,12 +23,13 @@ from .errors import (
     InvalidImageError,
     WeightsNotAvailableError,
 )
-from .inference import Prediction, predict
 from .labels import FER2013_LABELS
 from .models import FaceModel, ModelConfig, list_models, load
-from .photos import ImageResult, predict_folder, predict_iter, predict_photo, predict_photos
+from .photos import predict, predict_folder, predict_iter, predict_photo, predict_photos
+from .results import FrameResult, ImageResult, Prediction
 from .training import Trainer
-from .video import FrameResult, predict_video, process_video, run_webcam
+from .video import predict_video, process_video
+from .webcam import run_webcam
 
 __all__ = [
     "ChecksumMismatchError",

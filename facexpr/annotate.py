@@ -17,9 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ._io import atomic_write
-from .inference import Prediction
-from .photos import to_rgb_uint8
-from .transforms import ImageInput
+from .results import Prediction
+from .transforms import ImageInput, to_rgb_uint8
 
 __all__ = ["LABEL_COLORS", "annotate", "save_image"]
 

@@ -24,34 +24,15 @@ class _UserError(Exception):
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .inference import predict_faces
+    from ._io import list_images
     from .models import load
-    from .photos import CROP_MAX_SIDE, image_size, list_images
+    from .photos import is_photo
 
     model = load(args.model, device=args.device)
     k = max(1, min(args.top_k, model.num_classes))
     folders = [Path(name) for name in args.images if Path(name).is_dir()]
     if args.recursive and not folders:
         raise _UserError("--recursive needs a folder among the inputs.")
-    photo_mode = args.detect is True or (
-        args.detect is None
-        and (bool(folders) or any((max(image_size(n) or (0,)) > CROP_MAX_SIDE) for n in args.images))
-    )
-    if not photo_mode and not folders and not args.csv and not args.save:
-        results = predict_faces(model, list(args.images), batch_size=args.batch_size, tta=args.tta)
-        assert isinstance(results, list)
-        if args.json:
-            for path, result in zip(args.images, results):
-                print(json.dumps({"image": path, **result.to_dict(), "top_k": result.top_k(k)}))
-            return 0
-        width = max(len("image"), *(len(p) for p in args.images))
-        print(f"{'image':<{width}}  {'label':<10}  {'prob':>5}  top-{k}")
-        for path, result in zip(args.images, results):
-            top = ", ".join(f"{label} {prob:.2f}" for label, prob in result.top_k(k))
-            print(f"{path:<{width}}  {result.label:<10}  {result.confidence:>5.3f}  {top}")
-        return 0
-
-    # Photos, folders, CSV or annotated output: stream over every image.
     items: list[tuple[str, str, bool]] = []  # (path, name for --save, named by the user)
     for name in args.images:
         path = Path(name)
@@ -59,8 +40,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             items += [(str(f), str(f.relative_to(path)), False) for f in list_images(path, recursive=args.recursive)]
         else:
             items.append((name, path.name, True))
-    return _predict_stream(args, model, items, detect=args.detect if photo_mode else False, k=k,
-                           single=len(args.images) == 1 and not folders)
+    if not items:
+        where = ", ".join(f"'{f}'" for f in folders)
+        hint = "" if args.recursive else "; add --recursive to look in subfolders"
+        raise _UserError(f"No image files in {where} (expected .jpg, .png, .webp, ... files{hint}).")
+    # Face crops only (no folder, no photo): a short table, one line per image.
+    size = model.transforms().size
+    crops_only = not folders and not any(is_photo(name, args.detect, input_size=size) for name in args.images)
+    return _predict_stream(args, model, items, k=k, single=len(args.images) == 1 and not folders,
+                           crop_table=crops_only and args.save is None)
 
 
 def _detector(value: str) -> object:
@@ -73,13 +61,14 @@ def _detector(value: str) -> object:
 
 
 def _predict_stream(
-    args: argparse.Namespace, model: object, items: list[tuple[str, str, bool]], *, detect: bool | None,
-    k: int, single: bool,
+    args: argparse.Namespace, model: object, items: list[tuple[str, str, bool]], *, k: int, single: bool,
+    crop_table: bool,
 ) -> int:
+    """Predict over ``items`` as a stream; print a table or JSON lines, write --csv and --save."""
     from pathlib import Path
 
-    from ._io import atomic_write
-    from .photos import csv_header, csv_rows, predict_iter
+    from ._io import atomic_write, csv_header, csv_rows
+    from .photos import predict_iter
 
     named = {path for path, _, explicit in items if explicit}
     out_names = {path: out for path, out, _ in items}
@@ -95,7 +84,7 @@ def _predict_stream(
             raise err  # a file the user named: stop with its error, as for one image
         progress.write(f"facexpr: warning: skipped unreadable image '{source}': {err}", file=sys.stderr)
 
-    stream = predict_iter([path for path, _, _ in items], model=model, detect=detect,  # type: ignore[arg-type]
+    stream = predict_iter([path for path, _, _ in items], model=model, detect=args.detect,  # type: ignore[arg-type]
                           detector=_detector(args.detector), batch_size=args.batch_size, tta=args.tta,
                           on_error=on_error)
     labels = model.labels  # type: ignore[attr-defined]
@@ -103,25 +92,31 @@ def _predict_stream(
     quiet = args.csv is not None and not args.json
 
     def run(table: object | None) -> None:
-        if not args.json and not quiet:
-            print(f"{'image':<{width}}  face  {'box (x,y,w,h)':<19}  score  {'label':<10}  {'prob':>5}  top-{k}")
+        header = not args.json and not quiet  # printed with the first result, after any error
         for result in stream:
+            if header:
+                header = False
+                if crop_table:
+                    progress.write(f"{'image':<{width}}  {'label':<10}  {'prob':>5}  top-{k}")
+                else:
+                    progress.write(f"{'image':<{width}}  face  {'box (x,y,w,h)':<19}  score  {'label':<10}  "
+                                   f"{'prob':>5}  top-{k}")
             progress.update(1)
             source = result.source or ""
             if table is not None:
                 table.writerows(csv_rows(result.faces, labels, [source]))  # type: ignore[attr-defined]
             if args.json:
-                faces = [{"face": i, **face.to_dict(), "top_k": face.top_k(k)} for i, face in enumerate(result.faces)]
-                for face in faces:
-                    face.pop("source", None)
-                print(json.dumps({"image": source, "width": result.width, "height": result.height, "faces": faces}))
+                print(json.dumps(result.to_dict(top_k=k)))
             elif not quiet:
                 if not result.faces:
                     progress.write(f"{source:<{width}}  -     no face found")
                 for i, face in enumerate(result.faces):
+                    top = ", ".join(f"{label} {prob:.2f}" for label, prob in face.top_k(k))
+                    if crop_table:
+                        progress.write(f"{source:<{width}}  {face.label:<10}  {face.confidence:>5.3f}  {top}")
+                        continue
                     box = ",".join(str(v) for v in face.box) if face.box is not None else "whole image"
                     score = f"{face.score:.2f}" if face.score is not None else "  -  "
-                    top = ", ".join(f"{label} {prob:.2f}" for label, prob in face.top_k(k))
                     progress.write(f"{source:<{width}}  {i:<4}  {box:<19}  {score:>5}  {face.label:<10}  "
                                    f"{face.confidence:>5.3f}  {top}")
             if args.save is not None:
@@ -145,7 +140,7 @@ def _predict_stream(
             run(None)
     finally:
         progress.close()
-    if len(items) > 1 or stream.skipped or args.csv:
+    if (len(items) > 1 and not (crop_table and args.csv is None)) or stream.skipped or args.csv:
         n_skipped = len(stream.skipped)
         note = f", {n_skipped} unreadable file{'s' * (n_skipped != 1)} skipped" if n_skipped else ""
         where = f"; table written to {args.csv}" if args.csv else ""
@@ -163,7 +158,8 @@ def _progress(*, total: int | None, unit: str, enabled: bool) -> object:
 
 def _cmd_video(args: argparse.Namespace) -> int:
     from .models import load
-    from .video import FrameResult, process_video, video_info
+    from .results import FrameResult
+    from .video import process_video, video_info
 
     source: str | int = int(args.source) if args.source.isdigit() else args.source
     model = load(args.model, device=args.device)
@@ -193,7 +189,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
 def _cmd_webcam(args: argparse.Namespace) -> int:
     from .models import load
-    from .video import run_webcam
+    from .webcam import run_webcam
 
     model = load(args.model, device=args.device)
     camera: str | int = int(args.camera) if args.camera.isdigit() else args.camera

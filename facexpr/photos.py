@@ -1,17 +1,23 @@
-"""Whole photos: find every face, crop it the way FER2013 faces were cropped, read it.
+"""Images in, faces out: :func:`facexpr.predict` on photos and face crops, folders, streams.
 
-For each photo: decode it upright (EXIF rotation applied, transparency on white), find the
-faces with a detector (see :mod:`facexpr.detection`), cut a square around each face with the
-margin FER2013 faces have (:class:`~facexpr.detection.CropSpec`), turn every crop into the
-model's 48x48 grayscale input with the model's own transform, and classify all the faces in
-one batch. Results come one per face, sorted left to right, with the box in the original
-image's pixels and the detection score. A photo without a face gives an empty list.
+An image is either a **photo**, searched for faces, or a **face crop**, read as one face. One
+rule decides (:func:`is_photo`): with ``detect=None`` (the default of :func:`predict`,
+:func:`predict_iter`, :func:`predict_folder` and the CLI) an image larger than
+:data:`CROP_MAX_SIDE` pixels a side is a photo; ``detect=True`` searches every image larger than
+the model's input (48x48, the FER2013 format); ``detect=False`` reads every image as one face.
 
-An image no larger than the model's input (48x48, the FER2013 format) is already a face crop:
-it is read as one face whose box is the whole image, without running the detector. Where
-``detect=None`` (the default of :func:`facexpr.predict`, :func:`predict_iter`,
-:func:`predict_folder` and the CLI), so is any image at most :data:`CROP_MAX_SIDE` pixels a
-side.
+Either way the answer has one shape: each image gives the list of its faces, as
+:class:`~facexpr.Prediction`, sorted left to right, each with its ``box`` in the image's
+pixels. A face crop is one face whose box is the whole image; a photo without a face gives an
+empty list.
+
+One photo's way through: it is decoded once, upright and with transparency on white
+(:func:`facexpr.transforms.to_rgb_uint8`); a detector finds the faces
+(:mod:`facexpr.detection`); here a square is cut around each face with the margin FER2013 faces
+have (:class:`~facexpr.detection.CropSpec`) and turned straight into the model's 48x48
+grayscale input (:func:`facexpr.transforms.rgb_to_face_uint8`); all the faces of a batch of
+images are classified together (:mod:`facexpr.inference`) and come back as
+:mod:`facexpr.results`.
 
 Folders and long lists are processed as a stream (:func:`predict_folder`,
 :func:`predict_iter`): a bounded number of images at a time, unreadable files skipped with a
@@ -20,8 +26,7 @@ warning and counted.
 Example:
     >>> import facexpr, numpy as np
     >>> model = facexpr.load("simple", pretrained=False)
-    >>> facexpr.predict_photo(np.zeros((480, 640, 3), np.uint8), model=model,
-    ...                       detector=lambda image: ([], []))
+    >>> facexpr.predict(np.zeros((480, 640, 3), np.uint8), model=model, detector=lambda image: ([], []))
     []
 """
 
@@ -30,36 +35,32 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ._io import list_images
 from .detection import Detections, DetectorLike, _run_detector, get_detector
 from .errors import InvalidImageError
-from .inference import Prediction, predict_proba
-from .transforms import ImageInput, _single_to_chw, _upright_pil, describe_input, read_image, to_face_uint8
+from .inference import _as_batch, _is_single, _prediction, predict_faces, predict_proba
+from .results import ImageResult, Prediction
+from .transforms import ImageInput, describe_input, image_size, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8
 
 if TYPE_CHECKING:
     from .models import FaceModel
 
 __all__ = [
     "CROP_MAX_SIDE",
-    "IMAGE_EXTENSIONS",
-    "ImageResult",
     "PredictionStream",
-    "csv_header",
-    "csv_rows",
-    "image_size",
-    "list_images",
+    "is_photo",
+    "predict",
     "predict_folder",
     "predict_iter",
     "predict_photo",
     "predict_photos",
-    "to_rgb_uint8",
 ]
 
 CROP_MAX_SIDE = 160
@@ -69,106 +70,40 @@ Face crops are small (FER2013: 48, RAF-DB: 100, detector crops: 112-160 pixels),
 worth searching are larger; ``detect=True`` searches every image larger than the model input.
 """
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-"""File name endings :func:`list_images` picks up (case-insensitive)."""
+
+# -- photo or face crop ----------------------------------------------------------------------------
 
 
-# -- decoding any input to RGB uint8 -------------------------------------------------------------
+def _searches(size: tuple[int, int] | None, detect: bool | None, input_size: int) -> bool:
+    """The rule of :func:`is_photo`, on an image's ``(width, height)`` (``None``: unknown)."""
+    if detect is False or size is None:  # an unreadable image: decoding it as a crop says why
+        return False
+    return max(size) > (CROP_MAX_SIDE if detect is None else input_size)
 
 
-def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    return np.round(rgb * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> bool:
+    """Whether :func:`predict` searches an image for faces (a photo) or reads it as one face crop.
 
-
-def _pil_to_rgb(img: Image.Image) -> np.ndarray:
-    mode = img.mode
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        return _composite_on_white(np.asarray(img.convert("RGBA")))
-    if mode in ("RGB", "L"):
-        arr = np.asarray(img)
-        return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr)
-    if mode in ("1", "P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
-        return np.asarray(img.convert("RGB"))
-    return _chw_float_to_rgb(_single_to_chw(img, describe_input(img)))  # 16-bit and float modes
-
-
-def _chw_float_to_rgb(chw: torch.Tensor) -> np.ndarray:
-    """float C x H x W in [0, 1] (C = 1, 3 or 4) -> RGB uint8 H x W x 3."""
-    if chw.shape[0] == 4:
-        rgb, alpha = chw[:3], chw[3:]
-        chw = rgb * alpha + (1.0 - alpha)
-    elif chw.shape[0] == 1:
-        chw = chw.expand(3, -1, -1)
-    return chw.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
-def to_rgb_uint8(x: ImageInput, *, name: str | None = None) -> np.ndarray:
-    """Decode any image input to an upright RGB ``uint8`` ``H x W x 3`` array.
-
-    EXIF rotation is applied, transparency is composited onto white and grayscale is
-    repeated over three channels, as :func:`facexpr.transforms.to_face_uint8` does.
+    Only the image's size is read (a file's header, not its pixels).
 
     Args:
-        x: A path, PIL image (any mode), numpy array (HxW, HxWx1, HxWx3 RGB, HxWx4 RGBA;
-            uint8, uint16 or float in [0, 1]) or tensor (HxW, CxHxW).
-        name: How to call the input in error messages.
+        x: One image: a path, PIL image, numpy array or tensor.
+        detect: ``None``: a photo when larger than :data:`CROP_MAX_SIDE` pixels a side;
+            ``True``: when larger than ``input_size``; ``False``: never.
+        input_size: The model's input side (``model.transforms().size``).
 
     Returns:
-        The image as an RGB ``uint8`` array.
-
-    Raises:
-        InvalidImageError: If the input cannot be read or has the wrong shape or values.
+        ``True`` for a photo, ``False`` for a face crop (also for an input whose size cannot
+        be read: reading it as a crop then reports why).
 
     Example:
-        >>> to_rgb_uint8(np.zeros((2, 3), np.uint8)).shape
-        (2, 3, 3)
+        >>> import numpy as np
+        >>> is_photo(np.zeros((480, 640, 3), np.uint8)), is_photo(np.zeros((100, 100), np.uint8))
+        (True, False)
+        >>> is_photo(np.zeros((100, 100), np.uint8), detect=True)
+        True
     """
-    name = name or describe_input(x)
-    if isinstance(x, (str, os.PathLike)):
-        return _pil_to_rgb(read_image(x))
-    if isinstance(x, Image.Image):
-        return _pil_to_rgb(_upright_pil(x, name))
-    if isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.size:
-        if x.ndim == 2:
-            return np.repeat(x[..., None], 3, axis=2)
-        if x.ndim == 3 and x.shape[2] == 1:
-            return np.repeat(x, 3, axis=2)
-        if x.ndim == 3 and x.shape[2] == 3:
-            return np.ascontiguousarray(x)
-        if x.ndim == 3 and x.shape[2] == 4:
-            return _composite_on_white(x)
-    return _chw_float_to_rgb(_single_to_chw(x, name))
-
-
-def _upright_size(img: Image.Image) -> tuple[int, int]:
-    width, height = img.size
-    if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientations that swap the sides
-        return height, width
-    return width, height
-
-
-def image_size(x: object) -> tuple[int, int] | None:
-    """Return an image's ``(width, height)`` cheaply (file header only), or ``None`` if unknown.
-
-    Example:
-        >>> image_size(np.zeros((30, 40, 3), np.uint8))
-        (40, 30)
-    """
-    try:
-        if isinstance(x, (str, os.PathLike)):
-            with Image.open(x) as img:
-                return _upright_size(img)
-        if isinstance(x, Image.Image):
-            return _upright_size(x)
-        if isinstance(x, np.ndarray) and x.ndim in (2, 3):
-            return int(x.shape[1]), int(x.shape[0])
-        if isinstance(x, torch.Tensor) and x.ndim in (2, 3):
-            return int(x.shape[-1]), int(x.shape[-2])
-    except Exception:  # unreadable: whoever decodes it reports the error
-        return None
-    return None
+    return _searches(image_size(x), detect, input_size)
 
 
 # -- crops -----------------------------------------------------------------------------------------
@@ -190,7 +125,7 @@ def _crop_square(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
         patch = np.pad(patch, pad, mode="edge")
     factor = side // (4 * size)
     if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
-        patch = np.asarray(Image.fromarray(patch).reduce(factor))
+        patch = np.array(Image.fromarray(patch).reduce(factor))
     return patch
 
 
@@ -199,28 +134,7 @@ def _faces_to_uint8(rgb: np.ndarray, detections: Detections, size: int) -> torch
     if not len(detections):
         return torch.empty(0, 1, size, size, dtype=torch.uint8)
     crops = detections.crop_spec.crop_boxes(detections.boxes)
-    return torch.stack([to_face_uint8(_crop_square(rgb, box, size), size, name="face crop") for box in crops])
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """The faces found in one image.
-
-    Attributes:
-        source: The image's path, or ``None`` for an in-memory image.
-        faces: One :class:`~facexpr.Prediction` per face, left to right (may be empty).
-        width: Image width in pixels (upright).
-        height: Image height in pixels (upright).
-
-    Example:
-        >>> ImageResult("a.jpg", [], 640, 480).faces
-        []
-    """
-
-    source: str | None
-    faces: list[Prediction]
-    width: int
-    height: int
+    return torch.stack([rgb_to_face_uint8(_crop_square(rgb, box, size), size) for box in crops])
 
 
 @dataclass
@@ -234,19 +148,23 @@ class _Pending:
 
 
 class _Pipeline:
-    """Detector + model: photos -> pending uint8 faces -> predictions."""
+    """Detector + model: images -> pending ``uint8`` faces -> :class:`~facexpr.ImageResult`.
+
+    ``detect`` decides which images are photos (see :func:`is_photo`); ``crop_limit`` overrides
+    it: every image larger than ``crop_limit`` a side is searched (0: every image, as for video
+    frames).
+    """
 
     def __init__(
-        self, model: FaceModel, detector: DetectorLike | None, *, batch_size: int, tta: bool,
-        crop_limit: int | None = None,
+        self, model: FaceModel, detector: DetectorLike | None = "auto", *, batch_size: int, tta: bool,
+        detect: bool | None = True, crop_limit: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.model = model
         self.size = model.transforms().size
-        # Images no larger than crop_limit a side are face crops (default: the model input).
-        self.crop_limit = self.size if crop_limit is None else crop_limit
-        self.search = detector is not None
+        self.detect = True if crop_limit is not None else detect
+        self.photo_side = self.size if crop_limit is None else crop_limit  # for detect=True
         self._detector_spec = detector
         self._detector: Callable[[np.ndarray], Any] | None = None
         self.batch_size = batch_size
@@ -260,16 +178,18 @@ class _Pipeline:
         return self._detector
 
     def prepare(self, x: ImageInput, name: str) -> _Pending:
-        """Decode, detect and crop one image (detector=None: the whole image is one face)."""
+        """Decode one image, and find and cut out its faces if it is a photo."""
         source = os.fspath(x) if isinstance(x, (str, os.PathLike)) else None
         size = image_size(x)
-        if not self.search or (size is not None and max(size) <= self.crop_limit):
-            face = to_face_uint8(x, self.size, name=name)
-            width, height = size if size is not None else (self.size, self.size)
-            box = np.array([[0, 0, width, height]], dtype=np.float64)
-            return _Pending(source, width, height, box if self.search else np.zeros((0, 4)),
-                            np.array([np.nan]), face[None])
-        rgb = to_rgb_uint8(x, name=name)
+        if _searches(size, self.detect, self.photo_side):
+            return self.prepare_rgb(to_rgb_uint8(x, name=name), source)
+        face = to_face_uint8(x, self.size, name=name)
+        width, height = size if size is not None else (self.size, self.size)
+        return _Pending(source, width, height, np.array([[0, 0, width, height]], dtype=np.float64),
+                        np.array([np.nan]), face[None])
+
+    def prepare_rgb(self, rgb: np.ndarray, source: str | None = None) -> _Pending:
+        """Find and cut out the faces of a decoded RGB ``uint8`` photo (e.g. a video frame)."""
         detections = _run_detector(self.detector, rgb)
         faces = _faces_to_uint8(rgb, detections, self.size)
         return _Pending(source, rgb.shape[1], rgb.shape[0], detections.boxes, detections.scores, faces)
@@ -288,15 +208,24 @@ class _Pipeline:
         for p, n in zip(pending, counts):
             faces = []
             for i in range(n):
-                row = rows[start + i]
-                index = int(np.argmax(row))
-                box = _int_box(p.boxes[i]) if len(p.boxes) else None
-                score = float(p.scores[i]) if i < len(p.scores) and np.isfinite(p.scores[i]) else None
-                faces.append(Prediction(labels[index], index, dict(zip(labels, row)), box=box,  # type: ignore[arg-type]
-                                        score=score, source=p.source))
+                score = float(p.scores[i]) if np.isfinite(p.scores[i]) else None
+                faces.append(_prediction(labels, rows[start + i], box=_int_box(p.boxes[i]), score=score,
+                                         source=p.source))
             out.append(ImageResult(p.source, faces, p.width, p.height))
             start += n
         return out
+
+    def run(self, images: Sequence[ImageInput], *, name_items: bool = True) -> list[ImageResult]:
+        """Prepare and finish several images at once; a bad one raises, named by its index."""
+        pending = []
+        for index, item in enumerate(images):
+            try:
+                pending.append(self.prepare(item, describe_input(item)))
+            except InvalidImageError as err:
+                if not name_items:
+                    raise
+                raise type(err)(f"item {index}: {err}") from None
+        return self.finish(pending)
 
 
 def _int_box(box: np.ndarray) -> tuple[int, int, int, int]:
@@ -314,6 +243,83 @@ def _resolve_model(model: str | os.PathLike | FaceModel, device: str | torch.dev
     return model
 
 
+# -- facexpr.predict -------------------------------------------------------------------------------
+
+
+def predict(
+    x: ImageInput | Sequence[ImageInput],
+    *,
+    model: str | os.PathLike | FaceModel = "better",
+    detect: bool | None = None,
+    detector: DetectorLike = "auto",
+    batch_size: int = 256,
+    tta: bool = False,
+    device: str | torch.device | None = None,
+) -> list[Prediction] | list[list[Prediction]]:
+    """Predict facial expressions: the faces of an image, or of each image of a list.
+
+    Each image gives the list of its faces, as :class:`~facexpr.Prediction`, sorted left to
+    right, each with its ``box`` (``x, y, width, height`` in the image's upright pixels). A
+    photo is searched for faces: each face is cropped the way FER2013 faces were cropped,
+    every face of every image is classified in one batch, and each carries the detector's
+    ``score``; a photo without a face gives an empty list. A face crop is one face whose box
+    is the whole image, ``(0, 0, width, height)``, without a score.
+
+    Which images are photos (see :func:`is_photo`): with ``detect=None``, those larger than
+    :data:`CROP_MAX_SIDE` (160) pixels a side; with ``detect=True``, those larger than the
+    model's input (48); with ``detect=False``, none. A batch tensor ``N x C x H x W`` is ``N``
+    face crops (unless ``detect=True``).
+
+    For face crops without boxes, one :class:`~facexpr.Prediction` per crop, use
+    :meth:`FaceModel.predict <facexpr.FaceModel.predict>`.
+
+    Args:
+        x: A path, PIL image (any mode: RGB, RGBA, L, I;16, P, CMYK; EXIF rotation applied),
+            numpy array (HxW, HxWx3 RGB, HxWx4 RGBA; uint8, uint16 or float in [0, 1]), tensor
+            (HxW, CxHxW, or a batch NxCxHxW), or a list of any of these.
+        model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
+        detect: ``None`` (photos are the images over 160 pixels a side), ``True`` (every image
+            larger than the model input) or ``False`` (every image is one face crop).
+        detector: Face detector: ``"auto"`` (YuNet, else dlib offline), ``"yunet"``,
+            ``"dlib"``, or a callable (see :mod:`facexpr.detection`).
+        batch_size: Faces per forward pass.
+        tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        device: Device for a model loaded by name (default: the best available).
+
+    Returns:
+        One image: the list of its faces. A list of images or a batch tensor: one such list
+        per image, in order.
+
+    Raises:
+        InvalidImageError: If an input cannot be read (in a list, named with its index).
+        DetectorNotAvailableError: If faces must be found and no detector can run (the message
+            says what to install).
+
+    Example:
+        >>> import facexpr, numpy as np
+        >>> model = facexpr.load("simple", pretrained=False)
+        >>> (face,) = facexpr.predict(np.zeros((48, 64), np.uint8), model=model)  # a crop: one face
+        >>> face.label in model.labels, face.box
+        (True, (0, 0, 64, 48))
+        >>> photo = np.zeros((480, 640, 3), np.uint8)
+        >>> faces = facexpr.predict(photo, model=model, detector=lambda image: ([[300, 200, 60, 80]], [0.9]))
+        >>> [(f.box, f.score) for f in faces]
+        [((300, 200, 60, 80), 0.9)]
+        >>> [len(faces) for faces in facexpr.predict([photo, np.zeros((48, 48), np.uint8)], model=model,
+        ...                                          detector=lambda image: ([], []))]
+        [0, 1]
+    """
+    resolved = _resolve_model(model, device)
+    if isinstance(x, torch.Tensor) and x.ndim >= 4 and not (detect is True and x.ndim == 4):
+        faces = predict_faces(resolved, x, batch_size=batch_size, tta=tta)  # a batch of face crops
+        box = (0, 0, int(x.shape[-1]), int(x.shape[-2]))
+        return [[replace(face, box=box)] for face in faces]  # type: ignore[union-attr]
+    single = _is_single(x)
+    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, detect=detect)
+    results = pipeline.run(list(_as_batch(x)), name_items=not single)
+    return results[0].faces if single else [result.faces for result in results]
+
+
 def predict_photos(
     images: Sequence[ImageInput],
     *,
@@ -323,10 +329,12 @@ def predict_photos(
     tta: bool = False,
     device: str | torch.device | None = None,
 ) -> list[list[Prediction]]:
-    """Find and classify every face in several photos; one list of faces per photo.
+    """Find and classify every face in several photos: ``predict(images, detect=True)``.
 
-    All faces of all photos are classified together in batches of ``batch_size``. For
-    thousands of photos use :func:`predict_iter`, which keeps memory bounded.
+    Every image larger than the model's input is searched for faces, whatever its size; the
+    answer has :func:`predict`'s shape, one list of faces per image. All faces of all photos
+    are classified together in batches of ``batch_size``. For thousands of photos use
+    :func:`predict_iter`, which keeps memory bounded.
 
     Args:
         images: Photos: paths, PIL images, numpy arrays or tensors of any size and mode.
@@ -352,21 +360,8 @@ def predict_photos(
         >>> faces[0][0].box, faces[0][0].score
         ((10, 10, 50, 60), 0.9)
     """
-    return _predict_photos(images, _resolve_model(model, device), detector, batch_size, tta, None)
-
-
-def _predict_photos(
-    images: Sequence[ImageInput], model: FaceModel, detector: DetectorLike, batch_size: int, tta: bool,
-    crop_limit: int | None,
-) -> list[list[Prediction]]:
-    pipeline = _Pipeline(model, detector, batch_size=batch_size, tta=tta, crop_limit=crop_limit)
-    pending = []
-    for index, item in enumerate(images):
-        try:
-            pending.append(pipeline.prepare(item, describe_input(item)))
-        except InvalidImageError as err:
-            raise type(err)(f"item {index}: {err}") from None
-    return [result.faces for result in pipeline.finish(pending)]
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True)
+    return [result.faces for result in pipeline.run(images)]
 
 
 def predict_photo(
@@ -378,7 +373,7 @@ def predict_photo(
     tta: bool = False,
     device: str | torch.device | None = None,
 ) -> list[Prediction]:
-    """Find and classify every face in one photo.
+    """Find and classify every face in one photo: ``predict(image, detect=True)``.
 
     Args:
         image: A path, PIL image, numpy array or tensor of any size and mode (EXIF rotation
@@ -393,7 +388,8 @@ def predict_photo(
     Returns:
         One :class:`~facexpr.Prediction` per face, sorted left to right, each with its ``box``
         (``x, y, width, height`` in the image's pixels) and detection ``score``; an empty list
-        when no face is found.
+        when no face is found. An image no larger than the model's input (48x48) is one face
+        whose box is the whole image.
 
     Raises:
         InvalidImageError: If the image cannot be read.
@@ -405,48 +401,11 @@ def predict_photo(
         >>> [(f.label, f.box) for f in faces]  # doctest: +SKIP
         [('happy', (34, 50, 61, 80)), ('neutral', (210, 44, 58, 77))]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta)
-    return pipeline.finish([pipeline.prepare(image, describe_input(image))])[0].faces
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True)
+    return pipeline.run([image], name_items=False)[0].faces
 
 
 # -- streams over many images --------------------------------------------------------------------
-
-
-def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
-    """Return the image files of a folder (by extension, see :data:`IMAGE_EXTENSIONS`), sorted.
-
-    Hidden files and folders (starting with ``.``) are left out.
-
-    Args:
-        folder: The folder to list.
-        recursive: Also list every subfolder.
-
-    Returns:
-        Paths in a stable order (sorted by relative path).
-
-    Raises:
-        FileNotFoundError: If ``folder`` does not exist.
-        NotADirectoryError: If ``folder`` is a file.
-
-    Example:
-        >>> list_images("photos/", recursive=True)  # doctest: +SKIP
-        [PosixPath('photos/a.jpg'), PosixPath('photos/trip/b.png')]
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise FileNotFoundError(f"Folder '{root}' does not exist.")
-    if not root.is_dir():
-        raise NotADirectoryError(f"'{root}' is a file; expected a folder of images.")
-    found: list[Path] = []
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found.extend(Path(dirpath) / f for f in sorted(filenames)
-                         if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
-    else:
-        found = sorted(p for p in root.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_EXTENSIONS))
-    return found
 
 
 OnError = Literal["warn", "skip", "raise"]
@@ -455,7 +414,7 @@ OnError = Literal["warn", "skip", "raise"]
 class PredictionStream(Iterator[ImageResult]):
     """Predictions over many images, produced a few at a time (bounded memory).
 
-    Iterate over it to get one :class:`ImageResult` per image, in input order. Unreadable
+    Iterate over it to get one :class:`~facexpr.ImageResult` per image, in input order. Unreadable
     images are skipped (with a warning by default) and listed in :attr:`skipped`.
 
     Attributes:
@@ -565,9 +524,9 @@ def predict_iter(
     Args:
         images: Paths, PIL images, arrays or tensors (any iterable, e.g. a generator).
         model: A model name, folder or Hub repo, or a loaded model.
-        detect: ``True``: find the faces of every image larger than the model input;
-            ``False``: each image is one face crop; ``None``: images at most
-            :data:`CROP_MAX_SIDE` pixels a side are face crops, larger ones are searched.
+        detect: Which images are searched for faces, as for :func:`predict`: ``None``, those
+            over :data:`CROP_MAX_SIDE` pixels a side; ``True``, those larger than the model
+            input; ``False``, none (each image is one face crop, its box the whole image).
         detector: Detector name or callable (when searching).
         batch_size: Faces per forward pass.
         chunk: Images decoded before each batch is classified.
@@ -578,7 +537,7 @@ def predict_iter(
             raise to stop.
 
     Returns:
-        A :class:`PredictionStream` of :class:`ImageResult`, in input order.
+        A :class:`PredictionStream` of :class:`~facexpr.ImageResult`, in input order.
 
     Example:
         >>> import facexpr, numpy as np
@@ -587,8 +546,7 @@ def predict_iter(
         >>> [len(r.faces) for r in stream]
         [1, 1, 1]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), None if detect is False else detector,
-                         batch_size=batch_size, tta=tta, crop_limit=CROP_MAX_SIDE if detect is None else None)
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=detect)
     total = len(images) if isinstance(images, Sequence) else None
     return PredictionStream(images, pipeline, on_error=on_error, chunk=chunk, total=total)
 
@@ -606,7 +564,10 @@ def predict_folder(
     device: str | torch.device | None = None,
     on_error: OnError | Callable[[str, Exception], None] = "warn",
 ) -> PredictionStream:
-    """Predict over every image of a folder (see :func:`list_images`), lazily.
+    """Predict over every image of a folder, lazily.
+
+    The images are the folder's files with an image file ending (``.jpg``, ``.png``, ``.webp``,
+    ``.tif``...; hidden files left out), in sorted order.
 
     Args:
         folder: Folder of images.
@@ -621,7 +582,7 @@ def predict_folder(
         on_error: ``"warn"``, ``"skip"``, ``"raise"`` or a callable (see :func:`predict_iter`).
 
     Returns:
-        A :class:`PredictionStream` (with a length) of :class:`ImageResult`.
+        A :class:`PredictionStream` (with a length) of :class:`~facexpr.ImageResult`.
 
     Raises:
         FileNotFoundError: If ``folder`` does not exist.
@@ -639,33 +600,3 @@ def predict_folder(
                         chunk=chunk, tta=tta, device=device, on_error=on_error)
 
 
-# -- CSV rows ------------------------------------------------------------------------------------
-
-
-def csv_header(labels: Sequence[str], leading: Sequence[str] = ("image",)) -> list[str]:
-    """Column names of the per-face CSV tables: ``leading`` + face, box, score, label, probs.
-
-    Example:
-        >>> csv_header(["sad", "happy"])
-        ['image', 'face', 'x', 'y', 'width', 'height', 'score', 'label', 'confidence', 'p_sad', 'p_happy']
-    """
-    return [*leading, "face", "x", "y", "width", "height", "score", "label", "confidence",
-            *(f"p_{label}" for label in labels)]
-
-
-def csv_rows(faces: Sequence[Prediction], labels: Sequence[str], leading: Sequence[Any]) -> list[list[Any]]:
-    """One row per face (see :func:`csv_header`); a row with empty face fields when there is none.
-
-    Example:
-        >>> csv_rows([], ["sad", "happy"], ["a.jpg"])
-        [['a.jpg', '', '', '', '', '', '', '', '', '', '']]
-    """
-    if not faces:
-        return [[*leading, *([""] * (8 + len(labels)))]]
-    rows = []
-    for i, face in enumerate(faces):
-        box = list(face.box) if face.box is not None else [""] * 4
-        score = f"{face.score:.4f}" if face.score is not None else ""
-        probs = [f"{face.probabilities.get(label, float('nan')):.6f}" for label in labels]
-        rows.append([*leading, i, *box, score, face.label, f"{face.confidence:.6f}", *probs])
-    return rows

@@ -1,12 +1,19 @@
-"""Turn any face image into a model's input, exactly as the training data was prepared.
+"""Decoding every image input, and turning faces into a model's input as the training data was.
 
-Training images are 48x48 grayscale ``uint8`` pixels. Every input (a path, a PIL image, a
-numpy array or a torch tensor, of any size and mode) goes through the same steps:
+This module is the one place images are decoded. Every input (a path, a PIL image, a numpy
+array or a torch tensor, of any size and mode) is decoded once, upright (EXIF rotation
+applied), and any alpha channel is composited onto white. From there:
 
-1. decode (EXIF rotation applied) and composite any alpha channel onto white;
-2. convert to grayscale with the ITU-R 601-2 luma weights;
-3. resize to ``size x size`` (bilinear, antialiased) and round to ``uint8`` levels;
-4. scale to [0, 1], subtract ``mean`` and divide by ``std``.
+* a photo becomes an RGB ``uint8`` array for face detectors (:func:`to_rgb_uint8`);
+* a face becomes the model's input (:func:`to_face_uint8`, :class:`FaceTransform`). Training
+  images are 48x48 grayscale ``uint8`` pixels, and every face goes through the same steps:
+
+  1. decode, with transparency on white;
+  2. convert to grayscale with the ITU-R 601-2 luma weights;
+  3. resize to ``size x size`` (bilinear, antialiased) and round to ``uint8`` levels;
+  4. scale to [0, 1], subtract ``mean`` and divide by ``std``.
+
+  A face cut from a decoded photo starts at step 2 (:func:`rgb_to_face_uint8`).
 
 Example:
     >>> import numpy as np
@@ -18,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,12 +38,23 @@ from torchvision.transforms.v2 import functional as TF
 
 from .errors import ImageNotFoundError, InvalidImageError
 
-__all__ = ["FaceTransform", "ImageInput", "TTA_ZOOM", "read_image", "to_face_uint8", "describe_input"]
+__all__ = [
+    "FaceTransform",
+    "ImageInput",
+    "TTA_ZOOM",
+    "describe_input",
+    "image_size",
+    "read_image",
+    "rgb_to_face_uint8",
+    "to_face_uint8",
+    "to_rgb_uint8",
+]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 """One image: a path, a PIL image, a numpy array (HxW, HxWxC) or a tensor (HxW, CxHxW)."""
 
 _LUMA = (0.299, 0.587, 0.114)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # scheme://...: not a file path
 
 TTA_ZOOM = 0.875
 """Side of the zoomed test-time view, as a share of the input side (42 of 48 pixels).
@@ -80,7 +99,8 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     Raises:
         ImageNotFoundError: If the path does not exist or is a directory.
         InvalidImageError: If the file is empty, not an image, truncated, or larger than
-            Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+            Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), or if the path
+            is a URL (images are not downloaded).
 
     Example:
         >>> from facexpr.assets import EXAMPLE_FACE
@@ -89,6 +109,11 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         >>> image.size, image.mode
         ((125, 125), 'RGB')
     """
+    if isinstance(path, str) and _URL.match(path):
+        raise InvalidImageError(
+            f"'{path}' is a URL: facexpr reads local image files and does not download them. "
+            "Download the image first (e.g. with urllib.request.urlretrieve) and pass the file's path."
+        )
     p = Path(path)
     if not p.exists():
         raise ImageNotFoundError(f"Image file '{p}' does not exist.")
@@ -117,10 +142,27 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     return upright
 
 
-def _pil_to_chw(img: Image.Image) -> torch.Tensor:
-    """PIL image -> float C x H x W in [0, 1] (C = 1, 3 or 4)."""
+# -- decoding: any input -> pixels C x H x W ------------------------------------------------------
+#
+# Every input goes through _decode once. Its result keeps the source's precision: uint8 for 8-bit
+# images, float32 in [0, 1] for 16-bit and float ones; an alpha channel is kept. From there,
+# _composite_on_white (the one place transparency is handled) feeds both outputs: the grayscale
+# face (_face_uint8) and the RGB photo (to_rgb_uint8).
+
+_PIL_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _tensor_from_numpy(arr: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without its warning for read-only arrays (those are copied)."""
+    if not arr.flags.writeable or not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="), copy=True)
+    return torch.from_numpy(arr)
+
+
+def _pil_pixels(img: Image.Image) -> torch.Tensor:
+    """Upright PIL image -> pixels C x H x W (C = 1, 3 or 4)."""
     mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if mode in _PIL_WIDE_MODES:  # 16-bit and 32-bit modes: float in [0, 1]
         arr = np.asarray(img, dtype=np.float64)
         if mode.startswith("I;16"):
             arr = arr / 65535.0
@@ -133,43 +175,41 @@ def _pil_to_chw(img: Image.Image) -> torch.Tensor:
         img = img.convert("RGBA")
     elif mode not in ("L", "RGB"):
         img = img.convert("RGB")
-    arr = np.asarray(img, dtype=np.uint8)
-    tensor = torch.from_numpy(arr.copy())
-    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return tensor.float().div_(255.0)
+    tensor = torch.from_numpy(np.array(img, dtype=np.uint8))
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
 
 
-def _array_to_chw(arr: np.ndarray, name: str) -> torch.Tensor:
-    """numpy H x W (x C) -> float C x H x W in [0, 1]."""
-    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
-        chw = np.moveaxis(arr, 2, 0)
-    elif arr.ndim == 2:
-        chw = arr[None]
-    else:
+def _array_pixels(arr: np.ndarray, name: str) -> torch.Tensor:
+    """numpy H x W (x C) -> pixels C x H x W."""
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))):
         raise InvalidImageError(
             f"{name}: expected a numpy array of shape HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA), "
             f"got shape {tuple(arr.shape)}."
         )
-    return _scale_to_unit(torch.from_numpy(np.ascontiguousarray(chw)), name)
+    if arr.dtype.kind not in "biufc":
+        raise InvalidImageError(f"{name}: expected uint8, uint16 or float pixels, got dtype {arr.dtype}.")
+    tensor = _tensor_from_numpy(arr)
+    return _checked_pixels(tensor[None] if arr.ndim == 2 else tensor.permute(2, 0, 1), name)
 
 
-def _scale_to_unit(t: torch.Tensor, name: str) -> torch.Tensor:
-    """Integer or float tensor -> float32 in [0, 1], with checks."""
+def _checked_pixels(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Pixels of any dtype -> uint8 (8-bit levels) or float32 in [0, 1], with checks."""
     if t.numel() == 0:
         raise InvalidImageError(f"{name}: the image is empty; expected at least 1x1 pixels.")
     if t.dtype == torch.bool or t.is_complex():
         raise InvalidImageError(f"{name}: expected uint8, uint16 or float pixels, got {t.dtype}.")
     if t.dtype == torch.uint8:
-        return t.float().div_(255.0)
+        return t
     if t.dtype == torch.uint16:
         return t.float().div_(65535.0)
     if not t.is_floating_point():
-        low, high = int(t.min()), int(t.max())
+        wide = t.double()  # min/max of every integer dtype (uint32 has none)
+        low, high = int(wide.min()), int(wide.max())
         if low < 0 or high > 255:
             raise InvalidImageError(
                 f"{name}: integer pixels must lie in [0, 255], got values in [{low}, {high}]."
             )
-        return t.float().div_(255.0)
+        return t.to(torch.uint8)
     t = t.float()
     if not bool(torch.isfinite(t).all()):
         raise InvalidImageError(f"{name}: the image contains NaN or infinite values.")
@@ -179,27 +219,7 @@ def _scale_to_unit(t: torch.Tensor, name: str) -> torch.Tensor:
             f"{name}: float pixels must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]. "
             "Divide 8-bit data by 255 or pass it as uint8."
         )
-    return t.clamp_(0.0, 1.0)
-
-
-def _chw_to_gray(chw: torch.Tensor) -> torch.Tensor:
-    """float (N x) C x H x W in [0,1] -> (N x) 1 x H x W: alpha onto white, then luma."""
-    channels = chw.shape[-3]
-    if channels == 4:
-        rgb, alpha = chw[..., :3, :, :], chw[..., 3:, :, :]
-        chw = rgb * alpha + (1.0 - alpha)
-        channels = 3
-    if channels == 3:
-        weights = torch.tensor(_LUMA, dtype=chw.dtype, device=chw.device).view(3, 1, 1)
-        return (chw * weights).sum(dim=-3, keepdim=True)
-    return chw
-
-
-def _to_uint8_size(gray: torch.Tensor, size: int) -> torch.Tensor:
-    """float (N x) 1 x H x W in [0,1] -> uint8 (N x) 1 x size x size."""
-    if gray.shape[-2:] != (size, size):
-        gray = TF.resize(gray, [size, size], antialias=True)
-    return gray.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return t.clamp(0.0, 1.0)
 
 
 def _upright_pil(img: Image.Image, name: str) -> Image.Image:
@@ -213,13 +233,17 @@ def _upright_pil(img: Image.Image, name: str) -> Image.Image:
     return ImageOps.exif_transpose(img)
 
 
-def _single_to_chw(x: object, name: str) -> torch.Tensor:
+def _decode(x: object, name: str) -> torch.Tensor:
+    """Decode one image: pixels ``C x H x W`` (C = 1, 3 or 4, alpha not yet composited).
+
+    8-bit images stay ``uint8``; 16-bit, 32-bit and float ones become float32 in [0, 1].
+    """
     if isinstance(x, (str, os.PathLike)):
-        return _pil_to_chw(read_image(x))
+        return _pil_pixels(read_image(x))
     if isinstance(x, Image.Image):
-        return _pil_to_chw(_upright_pil(x, name))
+        return _pil_pixels(_upright_pil(x, name))
     if isinstance(x, np.ndarray):
-        return _array_to_chw(x, name)
+        return _array_pixels(x, name)
     if isinstance(x, torch.Tensor):
         t = x.detach().cpu()
         if t.ndim == 2:
@@ -229,11 +253,46 @@ def _single_to_chw(x: object, name: str) -> torch.Tensor:
                 f"{name}: expected a tensor of shape HxW or CxHxW with C in (1, 3, 4), "
                 f"got shape {tuple(x.shape)}."
             )
-        return _scale_to_unit(t, name)
+        return _checked_pixels(t, name)
     raise InvalidImageError(
         f"{name}: expected a path, PIL image, numpy array or torch tensor, got "
         f"{type(x).__name__}."
     )
+
+
+def _to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float in [0, 1], channels first in memory (the luma sum is 9x faster)."""
+    if pixels.dtype == torch.uint8:
+        return pixels.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+    return pixels.contiguous()
+
+
+def _composite_on_white(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels ``(N x) C x H x W`` without alpha: a 4th (alpha) channel is composited onto white.
+
+    Images without alpha are returned as they are; an RGBA image becomes float RGB in [0, 1].
+    """
+    if pixels.shape[-3] != 4:
+        return pixels
+    unit = _to_unit(pixels)
+    rgb, alpha = unit[..., :3, :, :], unit[..., 3:, :, :]
+    return rgb * alpha + (1.0 - alpha)
+
+
+def _face_uint8(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """Pixels ``(N x) C x H x W`` -> ``uint8`` faces ``(N x) 1 x size x size``: luma, resize, round."""
+    unit = _to_unit(_composite_on_white(pixels))
+    if unit.shape[-3] == 3:
+        weights = torch.tensor(_LUMA, dtype=unit.dtype, device=unit.device).view(3, 1, 1)
+        unit = (unit * weights).sum(dim=-3, keepdim=True)
+    if unit.shape[-2:] != (size, size):
+        unit = TF.resize(unit, [size, size], antialias=True)
+    return _to_levels(unit)
+
+
+def _to_levels(unit: torch.Tensor) -> torch.Tensor:
+    """float in [0, 1] -> ``uint8`` levels (rounded)."""
+    return unit.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def to_face_uint8(x: ImageInput, size: int = 48, *, name: str | None = None) -> torch.Tensor:
@@ -260,9 +319,91 @@ def to_face_uint8(x: ImageInput, size: int = 48, *, name: str | None = None) -> 
         >>> to_face_uint8(np.full((100, 80, 3), 255, dtype=np.uint8), size=32).unique()
         tensor([255], dtype=torch.uint8)
     """
-    name = name or describe_input(x)
-    chw = _single_to_chw(x, name)
-    return _to_uint8_size(_chw_to_gray(chw), size)
+    return _face_uint8(_decode(x, name or describe_input(x)), size)
+
+
+def rgb_to_face_uint8(rgb: np.ndarray, size: int = 48) -> torch.Tensor:
+    """Turn an already decoded RGB ``uint8`` ``H x W x 3`` array into a ``uint8`` face.
+
+    This is :func:`to_face_uint8` without the decoding and checks, for faces cut from a photo
+    that :func:`to_rgb_uint8` decoded: the same grayscale conversion and resize, so the result
+    is identical.
+
+    Example:
+        >>> import numpy as np
+        >>> rgb = np.random.default_rng(0).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+        >>> torch.equal(rgb_to_face_uint8(rgb), to_face_uint8(rgb))
+        True
+    """
+    return _face_uint8(_tensor_from_numpy(rgb).permute(2, 0, 1), size)
+
+
+def to_rgb_uint8(x: ImageInput, *, name: str | None = None) -> np.ndarray:
+    """Decode any image input to an upright RGB ``uint8`` ``H x W x 3`` array.
+
+    This is the photo decoder (what face detectors see): EXIF rotation is applied,
+    transparency is composited onto white and grayscale is repeated over three channels,
+    exactly as :func:`to_face_uint8` decodes a face before its grayscale conversion.
+
+    Args:
+        x: A path, PIL image (any mode), numpy array (HxW, HxWx1, HxWx3 RGB, HxWx4 RGBA;
+            uint8, uint16 or float in [0, 1]) or tensor (HxW, CxHxW).
+        name: How to call the input in error messages.
+
+    Returns:
+        The image as an RGB ``uint8`` array (an RGB ``uint8`` array comes back as it is).
+
+    Raises:
+        InvalidImageError: If the input cannot be read or has the wrong shape or values.
+
+    Example:
+        >>> import numpy as np
+        >>> to_rgb_uint8(np.zeros((2, 3), np.uint8)).shape
+        (2, 3, 3)
+        >>> to_rgb_uint8(np.zeros((1, 1, 4), np.uint8))  # fully transparent: white
+        array([[[255, 255, 255]]], dtype=uint8)
+    """
+    pixels = _composite_on_white(_decode(x, name or describe_input(x)))
+    if pixels.dtype != torch.uint8:
+        pixels = _to_levels(pixels)
+    if pixels.shape[0] == 1:
+        pixels = pixels.expand(3, -1, -1)
+    return np.ascontiguousarray(pixels.permute(1, 2, 0).numpy())
+
+
+def _upright_size(img: Image.Image) -> tuple[int, int]:
+    width, height = img.size
+    if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientations that swap the sides
+        return height, width
+    return width, height
+
+
+def image_size(x: object) -> tuple[int, int] | None:
+    """Return an image's upright ``(width, height)`` cheaply (file header only), or ``None``.
+
+    ``None`` means the size cannot be known without decoding (an unreadable file, an input
+    of the wrong kind); decoding it then reports why.
+
+    Example:
+        >>> import numpy as np
+        >>> image_size(np.zeros((30, 40, 3), np.uint8))
+        (40, 30)
+    """
+    try:
+        if isinstance(x, (str, os.PathLike)):
+            if isinstance(x, str) and _URL.match(x):
+                return None
+            with Image.open(x) as img:
+                return _upright_size(img)
+        if isinstance(x, Image.Image):
+            return _upright_size(x)
+        if isinstance(x, np.ndarray) and x.ndim in (2, 3):
+            return int(x.shape[1]), int(x.shape[0])
+        if isinstance(x, torch.Tensor) and x.ndim in (2, 3):
+            return int(x.shape[-1]), int(x.shape[-2])
+    except Exception:  # unreadable: whoever decodes it reports the error
+        return None
+    return None
 
 
 class FaceTransform:
@@ -358,8 +499,7 @@ class FaceTransform:
                 return torch.empty(0, 1, self.size, self.size, dtype=torch.uint8)
             if items.dtype == torch.uint8 and items.shape[1:] == (1, self.size, self.size):
                 return items.detach().cpu()
-            unit = _scale_to_unit(items.detach().cpu(), describe_input(items))
-            return _to_uint8_size(_chw_to_gray(unit), self.size)
+            return _face_uint8(_checked_pixels(items.detach().cpu(), describe_input(items)), self.size)
         if isinstance(items, (list, tuple)) and items and all(
             isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.shape == (self.size, self.size)
             for item in items

@@ -5,7 +5,7 @@ for each processed frame, its index, timestamp and face results; only the curren
 held, so memory does not grow with the video's length. Faces are followed from frame to
 frame by box overlap (``track`` ids) and their probabilities can be smoothed over time.
 :func:`process_video` writes the per-face-per-frame CSV table and an annotated video;
-:func:`run_webcam` shows a live annotated window.
+:func:`facexpr.run_webcam` (:mod:`facexpr.webcam`) shows a live annotated window.
 
 Example:
     >>> import facexpr
@@ -19,29 +19,28 @@ import csv
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 
-from ._io import atomic_write
+from ._io import atomic_write, csv_header, csv_rows
+from .annotate import annotate
 from .detection import DetectorLike, _import_cv2, box_iou
-from .inference import Prediction
-from .photos import _Pipeline, _resolve_model, csv_header, csv_rows
+from .photos import _Pipeline, _resolve_model
+from .results import FrameResult, Prediction
 
 if TYPE_CHECKING:
     from .models import FaceModel
 
 __all__ = [
-    "FrameResult",
     "VideoInfo",
     "VideoSummary",
     "VideoWriter",
     "predict_video",
     "process_video",
-    "run_webcam",
     "video_header",
     "video_info",
     "video_rows",
@@ -51,30 +50,6 @@ VideoSource = Union[str, os.PathLike, int]
 """A video file path, or the index of a camera (``0`` is the default webcam)."""
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
-
-
-@dataclass(frozen=True)
-class FrameResult:
-    """The faces of one processed video frame.
-
-    Attributes:
-        index: Frame number in the video, from 0.
-        timestamp: Time of the frame in seconds (from the video's frame rate; for a camera,
-            since the first frame).
-        faces: One :class:`~facexpr.Prediction` per face, left to right.
-        tracks: For each face, an id that stays the same while the face stays in place.
-        frame: The frame as an RGB ``uint8`` array when ``keep_frames=True``, else ``None``.
-
-    Example:
-        >>> FrameResult(0, 0.0, [], []).faces
-        []
-    """
-
-    index: int
-    timestamp: float
-    faces: list[Prediction]
-    tracks: list[int] = field(default_factory=list)
-    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class _Tracker:
@@ -228,7 +203,7 @@ def predict_video(
         device: Device for a model loaded by name.
 
     Yields:
-        One :class:`FrameResult` per processed frame, in order.
+        One :class:`~facexpr.FrameResult` per processed frame, in order.
 
     Raises:
         FileNotFoundError: If the video file does not exist.
@@ -277,7 +252,7 @@ def _frames(
             else:
                 timestamp = index / fps
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            result = pipeline.finish([pipeline.prepare(rgb, f"frame {index}")])[0]
+            result = pipeline.finish([pipeline.prepare_rgb(rgb)])[0]
             faces, tracks = tracker.update(result.faces)
             yield FrameResult(index, timestamp, faces, tracks, rgb if keep_frames else None)
             index += 1
@@ -501,7 +476,7 @@ def process_video(
         max_frames: Stop after this many source frames.
         top_k: Classes listed per face in the annotated video.
         device: Device for a model loaded by name.
-        progress: Called with each :class:`FrameResult` (e.g. to update a progress bar).
+        progress: Called with each :class:`~facexpr.FrameResult` (e.g. to update a progress bar).
 
     Returns:
         A :class:`VideoSummary`.
@@ -510,8 +485,6 @@ def process_video(
         >>> facexpr.process_video("in.mp4", csv_path="faces.csv", save="annotated.mp4")  # doctest: +SKIP
         VideoSummary(frames=250, faces=498, ...)
     """
-    from .annotate import annotate
-
     began = time.monotonic()
     resolved = _resolve_model(model, device)
     labels = resolved.labels
@@ -554,112 +527,3 @@ def process_video(
             writer.abort()
         raise
     return VideoSummary(count, faces, written_csv, written_video, time.monotonic() - began)
-
-
-def _show_window(title: str) -> Callable[[np.ndarray], bool]:
-    """Return ``show(rgb) -> keep_going`` drawing in a desktop window, or raise if none can open."""
-    cv2 = _import_cv2("The webcam window")
-    try:
-        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
-    except cv2.error:
-        pass
-    else:
-        def show_cv2(rgb: np.ndarray) -> bool:
-            cv2.imshow(title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            key = cv2.waitKey(1) & 0xFF
-            return key not in (27, ord("q"))
-
-        return show_cv2
-    if os.name != "nt" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        raise ValueError(
-            "No display to show the webcam window on (DISPLAY is not set). Use `facexpr webcam "
-            "--no-window` to print the results, or `facexpr video 0 --save out.mp4`."
-        )
-    try:
-        import tkinter
-
-        from PIL import Image, ImageTk
-    except ImportError:
-        raise ValueError(
-            "This OpenCV build has no window support (opencv-python-headless) and tkinter is "
-            "not installed: install opencv-python (with GUI) or python3-tk, or use --no-window."
-        ) from None
-    root = tkinter.Tk()
-    root.title(title)
-    label = tkinter.Label(root)
-    label.pack()
-    state = {"open": True}
-    root.protocol("WM_DELETE_WINDOW", lambda: state.update(open=False))
-    root.bind("<Key-q>", lambda _e: state.update(open=False))
-    root.bind("<Escape>", lambda _e: state.update(open=False))
-
-    def show_tk(rgb: np.ndarray) -> bool:
-        if not state["open"]:
-            root.destroy()
-            return False
-        photo = ImageTk.PhotoImage(Image.fromarray(rgb))
-        label.configure(image=photo)
-        label.image = photo  # type: ignore[attr-defined]  # keep a reference
-        root.update()
-        return state["open"]
-
-    return show_tk
-
-
-def run_webcam(
-    camera: VideoSource = 0,
-    *,
-    model: str | os.PathLike | FaceModel = "better",
-    detector: DetectorLike = "auto",
-    every: int = 1,
-    smoothing: float = 0.6,
-    window: bool = True,
-    max_frames: int | None = None,
-    top_k: int = 2,
-    print_fn: Callable[[str], Any] | None = print,
-    device: str | torch.device | None = None,
-) -> int:
-    """Show a live annotated camera view (``q`` or Esc quits), or print results without a window.
-
-    Args:
-        camera: Camera index (``0``: the default webcam), or a video file to replay.
-        model: A model name, folder or Hub repo, or a loaded model.
-        detector: Detector name or callable.
-        every: Process one frame in ``every``.
-        smoothing: Temporal smoothing of each face's probabilities, in [0, 1).
-        window: Show a window (needs a display, and OpenCV with GUI support or tkinter);
-            ``False`` prints one line per frame instead.
-        max_frames: Stop after this many frames (default: until closed).
-        top_k: Classes listed per face.
-        print_fn: Where lines go when ``window=False``.
-        device: Device for a model loaded by name.
-
-    Returns:
-        The number of frames processed.
-
-    Raises:
-        ValueError: If the camera cannot be opened or no window can be shown.
-
-    Example:
-        >>> facexpr.run_webcam(0)  # doctest: +SKIP
-    """
-    from .annotate import annotate
-
-    show = _show_window("facexpr") if window else None
-    count = 0
-    frames = predict_video(camera, model=model, detector=detector, every=every, smoothing=smoothing,
-                           max_frames=max_frames, keep_frames=window, device=device)
-    try:
-        for result in frames:
-            count += 1
-            if show is not None and result.frame is not None:
-                if not show(np.asarray(annotate(result.frame, result.faces, top_k=top_k))):
-                    break
-            elif print_fn is not None:
-                faces = "; ".join(
-                    f"#{t} {f.label} {f.confidence:.2f} at {f.box}" for f, t in zip(result.faces, result.tracks)
-                )
-                print_fn(f"frame {result.index} {result.timestamp:7.2f}s  {faces or 'no face'}")
-    finally:
-        frames.close()  # type: ignore[attr-defined]
-    return count

@@ -36,10 +36,44 @@ def test_predict_table(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_predict_json_lines(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(FACE), "--model", str(model_dir), "--json", "--top-k", "3"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[0])
-    assert record["image"] == str(FACE)
-    assert set(record["probabilities"]) == set(facexpr.FER2013_LABELS)
-    assert len(record["top_k"]) == 3
-    assert record["label"] == record["top_k"][0][0]
+    assert record["image"] == str(FACE) and (record["width"], record["height"]) == (125, 125)
+    (face,) = record["faces"]  # a face crop: one face, the whole image
+    assert face["face"] == 0 and face["box"] == [0, 0, 125, 125] and face["score"] is None
+    assert set(face["probabilities"]) == set(facexpr.FER2013_LABELS)
+    assert len(face["top_k"]) == 3
+    assert face["label"] == face["top_k"][0][0]
+
+
+def test_predict_json_is_one_shape_for_crops_and_photos(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facexpr import cli
+    from facexpr.assets import EXAMPLE_PHOTO
+
+    monkeypatch.setattr(cli, "_detector", lambda value: lambda image: ([[180, 60, 140, 170]], [0.9]))
+    assert main(["predict", str(FACE), str(EXAMPLE_PHOTO), "--model", str(model_dir), "--json"]) == 0
+    crop, photo = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert crop.keys() == photo.keys() == {"image", "width", "height", "faces"}
+    assert crop["faces"][0].keys() == photo["faces"][0].keys()  # no 'source' next to 'image', no flat crop form
+    assert "source" not in crop["faces"][0] and crop["faces"][0]["score"] is None
+    assert photo["image"] == str(EXAMPLE_PHOTO) and photo["faces"][0]["box"] == [180, 60, 140, 170]
+    assert photo["faces"][0]["score"] == pytest.approx(0.9)
+
+
+def test_predict_an_empty_folder_says_so(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert main(["predict", str(tmp_path), "--model", str(model_dir)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "No image files in" in captured.err and "--recursive" in captured.err
+
+
+def test_predict_a_url_says_download_it_first(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://example.com/faces/smile.jpg"
+    assert main(["predict", url, "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facexpr: error:") and len(err.splitlines()) == 1
+    assert url in err and "URL" in err and "Download" in err and "does not exist" not in err
 
 
 @pytest.mark.parametrize(
@@ -86,7 +120,7 @@ def test_real_subprocess(model_dir: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["label"] in facexpr.FER2013_LABELS
+    assert json.loads(done.stdout)["faces"][0]["label"] in facexpr.FER2013_LABELS
     bad = subprocess.run(
         [sys.executable, "-m", "facexpr", "predict", "nope.png", "--model", str(model_dir)],
         capture_output=True, text=True, env=env, timeout=120,

@@ -16,7 +16,8 @@ from facexpr.annotate import annotate, save_image
 from facexpr.assets import EXAMPLE_FACE, EXAMPLE_PHOTO
 from facexpr.cli import main
 from facexpr.detection import CropSpec, box_iou
-from facexpr.photos import CROP_MAX_SIDE, list_images, predict_folder, predict_iter, to_rgb_uint8
+from facexpr.photos import CROP_MAX_SIDE, is_photo, predict_folder, predict_iter
+from facexpr.transforms import to_rgb_uint8
 
 from ._detect_fixtures import (  # noqa: F401  (fixtures)
     ASTRONAUT_FACE_BOX,
@@ -175,12 +176,26 @@ def test_auto_mode_keeps_crops_as_crops(model: facexpr.FaceModel) -> None:
         raise AssertionError("the detector ran on a face crop")
 
     crop = np.zeros((48, 48), np.uint8)
-    assert isinstance(facexpr.predict(crop, model=model, detector=no_detector), facexpr.Prediction)
-    assert isinstance(facexpr.predict(EXAMPLE_FACE, model=model, detector=no_detector), facexpr.Prediction)
+    assert [f.box for f in facexpr.predict(crop, model=model, detector=no_detector)] == [(0, 0, 48, 48)]
+    assert [f.box for f in facexpr.predict(EXAMPLE_FACE, model=model, detector=no_detector)] == [(0, 0, 125, 125)]
     batch = torch.rand(3, 3, 200, 200)  # a batch tensor is always a batch of crops
-    assert len(facexpr.predict(batch, model=model, detector=no_detector)) == 3
+    assert [len(faces) for faces in facexpr.predict(batch, model=model, detector=no_detector)] == [1, 1, 1]
     big = np.zeros((CROP_MAX_SIDE + 1, 100, 3), np.uint8)
-    assert isinstance(facexpr.predict(big, model=model, detect=False), facexpr.Prediction)
+    assert [f.box for f in facexpr.predict(big, model=model, detect=False)] == [(0, 0, 100, CROP_MAX_SIDE + 1)]
+
+
+def test_one_rule_decides_photo_or_crop(tmp_path: Path) -> None:
+    small, large = np.zeros((CROP_MAX_SIDE, 90), np.uint8), np.zeros((CROP_MAX_SIDE + 1, 90), np.uint8)
+    assert (is_photo(small), is_photo(large)) == (False, True)
+    assert (is_photo(np.zeros((48, 48))), is_photo(np.zeros((49, 48)), detect=True)) == (False, True)
+    assert is_photo(np.zeros((49, 48)), detect=True, input_size=64) is False
+    assert not is_photo(large, detect=False)
+    rotated = tmp_path / "rotated.jpg"  # stored 200x100, shown 100x200 (EXIF orientation 6): still a photo
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (200, 100)).save(rotated, exif=exif.tobytes())
+    assert is_photo(rotated) and not is_photo(tmp_path / "missing.jpg")  # unreadable: decoding says why
+    assert not is_photo(torch.zeros(2, 3, 500, 500))  # a batch tensor is face crops
 
 
 def test_photos_and_crops_mixed_in_a_list(model: facexpr.FaceModel) -> None:
@@ -217,7 +232,7 @@ def test_faces_are_classified_in_one_batch_with_the_crop_transform(model: facexp
     # each face is the model's crop prediction of the FER-style square around its box
     crops = CropSpec().crop_boxes(np.array([f.box for f in faces], dtype=float))
     x, y, side, _ = (int(round(v)) for v in crops[0])
-    expected = facexpr.predict(astronaut[y:y + side, x:x + side], model=model, detect=False)
+    (expected,) = facexpr.predict(astronaut[y:y + side, x:x + side], model=model, detect=False)
     assert faces[0].probabilities == pytest.approx(expected.probabilities, abs=1e-5)
 
 
@@ -273,16 +288,6 @@ def photo_folder(tmp_path: Path, astronaut: np.ndarray) -> Path:
     return root
 
 
-def test_list_images(photo_folder: Path) -> None:
-    assert [p.name for p in list_images(photo_folder)] == ["a.jpg", "b.png"]
-    assert [p.relative_to(photo_folder).as_posix() for p in list_images(photo_folder, recursive=True)] == [
-        "a.jpg", "b.png", "trip/broken.jpg", "trip/empty.jpg", "trip/day2/c.webp"]
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        list_images(photo_folder / "nope")
-    with pytest.raises(NotADirectoryError):
-        list_images(photo_folder / "a.jpg")
-
-
 def test_folder_stream_skips_unreadable_files(photo_folder: Path, model: facexpr.FaceModel) -> None:
     def detector(image: np.ndarray) -> tuple[list, list]:
         found = image.mean() > 10  # the black image has no face
@@ -318,7 +323,7 @@ def test_predict_iter_is_lazy_and_bounded(model: facexpr.FaceModel) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         crops = list(predict_iter([np.zeros((48, 48), np.uint8)] * 2, model=model, detect=False))
-    assert [r.faces[0].box for r in crops] == [None, None]
+    assert [r.faces[0].box for r in crops] == [(0, 0, 48, 48)] * 2  # a face crop's box: the whole image
 
 
 # -- annotation ----------------------------------------------------------------------------------

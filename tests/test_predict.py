@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -204,8 +205,65 @@ def test_crop_pct_is_the_models_view_in_predict_and_batch(model: facexpr.FaceMod
 def test_module_level_predict_takes_a_model_or_name(model: facexpr.FaceModel, tmp_path: Path) -> None:
     folder = model.save_pretrained(tmp_path / "m")
     x = np.zeros((48, 48), dtype=np.uint8)
-    assert facexpr.predict(x, model=folder).probabilities == pytest.approx(
-        facexpr.predict(x, model=model).probabilities)
+    assert facexpr.predict(x, model=folder)[0].probabilities == pytest.approx(
+        facexpr.predict(x, model=model)[0].probabilities)
+
+
+# -- facexpr.predict: one return type ------------------------------------------------------------
+
+
+def _no_detector(image: np.ndarray) -> None:
+    raise AssertionError("the detector ran on a face crop")
+
+
+@pytest.mark.parametrize("side", [20, 48, 100, 150, 151, 400, 1000])
+def test_predict_gives_an_images_faces_as_a_list_whatever_its_size(model: facexpr.FaceModel, side: int) -> None:
+    """A loop over photos of mixed sizes never meets a bare Prediction (it did for sides <= 160)."""
+    image = np.random.default_rng(side).integers(0, 256, (side, side + 10, 3), dtype=np.uint8)
+    faces = facexpr.predict(image, model=model, detector=lambda im: ([[5, 5, 15, 15]], [0.5]))
+    assert isinstance(faces, list) and len(faces) == 1 and isinstance(faces[0], facexpr.Prediction)
+    if side + 10 <= 160:  # a face crop (at most 160 pixels a side): one face, the whole image
+        assert faces[0].box == (0, 0, side + 10, side) and faces[0].score is None
+    else:
+        assert faces[0].box == (5, 5, 15, 15) and faces[0].score == 0.5
+    both = facexpr.predict([image, image], model=model, detector=lambda im: ([[5, 5, 15, 15]], [0.5]))
+    expected = [(faces[0].box, faces[0].score, faces[0].label)]
+    assert [[(f.box, f.score, f.label) for f in fs] for fs in both] == [expected, expected]
+
+
+def test_a_face_crop_is_one_face_whose_box_is_the_whole_image(model: facexpr.FaceModel, face_jpeg: Path) -> None:
+    crop = np.random.default_rng(4).integers(0, 256, (60, 50), dtype=np.uint8)
+    (face,) = facexpr.predict(crop, model=model, detector=_no_detector)
+    single = model.predict(crop)  # the crop API is unchanged: one Prediction, no box
+    assert single.box is None and face.box == (0, 0, 50, 60) and face.score is None
+    assert face.probabilities == pytest.approx(single.probabilities, abs=1e-6) and face.label == single.label
+    (from_file,) = facexpr.predict(face_jpeg, model=model, detector=_no_detector)
+    assert from_file.source == str(face_jpeg) and from_file.box == (0, 0, *Image.open(face_jpeg).size)
+    big = np.zeros((400, 300), np.uint8)
+    assert [f.box for f in facexpr.predict(big, model=model, detect=False, detector=_no_detector)] == [(0, 0, 300, 400)]
+    lists = facexpr.predict([crop, big], model=model, detect=False)
+    assert [[f.box for f in faces] for faces in lists] == [[(0, 0, 50, 60)], [(0, 0, 300, 400)]]
+
+
+def test_a_batch_tensor_is_n_face_crops(model: facexpr.FaceModel) -> None:
+    batch = torch.rand(5, 3, 200, 180)  # larger than a crop, yet a batch tensor holds face crops
+    results = facexpr.predict(batch, model=model, detector=_no_detector, batch_size=2)
+    assert len(results) == 5 and all(len(faces) == 1 for faces in results)
+    assert {faces[0].box for faces in results} == {(0, 0, 180, 200)}
+    for faces, single in zip(results, model.predict(batch)):
+        assert faces[0].probabilities == pytest.approx(single.probabilities, abs=1e-6)
+    searched = facexpr.predict(batch[:2], model=model, detect=True, detector=lambda im: ([[1, 2, 30, 40]], [0.8]))
+    assert [[f.box for f in faces] for faces in searched] == [[(1, 2, 30, 40)]] * 2
+
+
+def test_predict_names_a_bad_item_of_a_list_by_index(model: facexpr.FaceModel, tmp_path: Path) -> None:
+    good = np.zeros((48, 48), dtype=np.uint8)
+    with pytest.raises(facexpr.InvalidImageError, match=r"item 1: .*nope.jpg"):
+        facexpr.predict([good, tmp_path / "nope.jpg"], model=model)
+    with pytest.raises(facexpr.InvalidImageError, match=r"^Image file .*nope.jpg' does not exist"):
+        facexpr.predict(tmp_path / "nope.jpg", model=model)  # a single image: no index
+    with pytest.raises(facexpr.InvalidImageError, match="empty list"):
+        facexpr.predict([], model=model)
 
 
 def test_predict_restores_training_mode(model: facexpr.FaceModel) -> None:
@@ -271,14 +329,48 @@ def test_decompression_bomb(model: facexpr.FaceModel, tmp_path: Path, monkeypatc
         (np.full((10, 10), 200.0, dtype=np.float32), r"\[0, 1\]"),
         (np.full((10, 10), -3, dtype=np.int64), r"\[0, 255\]"),
         (np.zeros((10, 10), dtype=bool), "uint8, uint16 or float"),
+        (np.full((10, 10), None, dtype=object), r"numpy array \(shape \(10, 10\), dtype object\): expected uint8, "
+                                                 r"uint16 or float pixels, got dtype object"),
+        (np.full((10, 10, 3), "a"), "expected uint8, uint16 or float pixels, got dtype <U1"),
+        (np.full((10, 10), 300, dtype=np.uint32), r"\[0, 255\]"),
         ({"not": "an image"}, "(?i)expected a path"),
         ([], "empty list"),
     ],
-    ids=["empty", "5-channels", "1d", "5d", "nan", "inf", "float-range", "negative", "bool", "dict", "empty-list"],
+    ids=["empty", "5-channels", "1d", "5d", "nan", "inf", "float-range", "negative", "bool", "object", "str",
+         "uint32-range", "dict", "empty-list"],
 )
 def test_bad_arrays(model: facexpr.FaceModel, x: object, pattern: str) -> None:
     with pytest.raises(facexpr.InvalidImageError, match=pattern):
         model.predict(x)
+    with pytest.raises(facexpr.InvalidImageError, match=pattern):
+        facexpr.predict(x, model=model)
+
+
+def test_wide_integer_arrays_in_range_are_8_bit_levels(model: facexpr.FaceModel, gray48: np.ndarray) -> None:
+    for dtype in (np.uint32, np.uint64, np.int16, np.int64):
+        assert torch.equal(to_face_uint8(gray48.astype(dtype)), to_face_uint8(gray48)), dtype
+    big_endian = (gray48.astype(np.uint16) * 257).astype(">u2")  # 16-bit, as some TIFF readers give it
+    assert torch.equal(to_face_uint8(big_endian), to_face_uint8(gray48))
+
+
+def test_read_only_arrays_give_no_warning(gray48: np.ndarray) -> None:
+    frozen = gray48.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(to_face_uint8(frozen), to_face_uint8(gray48))
+        assert torch.equal(to_face_uint8(np.dstack([frozen] * 3)), to_face_uint8(gray48))
+
+
+@pytest.mark.parametrize("url", ["https://example.com/faces/smile.jpg", "http://example.com/a.png",
+                                 "file:///tmp/face.png", "s3://bucket/face.jpg"])
+def test_a_url_says_it_is_not_downloaded(model: facexpr.FaceModel, url: str) -> None:
+    for run in (model.predict, lambda x: facexpr.predict(x, model=model)):
+        with pytest.raises(facexpr.InvalidImageError) as info:
+            run(url)
+        message = str(info.value)
+        assert url in message  # the URL as given, not mangled into a path ('https:/example.com...')
+        assert "URL" in message and "Download" in message and "does not exist" not in message
 
 
 def test_bad_item_in_list_names_its_index(model: facexpr.FaceModel, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from torch import nn
 from ._config import ModelConfig, check_labels, default_labels
 
 if TYPE_CHECKING:
-    from ..inference import ImageInput, Prediction
-    from ..transforms import FaceTransform
+    from ..results import Prediction
+    from ..transforms import FaceTransform, ImageInput
 
 __all__ = ["FaceModel"]
 
@@ -287,7 +287,7 @@ class FaceModel(nn.Module):
             >>> len(model.predict([EXAMPLE_FACE, EXAMPLE_FACE], tta=True))
             2
         """
-        from ..inference import predict_faces
+        from ..inference import predict_faces  # the one import up a layer: inference imports models
 
         return predict_faces(self, x, batch_size=batch_size, tta=tta)
 
@@ -304,7 +304,7 @@ class FaceModel(nn.Module):
             >>> probs.shape, model.labels[int(probs.argmax())]
             (torch.Size([1, 7]), 'happy')
         """
-        from ..inference import predict_proba
+        from ..inference import predict_proba  # the one import up a layer: inference imports models
 
         return predict_proba(self, x, batch_size=batch_size, tta=tta)
 
