@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .annotate import annotate
 from .detection import DlibDetector, YuNetDetector, get_detector

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import HubError, WeightsNotAvailableError
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ def hub_answers(repo_id: str, filename: str, *, revision: str | None = None, tok
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError
 
-    from . import __version__
-
     limit = hub_timeout() if timeout is None else timeout
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint())
     answered: list[bool] = []
@@ -212,8 +211,6 @@ def fetch(
         RevisionNotFoundError,
     )
 
-    from . import __version__
-
     names = list(filenames)
     cache_dir = resolve_cache_dir(cache_dir)
     label = f"{what} '{repo_id}' (revision {revision or 'main'})"
@@ -266,8 +263,6 @@ def fetch(
 
 def _api(token: str | None) -> HfApi:
     from huggingface_hub import HfApi
-
-    from . import __version__
 
     return HfApi(endpoint=endpoint(), token=token, library_name="facexpr", library_version=__version__)
 

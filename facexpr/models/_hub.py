@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from safetensors.torch import save_file
 
 from .. import _hf
+from .._version import __version__
 from .._io import atomic_write, sha256_file
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 
@@ -118,8 +119,6 @@ def save_pretrained(model: FaceModel, save_directory: str | os.PathLike) -> Path
 
     Existing files are replaced atomically; a ``README.md`` already in the folder is kept.
     """
-    from .. import __version__
-
     folder = Path(save_directory)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"save_pretrained needs a folder, but '{folder}' is a file.")
