@@ -21,7 +21,7 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
-from .transforms import ImageInput
+from .transforms import ImageInput, describe_input
 
 if TYPE_CHECKING:
     from .models import FaceModel
@@ -39,6 +39,10 @@ def _as_batch(x: object) -> Sequence[ImageInput] | torch.Tensor:
     if _is_single(x):
         return [x]  # type: ignore[list-item]
     if isinstance(x, torch.Tensor):
+        if x.ndim != 4:
+            raise InvalidImageError(
+                f"{describe_input(x)}: expected a tensor of shape HxW, CxHxW or a batch NxCxHxW, C in (1, 3, 4)."
+            )
         return x
     if isinstance(x, (list, tuple)):
         if not x:

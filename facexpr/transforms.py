@@ -171,6 +171,8 @@ def _pil_pixels(img: Image.Image) -> torch.Tensor:
             scale = 1.0 if (mode == "F" and top <= 1.0) else 255.0 if top <= 255 else 65535.0
             arr = np.clip(arr / scale, 0.0, 1.0)
         return torch.from_numpy(arr.astype(np.float32))[None]
+    if mode == "La":  # premultiplied alpha, which Pillow converts only to LA
+        img, mode = img.convert("LA"), "LA"
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
     elif mode not in ("L", "RGB"):

@@ -222,4 +222,6 @@ def test_video_command_bad_input_exits_2(tmp_path: Path, model_dir: Path, capsys
     assert main(["video", str(tmp_path / "nope.mp4"), "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("facexpr: error:") and "nope.mp4" in err and len(err.splitlines()) == 1
-    assert main(["video", str(tmp_path / "nope.mp4"), "--every", "0", "--model", str(model_dir)]) == 2
+    with pytest.raises(SystemExit) as usage_error:  # a bad option value is a one-line usage error
+        main(["video", str(tmp_path / "nope.mp4"), "--every", "0", "--model", str(model_dir)])
+    assert usage_error.value.code == 2

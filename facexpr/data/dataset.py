@@ -70,7 +70,13 @@ class FaceDataset(Dataset):
 
     @property
     def soft(self) -> bool:
-        """Whether the targets are class probabilities (``N x C``) rather than indices."""
+        """Whether the targets are class probabilities (``N x C``) rather than indices.
+
+        Example:
+            >>> import torch
+            >>> FaceDataset(torch.zeros(1, 48, 48, dtype=torch.uint8), torch.tensor([1]), classes=("no", "yes")).soft
+            False
+        """
         return self.targets.ndim == 2
 
     @property

@@ -286,5 +286,10 @@ class FERPlus(FaceDataset):
 
     @property
     def hard_targets(self) -> torch.Tensor:
-        """The majority class of each face (ties broken in FER+'s column order, as for ``"majority"``)."""
+        """The majority class of each face (ties broken in FER+'s column order, as for ``"majority"``).
+
+        Example:
+            >>> FERPlus("../shared/data/ferplus", "test", labels="probability").hard_targets[:3]  # doctest: +SKIP
+            tensor([7, 4, 6])
+        """
         return self.majority
