@@ -1,14 +1,19 @@
-"""Shared fixtures: small generated images, a fake Hub endpoint, the shared data folder."""
+"""Shared fixtures: a fresh model and its folder, small generated images, the YuNet detector and
+real photos from the shared data folder, a fake Hub endpoint."""
 
 from __future__ import annotations
 
+import csv
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+import facexpr
 
 from ._hub_server import FakeHub
 
@@ -16,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 FER2013_ROOT = SHARED / "data" / "fer2013"
 EXPW_ROOT = SHARED / "data" / "expw"
+YUNET_ONNX = SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.onnx"
 
 
 @pytest.fixture
@@ -24,6 +30,52 @@ def fer2013_root() -> Path:
     if not (FER2013_ROOT / "test").is_dir():
         pytest.skip(f"FER2013 not found at {FER2013_ROOT} (the shared data folder is absent)")
     return FER2013_ROOT
+
+
+@pytest.fixture(scope="module")
+def model() -> facexpr.FaceModel:
+    """A freshly initialised ``better`` on the CPU, seeded (no trained weights are needed to test
+    the pipeline); one per test module, so a module may change it."""
+    torch.manual_seed(0)
+    return facexpr.load("better", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, model: facexpr.FaceModel) -> Path:
+    """The same model written by ``save_pretrained``, for the CLI and ``facexpr.load(folder)``."""
+    return model.save_pretrained(tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture
+def yunet(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real YuNet model from ../shared, made the default through $FACEXPR_YUNET_MODEL."""
+    pytest.importorskip("cv2", reason="opencv-python-headless (the 'detect' extra) is not installed")
+    if not YUNET_ONNX.is_file():
+        pytest.skip(f"YuNet model not found at {YUNET_ONNX} (the shared folder is absent)")
+    monkeypatch.setenv("FACEXPR_YUNET_MODEL", str(YUNET_ONNX))
+    return YUNET_ONNX
+
+
+@pytest.fixture
+def astronaut() -> np.ndarray:
+    """The shipped 512x512 example photo (one face) as RGB uint8."""
+    from facexpr.assets import EXAMPLE_PHOTO
+
+    with Image.open(EXAMPLE_PHOTO) as img:
+        return np.array(img.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def expw_faces() -> dict[str, list[tuple[np.ndarray, str]]]:
+    """ExpW's labelled faces by photo; skips when ../shared is absent."""
+    if not (EXPW_ROOT / "faces.csv").is_file():
+        pytest.skip(f"ExpW photos not found at {EXPW_ROOT} (the shared data folder is absent)")
+    faces: dict[str, list[tuple[np.ndarray, str]]] = {}
+    with open(EXPW_ROOT / "faces.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            box = np.array([float(row[k]) for k in ("x", "y", "width", "height")])
+            faces.setdefault(row["image"], []).append((box, row["label"]))
+    return faces
 
 
 @pytest.fixture

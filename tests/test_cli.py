@@ -9,20 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import facexpr
 from facexpr.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FACE = REPO_ROOT / "examples" / "images" / "astronaut_face.jpg"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = facexpr.load("better", pretrained=False, device="cpu")
-    return model.save_pretrained(tmp_path_factory.mktemp("cli") / "model")
 
 
 def test_predict_table(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,6 +105,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert facexpr.__version__ in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_real_subprocess(model_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(

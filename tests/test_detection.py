@@ -22,7 +22,8 @@ from facexpr.detection import (
     yunet_model_path,
 )
 
-from ._detect_fixtures import ASTRONAUT_FACE_BOX, YUNET_ONNX, astronaut, expw_faces, yunet  # noqa: F401  (fixtures)
+from ._photo_helpers import ASTRONAUT_FACE_BOX
+from .conftest import YUNET_ONNX
 from ._hub_server import FakeHub
 
 

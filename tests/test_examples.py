@@ -54,14 +54,6 @@ def _quiet_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A freshly initialised ``better`` model saved with ``save_pretrained``."""
-    torch.manual_seed(0)
-    return facexpr.load("better", pretrained=False, device="cpu").save_pretrained(
-        tmp_path_factory.mktemp("examples") / "model")
-
-
-@pytest.fixture(scope="module")
 def fer2013(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny FER2013 in the image-folder layout: 6 random 48x48 faces per class and split."""
     root = tmp_path_factory.mktemp("fer2013")
@@ -109,6 +101,7 @@ def test_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("usage:") and len(out.splitlines()) > 3
 
 
+@pytest.mark.slow
 def test_a_script_runs_as_a_file() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(EXAMPLES / "publish_to_hub.py"), "--help"], env=env,

@@ -19,6 +19,8 @@ from .conftest import FER2013_ROOT
 
 @pytest.fixture(scope="module")
 def model() -> facexpr.FaceModel:
+    """Unlike conftest's model, with batch-norm statistics away from 0 and 1, so that an export
+    that dropped them would show."""
     torch.manual_seed(0)
     model = facexpr.load("better", pretrained=False, device="cpu")
     with torch.no_grad():
@@ -40,6 +42,7 @@ def inputs(model: facexpr.FaceModel) -> torch.Tensor:
     return model.transforms().normalize(faces)
 
 
+@pytest.mark.slow
 def test_onnx_parity_and_metadata(model: facexpr.FaceModel, inputs: torch.Tensor, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the 'export' extra")
     path = export(model, tmp_path / "m.onnx")

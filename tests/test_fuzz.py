@@ -66,17 +66,6 @@ def _no_hang_no_huge_allocation() -> Iterator[None]:
     assert grown < MAX_GROWTH_BYTES, f"peak memory grew by {grown / 2**30:.1f} GiB during the test"
 
 
-@pytest.fixture(scope="module")
-def model() -> facexpr.FaceModel:
-    torch.manual_seed(0)
-    return facexpr.load("simple", pretrained=False, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def model_dir(model: facexpr.FaceModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return model.save_pretrained(tmp_path_factory.mktemp("fuzz") / "model")
-
-
 def _no_detector(image: np.ndarray) -> tuple[list, list]:
     return [[0, 0, image.shape[1], image.shape[0]]], [1.0]
 

@@ -19,16 +19,7 @@ from facexpr.detection import CropSpec, box_iou
 from facexpr.photos import CROP_MAX_SIDE, is_photo, predict_folder, predict_iter
 from facexpr.transforms import to_rgb_uint8
 
-from ._detect_fixtures import (  # noqa: F401  (fixtures)
-    ASTRONAUT_FACE_BOX,
-    astronaut,
-    expw_faces,
-    iter_rows,
-    model,
-    model_dir,
-    square,
-    yunet,
-)
+from ._photo_helpers import ASTRONAUT_FACE_BOX, iter_rows, square
 from .conftest import EXPW_ROOT
 
 # Multi-face ExpW photos in which exactly the labelled faces are visible.

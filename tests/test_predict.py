@@ -14,12 +14,6 @@ import facexpr
 from facexpr.transforms import FaceTransform, to_face_uint8
 
 
-@pytest.fixture(scope="module")
-def model() -> facexpr.FaceModel:
-    torch.manual_seed(0)
-    return facexpr.load("better", pretrained=False, device="cpu")
-
-
 @pytest.fixture
 def gray48() -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, size=(48, 48), dtype=np.uint8)

@@ -14,7 +14,7 @@ from facexpr.cli import main
 from facexpr.detection import box_iou
 from facexpr.video import VideoWriter, _Tracker, predict_video, process_video, video_info
 
-from ._detect_fixtures import ASTRONAUT_FACE_BOX, astronaut, iter_rows, model, model_dir, yunet  # noqa: F401
+from ._photo_helpers import ASTRONAUT_FACE_BOX, iter_rows
 
 FPS = 10.0
 SIZE = (320, 240)
@@ -199,6 +199,7 @@ def test_webcam_window_shows_annotated_frames_until_q(
     np.testing.assert_array_equal(shown[0][-1, -1], bgr_plain[-1, -1])  # far from the box: untouched
 
 
+@pytest.mark.slow
 def test_video_command_in_a_real_subprocess(clip: Path, yunet: Path, model_dir: Path, tmp_path: Path) -> None:
     import os
     import subprocess

@@ -18,6 +18,7 @@ def test_at_least_the_default_model_is_released() -> None:
     assert "better" in RELEASED, "facexpr.predict defaults to 'better', whose weights must ship"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RELEASED)
 def test_shipped_weights_reproduce_their_test_accuracy(name: str, fer2013_root: Path) -> None:
     from facexpr.data import FER2013
