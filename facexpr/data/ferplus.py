@@ -315,5 +315,21 @@ class FERPlus(FaceDataset):
 
     @property
     def hard_targets(self) -> torch.Tensor:
-        """The majority class of each face (ties broken in FER+'s column order, as for ``"majority"``)."""
+        """The majority class of each face (ties broken in FER+'s column order, as for ``"majority"``).
+
+        With ``labels="probability"`` this is not each distribution's most probable class id
+        when votes tie: FER+'s column order decides, as for the majority labels.
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from PIL import Image
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     (Path(tmp) / "FER2013Train").mkdir()
+            ...     Image.new("L", (48, 48)).save(Path(tmp) / "FER2013Train" / "fer0000000.png")
+            ...     _ = (Path(tmp) / "FER2013Train" / "label.csv").write_text("fer0000000.png,box,0,0,0,5,5,0,0,0,0,0")
+            ...     ds = FERPlus(tmp, "train", labels="probability", cache=False)
+            >>> ds.classes[int(ds.hard_targets[0])], ds.classes[int(ds.targets.argmax(1)[0])]
+            ('sad', 'angry')
+        """
         return self.majority
