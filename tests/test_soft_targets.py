@@ -195,3 +195,11 @@ def test_ece_against_votes_uses_the_share_of_votes_of_the_predicted_class() -> N
     assert expected_calibration_error(probs, one_hot) == expected_calibration_error(probs, torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="do not match"):
         expected_calibration_error(probs, votes[:2])
+
+
+def test_a_tensor_pair_of_soft_targets_keeps_the_models_names_only_when_the_classes_match() -> None:
+    images = torch.zeros(4, 48, 48, dtype=torch.uint8)
+    seven = Trainer(facexpr.load("simple", pretrained=False, device="cpu"), device="cpu")
+    assert seven._as_dataset((images, torch.full((4, 7), 1 / 7)), "data").classes == facexpr.FER2013_LABELS
+    assert seven._as_dataset((images, torch.full((4, 3), 1 / 3)), "data").classes == ("0", "1", "2")
+    assert seven._as_dataset((images, torch.tensor([0, 1, 2, 0])), "data").classes == facexpr.FER2013_LABELS

@@ -44,7 +44,7 @@ def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) 
         images, targets = data
         targets = torch.as_tensor(targets)
         count = targets.shape[1] if targets.ndim == 2 else int(targets.max()) + 1
-        if labels is not None and count <= len(labels):
+        if labels is not None and (count == len(labels) or (targets.ndim == 1 and count < len(labels))):
             return FaceDataset(images, targets, tuple(labels))
         return FaceDataset(images, targets, [str(i) for i in range(count)])
     raise TypeError(
