@@ -15,7 +15,7 @@ from PIL import Image
 import facexpr
 from facexpr.cli import main
 from facexpr.data import FaceDataset, FERPlus
-from facexpr.data.ferplus import FERPLUS_COLUMNS, votes_to_targets
+from facexpr.data.ferplus import FERPLUS_COLUMNS, ferplus_layout, votes_to_targets
 from facexpr.labels import FER2013_LABELS, FERPLUS_LABELS
 from facexpr.metrics import expected_calibration_error, kl_divergence
 from facexpr.training import Trainer
@@ -269,3 +269,15 @@ def test_evaluate_with_majority_labels_still_reports_the_votes(joined_layout: Pa
     seven = facexpr.load("simple", pretrained=False, device="cpu")
     with pytest.raises(ValueError, match="predicts 7 classes .* but the data has 8"):
         Trainer(seven, device="cpu").evaluate(test)
+
+
+def test_ferplus_layout_names_each_layout(joined_layout: Path, official_csv_layout: Path, folder_layout: Path,
+                                          tmp_path: Path) -> None:
+    assert ferplus_layout(joined_layout) == "joined"
+    renamed = tmp_path / "votes.csv"
+    renamed.write_text((joined_layout / "ferplus.csv").read_text())
+    assert ferplus_layout(renamed) == "joined"
+    assert ferplus_layout(official_csv_layout) == "official"
+    assert ferplus_layout(official_csv_layout / "fer2013.csv") is None  # FER2013's own CSV
+    assert ferplus_layout(folder_layout) == "folders"
+    assert ferplus_layout(tmp_path / "fer2013") is None  # FER2013's class folders

@@ -86,7 +86,7 @@ def ferplus_layout(root: str | os.PathLike) -> str | None:
     """Which FER+ layout ``root`` holds, as :class:`FERPlus` looks for them; ``None`` if none.
 
     Returns:
-        ``"joined"`` (``ferplus.csv``, or ``root`` is that file), ``"official"``
+        ``"joined"`` (``ferplus.csv``, or ``root`` is a CSV file with its columns), ``"official"``
         (``fer2013new.csv`` beside ``fer2013.csv``), ``"folders"`` (``FER2013Train/label.csv``)
         or ``None``.
 
@@ -100,8 +100,10 @@ def ferplus_layout(root: str | os.PathLike) -> str | None:
         None joined
     """
     root = Path(root)
-    if root.is_file():
-        return "joined" if root.suffix.lower() == ".csv" and root.name != "fer2013.csv" else None
+    if root.is_file():  # a joined CSV by another name: known by its header
+        with open(root, newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle), [])
+        return "joined" if {"image", "usage", *FERPLUS_COLUMNS} <= set(header) else None
     if (root / "ferplus.csv").is_file():
         return "joined"
     if (root / "fer2013new.csv").is_file() and (root / "fer2013.csv").is_file():
