@@ -254,6 +254,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         teacher=args.teacher, distill_alpha=args.distill_alpha,
         distill_temperature=args.distill_temperature, teacher_mode=args.teacher_mode,
+        dataset=args.dataset,
     )
     best = train_recipe(
         recipe, args.data, args.out, resume=not args.no_resume, device=args.device,
@@ -265,12 +266,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import FER2013, ImageFolder, fer2013_layout
+    from .data import FER2013, FERPlus, ImageFolder, fer2013_layout
+    from .data.ferplus import ferplus_layout
+    from .labels import FERPLUS_LABELS
     from .models import load
     from .training import Trainer
 
     model = load(args.model, device=args.device)
-    if fer2013_layout(args.data, args.split) is not None:
+    ferplus = ferplus_layout(args.data) is not None
+    fer2013 = fer2013_layout(args.data, args.split) is not None
+    if ferplus and (tuple(model.labels) == FERPLUS_LABELS or not fer2013):
+        data = FERPlus(args.data, args.split, labels="probability")
+    elif fer2013:
         data = FER2013(args.data, args.split)
     else:
         data = ImageFolder(args.data, classes=model.labels)
@@ -279,6 +286,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"{len(data)} images, accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, loss {report['loss']:.4f}")
+    if "kl_divergence" in report:
+        print(f"against the votes: KL divergence {report['kl_divergence']:.4f}, ECE {report['ece_votes']:.4f} "
+              "(accuracy is against the majority vote)")
     print()
     width = max(len("class"), *(len(c) for c in model.labels))
     print(f"{'class':<{width}}  precision  recall  f1     support")
@@ -475,9 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrained --epochs 10",
     )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, ...")
+    what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, better.ferplus, vgg8_bn.ferplus, ...")
     what.add_argument("--model", help="architecture name; uses its facexpr recipe")
-    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, or your class folders")
+    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, a FER+ folder (with a .ferplus recipe), or your class folders")
     p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
@@ -495,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-mode", choices=["online", "cached"], default=None,
                    help="online: the teacher sees every augmented batch; cached: its logits of each "
                    "image are computed once (faster, approximate)")
+    p.add_argument("--dataset", choices=["fer2013", "ferplus-majority", "ferplus-probability"], default=None,
+                   help="override the recipe's labels: FER2013's, or FER+'s majority votes or vote distributions "
+                   "(DATA is then a FER+ folder)")
     p.add_argument("--val-fraction", type=_float_in(0, 1, low_open=True, high_open=True), default=0.1,
                    help="share of each class held out for validation when DATA is a single class-folder tree")
     p.add_argument("--tensorboard", metavar="LOGDIR", default=None, help="log to TensorBoard (pip install tensorboard)")
@@ -506,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", parents=[debug_flag], help="accuracy, per-class table and confusion matrix on a data set")
     p.add_argument("--model", required=True, help="model name, saved folder or Hub repo")
-    p.add_argument("--data", required=True, help="FER2013 folder/CSV, or a folder of class folders")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="FER2013 split (default: test)")
+    p.add_argument("--data", required=True, help="FER2013 folder/CSV, a FER+ folder (also reports KL and ECE against "
+                   "the votes), or a folder of class folders")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="FER2013/FER+ split (default: test)")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--device", default=None)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["confusion_matrix", "classification_report", "expected_calibration_error"]
+__all__ = ["confusion_matrix", "classification_report", "expected_calibration_error", "kl_divergence"]
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -71,13 +71,42 @@ def classification_report(cm: torch.Tensor, labels: Sequence[str]) -> dict[str, 
 def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15) -> float:
     """Expected calibration error of the top-class confidence, with equal-width bins.
 
+    Guo et al. (ICML 2017): faces are binned by the probability of their predicted class
+    (``n_bins`` equal bins over [0, 1]), and the error is the mean over faces of
+    ``|mean confidence - mean accuracy|`` of their bin.
+
+    ``targets`` are class indices (``N``; accuracy is 1 when the prediction is the target), or
+    label distributions such as FER+'s votes (``N x C``). With a distribution, a face's accuracy
+    is the share of the votes its predicted class got: the chance that the prediction matches a
+    label drawn from the votes, so a model is calibrated when a face it is 70% sure of gets 70%
+    of the votes for that class. This is ECE "against the human label distribution" rather than
+    against the majority label, which is misleading when annotators disagree (Baan et al.,
+    "Stop Measuring Calibration When Humans Disagree", EMNLP 2022, arXiv:2210.16133). On
+    one-hot distributions it equals the ECE of their class indices.
+
+    Args:
+        probs: Predicted probabilities, ``N x C``.
+        targets: Class indices (``N``) or label distributions (``N x C``, rows summing to 1).
+        n_bins: Number of confidence bins.
+
+    Returns:
+        The ECE, in [0, 1].
+
     Example:
         >>> import torch
-        >>> round(expected_calibration_error(torch.tensor([[0.9, 0.1], [0.6, 0.4]]), torch.tensor([0, 1])), 3)
+        >>> probs = torch.tensor([[0.9, 0.1], [0.6, 0.4]])
+        >>> round(expected_calibration_error(probs, torch.tensor([0, 1])), 3)
         0.35
+        >>> round(expected_calibration_error(probs, torch.tensor([[0.8, 0.2], [0.6, 0.4]])), 3)
+        0.05
     """
     confidence, predicted = probs.max(dim=1)
-    correct = (predicted == targets).double()
+    if targets.ndim == 2:
+        if targets.shape != probs.shape:
+            raise ValueError(f"targets of shape {tuple(targets.shape)} do not match probs of shape {tuple(probs.shape)}.")
+        correct = targets.double().gather(1, predicted.unsqueeze(1)).squeeze(1)
+    else:
+        correct = (predicted == targets).double()
     bins = torch.clamp((confidence * n_bins).long(), max=n_bins - 1)
     ece = torch.zeros((), dtype=torch.float64)
     for b in range(n_bins):
@@ -85,3 +114,38 @@ def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, n_bin
         if mask.any():
             ece += mask.double().mean() * (confidence[mask].double().mean() - correct[mask].mean()).abs()
     return float(ece)
+
+
+def kl_divergence(targets: torch.Tensor, probs: torch.Tensor) -> float:
+    """Mean Kullback-Leibler divergence ``KL(targets || probs)`` over faces, in nats.
+
+    ``sum_c t_c * log(t_c / p_c)`` for each face, with ``0 * log 0 = 0``: how far the predicted
+    probabilities are from a label distribution such as FER+'s votes (0 when they are equal).
+    It is the cross-entropy against the votes minus the votes' own entropy, so it ranks models
+    as the soft-target loss does, on a scale where 0 is perfect. A class with votes and a
+    predicted probability of 0 gives ``inf``.
+
+    Args:
+        targets: Label distributions, ``N x C`` (rows summing to 1).
+        probs: Predicted probabilities, ``N x C``.
+
+    Returns:
+        The mean divergence (``nan`` for no faces).
+
+    Raises:
+        ValueError: If the shapes differ.
+
+    Example:
+        >>> import torch
+        >>> votes = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+        >>> kl_divergence(votes, votes)
+        0.0
+        >>> round(kl_divergence(votes, torch.tensor([[0.25, 0.25, 0.5], [0.5, 0.25, 0.25]])), 4)
+        0.6931
+    """
+    if targets.shape != probs.shape or targets.ndim != 2:
+        raise ValueError(f"kl_divergence needs two N x C tensors of the same shape, got targets of shape "
+                         f"{tuple(targets.shape)} and probs of shape {tuple(probs.shape)}.")
+    t, p = targets.double(), probs.double()
+    per_face = (torch.special.xlogy(t, t) - torch.special.xlogy(t, p)).sum(dim=1)
+    return float(per_face.mean())

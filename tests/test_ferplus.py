@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
+import facexpr
+from facexpr.cli import main
 from facexpr.data import FaceDataset, FERPlus
-from facexpr.data.ferplus import FERPLUS_COLUMNS, votes_to_targets
+from facexpr.data.ferplus import FERPLUS_COLUMNS, ferplus_layout, votes_to_targets
 from facexpr.labels import FER2013_LABELS, FERPLUS_LABELS
+from facexpr.metrics import expected_calibration_error, kl_divergence
+from facexpr.training import Trainer
+from facexpr.training.recipes import RECIPES, get_recipe, load_train_val
 
 from .conftest import SHARED
 
@@ -173,3 +180,104 @@ def test_real_ferplus_test_split() -> None:
     # 3,573 PrivateTest faces in FER+, of which those with unknown or NF on top are dropped
     assert 3400 < len(test) < 3573 and test.targets.shape == (len(test), 8)
     assert test.class_counts()[FERPLUS_LABELS.index("neutral")] > test.class_counts()[FERPLUS_LABELS.index("disgust")]
+
+
+# -- training and evaluating on FER+ ---------------------------------------------------------------
+@pytest.fixture
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+
+
+def test_ferplus_recipes_train_on_the_votes_and_name_their_dataset() -> None:
+    for name, arch in (("better.ferplus", "better"), ("vgg8_bn.ferplus", "vgg8_bn")):
+        recipe = RECIPES[name]
+        assert (recipe.model, recipe.dataset, recipe.label_smoothing) == (arch, "ferplus-probability", 0.0)
+        assert replace(recipe, dataset="fer2013", label_smoothing=0.1) == RECIPES[arch]  # otherwise the FER2013 recipe
+        assert recipe.to_dict()["dataset"] == "ferplus-probability"
+    assert "dataset" not in RECIPES["better"].to_dict()  # as in the configs released before FER+
+    assert get_recipe("better", dataset="ferplus-majority").dataset == "ferplus-majority"
+    with pytest.raises(ValueError, match="Unknown recipe dataset 'ferplus'. Available: fer2013, ferplus-majority"):
+        get_recipe("better", dataset="ferplus")
+
+
+@pytest.mark.usefixtures("_cache")
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_load_train_val_reads_every_ferplus_layout(layout: str, request: pytest.FixtureRequest) -> None:
+    root = request.getfixturevalue(layout)
+    train, val = load_train_val(root, dataset="ferplus-probability")
+    assert train.soft and train.targets.shape == (4, 8) and train.classes == FERPLUS_LABELS
+    assert [FERPLUS_LABELS[t] for t in val.hard_targets] == ["surprise"]  # val is PublicTest
+    train, val = load_train_val(root, dataset="ferplus-majority")
+    assert not train.soft and train.targets.tolist() == [3, 6, 6, 7]
+    if layout == "official_csv_layout":  # fer2013.csv is there too: FER2013's own labels, as before
+        assert load_train_val(root)[0].classes == FER2013_LABELS
+    else:
+        with pytest.raises(ValueError, match="holds FER\\+ votes; train on them with a FER\\+ recipe"):
+            load_train_val(root)
+
+
+def test_a_ferplus_dataset_needs_ferplus_data(tmp_path: Path) -> None:
+    (tmp_path / "faces" / "calm").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="dataset 'ferplus-majority' needs FER\\+ data"):
+        load_train_val(tmp_path / "faces", dataset="ferplus-majority")
+    with pytest.raises(ValueError, match="Unknown dataset 'votes'"):
+        load_train_val(tmp_path / "faces", dataset="votes")
+
+
+@pytest.mark.usefixtures("_cache")
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_cli_trains_better_ferplus_and_evaluates_against_the_votes(
+    layout: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = request.getfixturevalue(layout)
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "better.ferplus", "--data", str(root), "--out", str(out),
+                 "--epochs", "1", "--device", "cpu"]) == 0
+    model = facexpr.load(out / "best", device="cpu")
+    assert model.labels == FERPLUS_LABELS and model.num_classes == 8
+    assert model.config.recipe["dataset"] == "ferplus-probability"
+    assert json.loads((out / "recipe.json").read_text())["dataset"] == "ferplus-probability"
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "best"), "--data", str(root), "--split", "test", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    test = FERPlus(root, "test", labels="probability", cache=False)
+    probs = Trainer(model, device="cpu").predict(test).double()
+    assert report["kl_divergence"] == pytest.approx(kl_divergence(test.votes, probs), rel=1e-6)
+    assert report["ece_votes"] == pytest.approx(expected_calibration_error(probs, test.votes), rel=1e-6)
+    assert report["accuracy"] == float(probs.argmax(1).tolist() == test.majority.tolist())
+    assert main(["evaluate", "--model", str(out / "best"), "--data", str(root), "--split", "test"]) == 0
+    assert "against the votes: KL divergence" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("_cache")
+def test_cli_dataset_override_trains_on_majority_labels(folder_layout: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "better", "--data", str(folder_layout), "--out", str(out),
+                 "--epochs", "1", "--dataset", "ferplus-majority", "--device", "cpu"]) == 0
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["dataset"] == "ferplus-majority" and recipe["label_smoothing"] == 0.1
+    assert facexpr.load(out / "best", device="cpu").labels == FERPLUS_LABELS
+
+
+def test_evaluate_with_majority_labels_still_reports_the_votes(joined_layout: Path) -> None:
+    test = FERPlus(joined_layout, "test", cache=False)
+    assert not test.soft
+    torch.manual_seed(0)
+    trainer = Trainer(facexpr.load("simple", pretrained=False, labels=list(FERPLUS_LABELS), device="cpu"), device="cpu")
+    report = trainer.evaluate(test)
+    assert report["kl_divergence"] == pytest.approx(kl_divergence(test.votes, trainer.predict(test).double()), rel=1e-6)
+    seven = facexpr.load("simple", pretrained=False, device="cpu")
+    with pytest.raises(ValueError, match="predicts 7 classes .* but the data has 8"):
+        Trainer(seven, device="cpu").evaluate(test)
+
+
+def test_ferplus_layout_names_each_layout(joined_layout: Path, official_csv_layout: Path, folder_layout: Path,
+                                          tmp_path: Path) -> None:
+    assert ferplus_layout(joined_layout) == "joined"
+    renamed = tmp_path / "votes.csv"
+    renamed.write_text((joined_layout / "ferplus.csv").read_text())
+    assert ferplus_layout(renamed) == "joined"
+    assert ferplus_layout(official_csv_layout) == "official"
+    assert ferplus_layout(official_csv_layout / "fer2013.csv") is None  # FER2013's own CSV
+    assert ferplus_layout(folder_layout) == "folders"
+    assert ferplus_layout(tmp_path / "fer2013") is None  # FER2013's class folders

@@ -349,22 +349,28 @@ def test_shard_matches_distributed_sampler() -> None:
     assert shard(torch.arange(11), 1, 3).tolist() == list(sampler)
 
 
-@pytest.mark.slow
-def test_ddp_two_processes_end_with_identical_weights(
-    tmp_path: Path, data: tuple[FaceDataset, FaceDataset]
-) -> None:
-    train, _ = data
-    torch.save({"images": train.images, "targets": train.targets}, tmp_path / "data.pt")
+def _run_ddp(out: Path, images: torch.Tensor, targets: torch.Tensor) -> list[dict]:
+    """Train the worker with DDP on 2 processes in ``out``; return each rank's info."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"images": images, "targets": targets}, out / "data.pt")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-        f"--master_port={port}", str(WORKER), "ddp", str(tmp_path / "data.pt"), str(tmp_path),
+        f"--master_port={port}", str(WORKER), "ddp", str(out / "data.pt"), str(out),
     ]
     result = subprocess.run(command, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_end_with_identical_weights(
+    tmp_path: Path, data: tuple[FaceDataset, FaceDataset]
+) -> None:
+    train, _ = data
+    info = _run_ddp(tmp_path, train.images, train.targets)
     assert [i["world_size"] for i in info] == [2, 2]
     assert [i["wrapped"] for i in info] == ["DistributedDataParallel"] * 2
     assert info[0]["steps_per_epoch"] == math.ceil(32 / 2 / BATCH_SIZE)  # each rank sees half
@@ -375,6 +381,18 @@ def test_ddp_two_processes_end_with_identical_weights(
                          torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"])
     assert (tmp_path / "history.csv").is_file()
     assert [p.name for p in tmp_path.glob("rank_zero_only_ran_on_*")] == ["rank_zero_only_ran_on_0"]
+
+    # Soft targets are sharded with their images: one-hot distributions train as the indices do.
+    soft = tmp_path / "soft"
+    soft_info = _run_ddp(soft, train.images, F.one_hot(train.targets, 3).float())
+    assert soft_info[0]["history"] == soft_info[1]["history"]
+    _assert_same_weights(torch.load(soft / "rank0.pt"), torch.load(soft / "rank1.pt"))
+    for key, values in info[0]["history"]["history"].items():
+        if key != "seconds":
+            assert soft_info[0]["history"]["history"][key] == pytest.approx(values, abs=1e-4), key
+    hard_weights, soft_weights = torch.load(tmp_path / "rank0.pt"), torch.load(soft / "rank0.pt")
+    for key in hard_weights:
+        torch.testing.assert_close(soft_weights[key].float(), hard_weights[key].float(), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])

@@ -37,7 +37,7 @@ from .dataset import FaceDataset
 from .fer2013 import SPLITS, FER2013
 from .folder import decode_images
 
-__all__ = ["FERPLUS_COLUMNS", "FERPlus", "LabelMode", "votes_to_targets"]
+__all__ = ["FERPLUS_COLUMNS", "FERPlus", "LabelMode", "ferplus_layout", "votes_to_targets"]
 
 FERPLUS_COLUMNS: tuple[str, ...] = (
     "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF",
@@ -80,6 +80,37 @@ def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch
     distribution[:, _ORDER] = emotions / emotions.sum(axis=1, keepdims=True)
     majority = np.asarray(_ORDER, dtype=np.int64)[emotions.argmax(axis=1)]
     return kept, torch.from_numpy(majority), torch.from_numpy(distribution.astype(np.float32))
+
+
+def ferplus_layout(root: str | os.PathLike) -> str | None:
+    """Which FER+ layout ``root`` holds, as :class:`FERPlus` looks for them; ``None`` if none.
+
+    Returns:
+        ``"joined"`` (``ferplus.csv``, or ``root`` is a CSV file with its columns), ``"official"``
+        (``fer2013new.csv`` beside ``fer2013.csv``), ``"folders"`` (``FER2013Train/label.csv``)
+        or ``None``.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     before = ferplus_layout(tmp)
+        ...     _ = (Path(tmp) / "ferplus.csv").write_text("image,usage")
+        ...     print(before, ferplus_layout(tmp))
+        None joined
+    """
+    root = Path(root)
+    if root.is_file():  # a joined CSV by another name: known by its header
+        with open(root, newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle), [])
+        return "joined" if {"image", "usage", *FERPLUS_COLUMNS} <= set(header) else None
+    if (root / "ferplus.csv").is_file():
+        return "joined"
+    if (root / "fer2013new.csv").is_file() and (root / "fer2013.csv").is_file():
+        return "official"
+    if any((root / folder / "label.csv").is_file() for folder in _FOLDERS.values()):
+        return "folders"
+    return None
 
 
 def _vote_row(row: list[str], where: str) -> list[int]:
@@ -288,8 +319,19 @@ class FERPlus(FaceDataset):
     def hard_targets(self) -> torch.Tensor:
         """The majority class of each face (ties broken in FER+'s column order, as for ``"majority"``).
 
+        With ``labels="probability"`` this is not each distribution's most probable class id
+        when votes tie: FER+'s column order decides, as for the majority labels.
+
         Example:
-            >>> FERPlus("../shared/data/ferplus", "test", labels="probability").hard_targets[:3]  # doctest: +SKIP
-            tensor([7, 4, 6])
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from PIL import Image
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     (Path(tmp) / "FER2013Train").mkdir()
+            ...     Image.new("L", (48, 48)).save(Path(tmp) / "FER2013Train" / "fer0000000.png")
+            ...     _ = (Path(tmp) / "FER2013Train" / "label.csv").write_text("fer0000000.png,box,0,0,0,5,5,0,0,0,0,0")
+            ...     ds = FERPlus(tmp, "train", labels="probability", cache=False)
+            >>> ds.classes[int(ds.hard_targets[0])], ds.classes[int(ds.targets.argmax(1)[0])]
+            ('sad', 'angry')
         """
         return self.majority

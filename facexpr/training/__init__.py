@@ -21,7 +21,7 @@ from .callbacks import (
     TensorBoard,
     WandbLogger,
 )
-from ..metrics import classification_report, confusion_matrix, expected_calibration_error
+from ..metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
 from .distillation import DistillationTrainer
 from .history import History
 from .optim import OPTIMIZERS, SCHEDULERS
@@ -46,4 +46,5 @@ __all__ = [
     "classification_report",
     "confusion_matrix",
     "expected_calibration_error",
+    "kl_divergence",
 ]

@@ -29,7 +29,9 @@ class DistillationTrainer(Trainer):
     A frozen copy of the teacher scores the same augmented batch as the student, in eval mode
     and without gradients (or, with ``teacher_mode="cached"``, once per :meth:`fit`). The loss
     is ``(1 - alpha) * cross_entropy + alpha * T^2 * KL(teacher || student)`` at temperature
-    ``T``. Validation, :meth:`evaluate` and :meth:`predict` are the plain trainer's.
+    ``T``, where ``cross_entropy`` is the plain trainer's loss: against the class ids, or against
+    each face's distribution for soft targets (such as FER+'s votes). Validation,
+    :meth:`evaluate` and :meth:`predict` are the plain trainer's.
 
     Args:
         model: The student being trained.

@@ -20,7 +20,7 @@ from .._io import atomic_write
 from .._device import best_device, channels_last_suits
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
-from ..metrics import classification_report, confusion_matrix
+from ..metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
 from ..transforms import FaceTransform
 from . import _distributed, optim
 from .checkpoint import check_checkpoint_model, read_checkpoint
@@ -41,13 +41,14 @@ def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) 
         return data
     if isinstance(data, tuple) and len(data) == 2:
         images, targets = data
-        count = int(torch.as_tensor(targets).max()) + 1
-        if labels is not None and count <= len(labels):
+        targets = torch.as_tensor(targets)
+        count = targets.shape[1] if targets.ndim == 2 else int(targets.max()) + 1
+        if labels is not None and (count == len(labels) or (targets.ndim == 1 and count < len(labels))):
             return FaceDataset(images, targets, tuple(labels))
         return FaceDataset(images, targets, [str(i) for i in range(count)])
     raise TypeError(
         f"{name} must be a facexpr FaceDataset (FER2013, ImageFolder, ...) or a tuple "
-        f"(uint8 images Nx48x48, int targets N), got {type(data).__name__}."
+        f"(uint8 images Nx48x48, int targets N or class probabilities N x C), got {type(data).__name__}."
     )
 
 
@@ -59,6 +60,13 @@ class Trainer:
     and normalised by the model's own preprocessing (``model.transforms()``, the
     :class:`~facexpr.transforms.FaceTransform` that ``predict`` uses). Distillation from a
     teacher is :class:`~facexpr.training.DistillationTrainer`.
+
+    Targets are class indices, or class probabilities (``N x C``, such as FER+'s vote
+    distributions, :class:`~facexpr.data.FERPlus` with ``labels="probability"``). With
+    probabilities the loss is the cross-entropy against each face's distribution (the FER+
+    paper's best training mode); label smoothing, class weights, augmentation, distillation and
+    distributed training work the same, and the logged ``accuracy`` is against each face's
+    majority class (:attr:`FaceDataset.hard_targets <facexpr.data.FaceDataset.hard_targets>`).
 
     Distributed training needs no code change: launch the same script with
     ``torchrun --nproc_per_node=N script.py``. When ``$WORLD_SIZE`` > 1, :meth:`fit` joins the
@@ -83,7 +91,11 @@ class Trainer:
             :func:`~facexpr.training.optim.build_scheduler`).
         loss: ``"cross_entropy"`` or a callable ``(logits, targets) -> loss``.
         label_smoothing: Label smoothing of the cross-entropy.
-        class_weight: ``None``, ``"balanced"`` (inverse class frequency) or one weight per class.
+        class_weight: ``None``, ``"balanced"`` or one weight per class. ``"balanced"`` weighs
+            class ``c`` by ``N / (C * m_c)``, where ``m_c`` is the class's share of the training
+            targets: the number of faces of class ``c`` for class indices, the sum of the
+            probabilities of class ``c`` over all faces for soft targets (its mass of votes, which
+            is what that class contributes to the soft loss), at least 1.
         metrics: Extra metrics to log besides loss: ``"accuracy"`` and/or ``"macro_f1"``.
         augment: Augmentation preset name (see :data:`~facexpr.data.AUGMENT_PRESETS`),
             a :class:`~facexpr.data.BatchAugment`, or ``None``.
@@ -167,6 +179,7 @@ class Trainer:
         self.steps_per_epoch = 0
         self._weight: torch.Tensor | None = None
         self._batch_indices: torch.Tensor | None = None
+        self._train_hard: torch.Tensor | None = None
         self._apply_freeze()
 
     # -- properties ---------------------------------------------------------------------------
@@ -290,7 +303,10 @@ class Trainer:
         if isinstance(self.class_weight, str):
             if self.class_weight != "balanced":
                 raise ValueError(f"class_weight must be 'balanced' or a sequence, got {self.class_weight!r}.")
-            counts = torch.tensor(train.class_counts(), dtype=torch.float32).clamp(min=1)
+            if train.soft:  # each class's mass of probability, which is what it weighs in the soft loss
+                counts = train.targets.sum(dim=0, dtype=torch.float64).float().clamp(min=1)
+            else:
+                counts = torch.tensor(train.class_counts(), dtype=torch.float32).clamp(min=1)
             weights = counts.sum() / (num * counts)
         else:
             weights = torch.tensor(list(self.class_weight), dtype=torch.float32)
@@ -337,6 +353,11 @@ class Trainer:
     def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Return the training loss of a batch (override for custom losses).
 
+        ``targets`` are class indices (``N``) or class probabilities (``N x C``): in both cases
+        :func:`torch.nn.functional.cross_entropy`, with the trainer's class weights and label
+        smoothing. With probabilities and class weights the batch's mean is over faces (torch's
+        rule for probability targets), not over the faces' weights as for indices.
+
         Example:
             >>> import torch, facexpr
             >>> from facexpr.training import Trainer
@@ -344,6 +365,9 @@ class Trainer:
             >>> logits = torch.tensor([[2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]])
             >>> round(float(trainer.compute_loss(logits, torch.tensor([0]))), 4)
             0.5461
+            >>> votes = torch.tensor([[0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3]])
+            >>> round(float(trainer.compute_loss(logits, votes)), 4)
+            1.1461
         """
         if self._loss_fn is not None:
             return self._loss_fn(logits, targets)
@@ -375,7 +399,7 @@ class Trainer:
                         self.check_loss(loss)
                         loss.backward()
                         self.optimizer.step()
-                        correct = (logits.argmax(1) == targets).sum()
+                        correct = (logits.argmax(1) == self.hard_targets(targets)).sum()
                         return {"loss": float(loss.detach()), "correct": float(correct)}
         """
         assert self.optimizer is not None
@@ -388,8 +412,29 @@ class Trainer:
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
-        correct = (logits.argmax(1) == targets).sum()
+        correct = (logits.argmax(1) == self.hard_targets(targets)).sum()
         return {"loss": float(loss.detach()), "correct": float(correct)}
+
+    def hard_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """The class indices that a batch's accuracy counts: ``targets`` themselves, or for
+        class probabilities each face's majority class.
+
+        Inside :meth:`fit` that is the training data's
+        :attr:`~facexpr.data.FaceDataset.hard_targets` for the faces of the batch (FER+'s majority
+        label, ties broken as FER+ does); elsewhere each distribution's most probable class.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> trainer.hard_targets(torch.tensor([[0.2, 0.8], [0.9, 0.1]])).tolist()
+            [1, 0]
+        """
+        if targets.ndim != 2:
+            return targets
+        if self._train_hard is not None and self._batch_indices is not None and len(self._batch_indices) == len(targets):
+            return self._train_hard[self._batch_indices].to(targets.device)
+        return targets.argmax(1)
 
     def check_loss(self, loss: torch.Tensor) -> None:
         """Raise :class:`FloatingPointError` if ``loss`` is NaN or infinite (on any rank).
@@ -419,6 +464,8 @@ class Trainer:
         """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``.
 
         Uses :attr:`unwrapped_model`, so ranks may evaluate different numbers of batches.
+        ``targets`` may be class indices or class probabilities (the loss is then the
+        cross-entropy against each face's distribution).
 
         Example:
             >>> import torch, facexpr
@@ -487,6 +534,7 @@ class Trainer:
         self._sync_labels(train_ds)
         self._prepare_fit(train_ds, batch_size)
         self._weight = self._class_weights(train_ds)
+        self._train_hard = train_ds.hard_targets if train_ds.soft else None
         self.epochs = epochs
         self.batch_size = batch_size
         self.model = _distributed.wrap(self.model, self.device)
@@ -548,9 +596,24 @@ class Trainer:
             batch_size: Faces per forward pass.
             progress: Show a progress bar on stderr (on a terminal only).
 
+        With soft targets (class probabilities, such as FER+'s votes), ``loss`` is the
+        cross-entropy against them and the classification metrics are against each face's
+        majority class (:attr:`~facexpr.data.FaceDataset.hard_targets`). Whenever the data has a
+        vote distribution (soft targets, or a :class:`~facexpr.data.FERPlus` data set built with
+        ``labels="majority"``, through its ``votes``), the report adds ``kl_divergence``
+        (:func:`~facexpr.metrics.kl_divergence` of the votes from the model's probabilities) and
+        ``ece_votes`` (:func:`~facexpr.metrics.expected_calibration_error` against the votes).
+        The probabilities are :meth:`predict`'s: logits divided by the model's calibrated
+        temperature.
+
         Returns:
             ``loss``, ``accuracy``, ``macro_f1``, macro precision/recall, ``per_class``
-            precision/recall/F1/support by label, and ``confusion_matrix`` (rows: true class).
+            precision/recall/F1/support by label, and ``confusion_matrix`` (rows: true class);
+            plus ``kl_divergence`` and ``ece_votes`` for data with votes.
+
+        Raises:
+            ValueError: If the data has more classes than the model predicts, or votes over
+                another number of classes.
 
         Example:
             >>> import torch, facexpr
@@ -560,14 +623,29 @@ class Trainer:
             >>> report = trainer.evaluate((images, torch.arange(16) % 7))
             >>> sorted(report)[:4]
             ['accuracy', 'confusion_matrix', 'loss', 'macro_f1']
+            >>> votes = torch.full((16, 7), 0.1).index_fill_(1, torch.tensor([6]), 0.4)
+            >>> report = trainer.evaluate((images, votes))
+            >>> "kl_divergence" in report and "ece_votes" in report
+            True
         """
         ds = self._as_dataset(data, "data")
+        config = getattr(self.unwrapped_model, "config", None)
+        labels = getattr(config, "labels", ds.classes)
+        votes = ds.targets if ds.soft else getattr(ds, "votes", None)
+        if len(ds.classes) > len(labels) or (votes is not None and votes.shape[1] != len(labels)):
+            raise ValueError(
+                f"The model predicts {len(labels)} classes {list(labels)} but the data has "
+                f"{len(ds.classes)} {list(ds.classes)}; evaluate it on data of its own classes."
+            )
         logits, loss = self._logits(ds, batch_size, progress=progress)
         preds = logits.argmax(1)
-        labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", ds.classes)
-        cm = confusion_matrix(preds, ds.targets, len(labels))
-        report = classification_report(cm, labels)
-        return {"loss": loss, **report}
+        cm = confusion_matrix(preds, ds.hard_targets, len(labels))
+        report: dict[str, Any] = {"loss": loss, **classification_report(cm, labels)}
+        if votes is not None and len(ds):
+            probs = (logits.double() / getattr(config, "temperature", 1.0)).softmax(1)
+            report["kl_divergence"] = kl_divergence(votes, probs)
+            report["ece_votes"] = expected_calibration_error(probs, votes)
+        return report
 
     def predict(self, data: DataLike, *, batch_size: int = 256) -> torch.Tensor:
         """Return class probabilities ``N x num_classes`` (CPU) for a data set, in order.
@@ -779,15 +857,16 @@ class Trainer:
 
     def _evaluate_logs(self, ds: FaceDataset, batch_size: int) -> dict[str, float]:
         """Validation logs; in distributed training each rank scores every N-th image."""
-        images, targets = ds.images, ds.targets
+        images, targets, hard = ds.images, ds.targets, ds.hard_targets
         if self.world_size > 1:
-            images, targets = images[self.rank :: self.world_size], targets[self.rank :: self.world_size]
+            step = self.world_size
+            images, targets, hard = images[self.rank :: step], targets[self.rank :: step], hard[self.rank :: step]
         logits, total = self._logits_sum(images, targets, batch_size)
         num_classes = getattr(self.unwrapped_model, "num_classes", None) or (
             logits.shape[1] if logits.numel() else len(ds.classes)
         )
         preds = logits.argmax(1) if logits.numel() else torch.empty(0, dtype=torch.int64)
-        cm = confusion_matrix(preds, targets, num_classes)
+        cm = confusion_matrix(preds, hard, num_classes)
         total = self._all_reduce([total])[0]
         cm = self._all_reduce(cm).long()
         n = int(cm.sum())
