@@ -24,12 +24,18 @@ class _UserError(Exception):
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
+
     from ._io import list_images
     from .models import load
     from .photos import is_photo
 
     model = load(args.model, device=args.device)
-    k = max(1, min(args.top_k, model.num_classes))
+    if args.classes is not None:
+        from .inference import select_classes
+
+        select_classes(torch.empty(0, model.num_classes), model.labels, args.classes)  # refuse unknown names now
+    k = max(1, min(args.top_k, len(args.classes or model.labels)))
     folders = [Path(name) for name in args.images if Path(name).is_dir()]
     if args.recursive and not folders:
         raise _UserError("--recursive needs a folder among the inputs.")
@@ -86,8 +92,8 @@ def _predict_stream(
 
     stream = predict_iter([path for path, _, _ in items], model=model, detect=args.detect,  # type: ignore[arg-type]
                           detector=_detector(args.detector), batch_size=args.batch_size, tta=args.tta,
-                          on_error=on_error)
-    labels = model.labels  # type: ignore[attr-defined]
+                          classes=args.classes, on_error=on_error)
+    labels = tuple(args.classes) if args.classes is not None else model.labels  # type: ignore[attr-defined]
     width = max([len("image"), *(len(path) for path, _, _ in items)])
     quiet = args.csv is not None and not args.json
 
@@ -371,6 +377,18 @@ def _float_in(low: float, high: float, *, low_open: bool = False, high_open: boo
     return parse
 
 
+def _class_names(text: str) -> tuple[str, ...]:
+    """``argparse`` type of ``--classes``: ``fer2013`` (its seven expressions) or names separated by commas."""
+    from .labels import FER2013_LABELS
+
+    if text.strip().lower() == "fer2013":
+        return FER2013_LABELS
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected 'fer2013' or class names separated by commas, got {text!r}")
+    return names
+
+
 def _output_file(text: str) -> str:
     """``argparse`` type: a file to write, refused when it names an existing folder."""
     from pathlib import Path
@@ -427,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per image (with boxes and scores for photos)")
     p.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="how many classes to show (default: 3)")
     p.add_argument("--tta", action="store_true", help="average each face over its mirror and a central zoom of both (4 forward passes)")
+    p.add_argument("--classes", type=_class_names, default=None, metavar="NAMES",
+                   help="answer in these classes only, renormalised: 'fer2013' (FER2013's seven, e.g. from an "
+                   "8-class FER+ model) or names separated by commas")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")

@@ -26,7 +26,7 @@ from .transforms import ImageInput, describe_input
 if TYPE_CHECKING:
     from .models import FaceModel
 
-__all__ = ["predict_faces", "predict_proba"]
+__all__ = ["predict_faces", "predict_proba", "select_classes"]
 
 
 def _is_single(x: object) -> bool:
@@ -61,9 +61,54 @@ def _device_of(model: torch.nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+def select_classes(
+    probs: torch.Tensor, labels: Sequence[str], classes: Sequence[str] | None
+) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Keep the columns of ``classes`` (in that order) and renormalise each row to sum to 1.
+
+    This is how an 8-class FER+ model answers in FER2013's seven classes
+    (``classes=FER2013_LABELS``): the probability of a class given that the face shows one of
+    ``classes``.
+
+    Args:
+        probs: Probabilities ``N x len(labels)``.
+        labels: The class name of each column.
+        classes: Class names to keep, or ``None`` for all of ``labels`` as they are.
+
+    Returns:
+        ``(probabilities N x len(classes), classes)``.
+
+    Raises:
+        ValueError: If ``classes`` is empty, repeats a name or names a class not in ``labels``.
+
+    Example:
+        >>> probs, kept = select_classes(torch.tensor([[0.2, 0.6, 0.2]]), ["a", "b", "c"], ["c", "a"])
+        >>> probs.tolist(), kept
+        ([[0.5, 0.5]], ('c', 'a'))
+    """
+    labels = tuple(labels)
+    if classes is None:
+        return probs, labels
+    if isinstance(classes, str):
+        raise ValueError(f"classes must be a list of class names, got the string {classes!r}.")
+    kept = tuple(classes)
+    unknown = [name for name in kept if name not in labels]
+    if not kept or unknown or len(set(kept)) != len(kept):
+        raise ValueError(
+            f"classes must be distinct names among the model's labels ({', '.join(labels)}); got {list(kept)}."
+        )
+    chosen = probs[:, [labels.index(name) for name in kept]]
+    return chosen / chosen.sum(dim=1, keepdim=True).clamp_min(torch.finfo(chosen.dtype).tiny), kept
+
+
 @torch.inference_mode()
 def predict_proba(
-    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False
+    model: FaceModel,
+    x: ImageInput | Sequence[ImageInput],
+    *,
+    batch_size: int = 256,
+    tta: bool = False,
+    classes: Sequence[str] | None = None,
 ) -> torch.Tensor:
     """Return class probabilities ``N x num_classes`` (CPU, float32) for face crops.
 
@@ -71,9 +116,13 @@ def predict_proba(
     With ``tta=True`` the probabilities are averaged over each face's test-time views: the
     face, its mirror image, and a central zoom of both
     (:meth:`~facexpr.transforms.FaceTransform.tta_views`). It costs four forward passes.
+    With ``classes``, only those classes are kept, in that order, and renormalised (see
+    :func:`select_classes`): ``classes=FER2013_LABELS`` reads an 8-class FER+ model in
+    FER2013's seven classes.
 
     Raises:
         InvalidImageError: If an input cannot be read; in a list, the message names its index.
+        ValueError: If ``classes`` names a class the model does not have.
 
     Example:
         >>> import facexpr
@@ -85,12 +134,17 @@ def predict_proba(
         (torch.Size([2, 7]), 'cpu')
         >>> [model.labels[i] for i in probs.argmax(1)]
         ['happy', 'happy']
+        >>> predict_proba(model, EXAMPLE_FACE, classes=["happy", "sad"]).sum().item()
+        1.0
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if classes is not None:
+        select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
     faces = model.transforms().to_uint8_batch(_as_batch(x))
     logits = _view_logits(model, faces, batch_size=batch_size, tta=tta)
-    return (logits / model.config.temperature).softmax(2).mean(0)
+    probs = (logits / model.config.temperature).softmax(2).mean(0)
+    return select_classes(probs, model.labels, classes)[0]
 
 
 @torch.inference_mode()
@@ -136,7 +190,8 @@ def _sources(x: object, n: int) -> list[str | None]:
 
 
 def predict_faces(
-    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False
+    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False,
+    classes: Sequence[str] | None = None,
 ) -> Prediction | list[Prediction]:
     """Classify face crops with ``model``; one :class:`~facexpr.Prediction` per face.
 
@@ -156,8 +211,8 @@ def predict_faces(
         >>> [p.label for p in predict_faces(model, [EXAMPLE_FACE, EXAMPLE_FACE])]
         ['happy', 'happy']
     """
-    probs = predict_proba(model, x, batch_size=batch_size, tta=tta)
-    labels = model.labels
+    probs = predict_proba(model, x, batch_size=batch_size, tta=tta, classes=classes)
+    labels = tuple(classes) if classes is not None else model.labels
     sources = _sources(x, probs.shape[0])
     results = [_prediction(labels, row, source=source) for row, source in zip(probs.tolist(), sources)]
     return results[0] if _is_single(x) else results

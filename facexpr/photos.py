@@ -45,7 +45,7 @@ from PIL import Image
 from ._io import list_images
 from .detection import Detections, DetectorLike, _run_detector, get_detector
 from .errors import InvalidImageError
-from .inference import _as_batch, _is_single, _prediction, predict_faces, predict_proba
+from .inference import _as_batch, _is_single, _prediction, predict_faces, predict_proba, select_classes
 from .results import ImageResult, Prediction
 from .transforms import ImageInput, describe_input, image_size, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8
 
@@ -157,7 +157,7 @@ class _Pipeline:
 
     def __init__(
         self, model: FaceModel, detector: DetectorLike | None = "auto", *, batch_size: int, tta: bool,
-        detect: bool | None = True, crop_limit: int | None = None,
+        detect: bool | None = True, crop_limit: int | None = None, classes: Sequence[str] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -169,6 +169,8 @@ class _Pipeline:
         self._detector: Callable[[np.ndarray], Any] | None = None
         self.batch_size = batch_size
         self.tta = tta
+        self.classes = classes
+        self.labels = select_classes(torch.empty(0, model.num_classes), model.labels, classes)[1]
 
     @property
     def detector(self) -> Callable[[np.ndarray], Any]:
@@ -199,10 +201,10 @@ class _Pipeline:
         counts = [len(p.faces) for p in pending]
         if sum(counts):
             probs = predict_proba(self.model, torch.cat([p.faces for p in pending]),
-                                  batch_size=self.batch_size, tta=self.tta)
+                                  batch_size=self.batch_size, tta=self.tta, classes=self.classes)
         else:
-            probs = torch.empty(0, self.model.num_classes)
-        labels = self.model.labels
+            probs = torch.empty(0, len(self.labels))
+        labels = self.labels
         rows = probs.tolist()
         out, start = [], 0
         for p, n in zip(pending, counts):
@@ -254,6 +256,7 @@ def predict(
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
+    classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> list[Prediction] | list[list[Prediction]]:
     """Predict facial expressions: the faces of an image, or of each image of a list.
@@ -284,6 +287,8 @@ def predict(
             ``"dlib"``, or a callable (see :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
+            an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
         device: Device for a model loaded by name (default: the best available).
 
     Returns:
@@ -311,11 +316,11 @@ def predict(
     """
     resolved = _resolve_model(model, device)
     if isinstance(x, torch.Tensor) and x.ndim >= 4 and not (detect is True and x.ndim == 4):
-        faces = predict_faces(resolved, x, batch_size=batch_size, tta=tta)  # a batch of face crops
+        faces = predict_faces(resolved, x, batch_size=batch_size, tta=tta, classes=classes)  # a batch of face crops
         box = (0, 0, int(x.shape[-1]), int(x.shape[-2]))
         return [[replace(face, box=box)] for face in faces]  # type: ignore[union-attr]
     single = _is_single(x)
-    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, detect=detect)
+    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, detect=detect, classes=classes)
     results = pipeline.run(list(_as_batch(x)), name_items=not single)
     return results[0].faces if single else [result.faces for result in results]
 
@@ -327,6 +332,7 @@ def predict_photos(
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
+    classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> list[list[Prediction]]:
     """Find and classify every face in several photos: ``predict(images, detect=True)``.
@@ -343,6 +349,8 @@ def predict_photos(
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
+            an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
         device: Device for a model loaded by name.
 
     Returns:
@@ -360,7 +368,8 @@ def predict_photos(
         >>> faces[0][0].box, faces[0][0].score
         ((10, 10, 50, 60), 0.9)
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True)
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
+                         classes=classes)
     return [result.faces for result in pipeline.run(images)]
 
 
@@ -371,6 +380,7 @@ def predict_photo(
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
+    classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> list[Prediction]:
     """Find and classify every face in one photo: ``predict(image, detect=True)``.
@@ -383,6 +393,8 @@ def predict_photo(
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
+            an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
         device: Device for a model loaded by name.
 
     Returns:
@@ -401,7 +413,8 @@ def predict_photo(
         >>> [(f.label, f.box) for f in faces]  # doctest: +SKIP
         [('happy', (34, 50, 61, 80)), ('neutral', (210, 44, 58, 77))]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True)
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
+                         classes=classes)
     return pipeline.run([image], name_items=False)[0].faces
 
 
@@ -513,6 +526,7 @@ def predict_iter(
     batch_size: int = 256,
     chunk: int = 32,
     tta: bool = False,
+    classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
     on_error: OnError | Callable[[str, Exception], None] = "warn",
 ) -> PredictionStream:
@@ -531,6 +545,8 @@ def predict_iter(
         batch_size: Faces per forward pass.
         chunk: Images decoded before each batch is classified.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
+            an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
         device: Device for a model loaded by name.
         on_error: What to do with an unreadable image: ``"warn"`` (skip with a warning),
             ``"skip"`` (silently), ``"raise"``, or a callable ``(source, error)`` that may
@@ -546,7 +562,8 @@ def predict_iter(
         >>> [len(r.faces) for r in stream]
         [1, 1, 1]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=detect)
+    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=detect,
+                         classes=classes)
     total = len(images) if isinstance(images, Sequence) else None
     return PredictionStream(images, pipeline, on_error=on_error, chunk=chunk, total=total)
 
@@ -561,6 +578,7 @@ def predict_folder(
     batch_size: int = 256,
     chunk: int = 32,
     tta: bool = False,
+    classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
     on_error: OnError | Callable[[str, Exception], None] = "warn",
 ) -> PredictionStream:
@@ -578,6 +596,8 @@ def predict_folder(
         batch_size: Faces per forward pass.
         chunk: Images decoded before each batch is classified.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
+        classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
+            an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
         device: Device for a model loaded by name.
         on_error: ``"warn"``, ``"skip"``, ``"raise"`` or a callable (see :func:`predict_iter`).
 
@@ -597,6 +617,6 @@ def predict_folder(
     """
     paths = list_images(folder, recursive=recursive)
     return predict_iter(paths, model=model, detect=detect, detector=detector, batch_size=batch_size,
-                        chunk=chunk, tta=tta, device=device, on_error=on_error)
+                        chunk=chunk, tta=tta, classes=classes, device=device, on_error=on_error)
 
 

@@ -270,9 +270,16 @@ class FaceModel(nn.Module):
         return text
 
     def predict(
-        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
     ) -> Prediction | list[Prediction]:
         """Classify face crops. See :func:`facexpr.predict` for the inputs accepted.
+
+        Args:
+            x: A face crop or a list (or ``N x C x H x W`` tensor) of them.
+            batch_size: Faces per forward pass.
+            tta: Average each face over its test-time views.
+            classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for an
+                8-class FER+ model); see :func:`facexpr.inference.select_classes`.
 
         Returns:
             One :class:`~facexpr.Prediction` for a single image, a list for a list or a
@@ -286,15 +293,21 @@ class FaceModel(nn.Module):
             'happy'
             >>> len(model.predict([EXAMPLE_FACE, EXAMPLE_FACE], tta=True))
             2
+            >>> sorted(model.predict(EXAMPLE_FACE, classes=["sad", "happy"]).probabilities)
+            ['happy', 'sad']
         """
-        from ..inference import predict_faces  # the one import up a layer: inference imports models
+        # The model's only import of the inference module, made lazily at call time:
+        # inference names FaceModel in its type hints.
+        from ..inference import predict_faces
 
-        return predict_faces(self, x, batch_size=batch_size, tta=tta)
+        return predict_faces(self, x, batch_size=batch_size, tta=tta, classes=classes)
 
     def predict_proba(
-        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
     ) -> torch.Tensor:
         """Return calibrated class probabilities, ``N x num_classes`` on the CPU.
+
+        With ``classes``, ``N x len(classes)``: only those columns, renormalised.
 
         Example:
             >>> import facexpr
@@ -304,9 +317,9 @@ class FaceModel(nn.Module):
             >>> probs.shape, model.labels[int(probs.argmax())]
             (torch.Size([1, 7]), 'happy')
         """
-        from ..inference import predict_proba  # the one import up a layer: inference imports models
+        from ..inference import predict_proba  # lazily, as in predict
 
-        return predict_proba(self, x, batch_size=batch_size, tta=tta)
+        return predict_proba(self, x, batch_size=batch_size, tta=tta, classes=classes)
 
     # -- Hub-style persistence -----------------------------------------------------------------
     def save_pretrained(self, save_directory: str | Path) -> Path:
