@@ -15,6 +15,7 @@ from .annotate import annotate
 from .detection import DlibDetector, YuNetDetector, get_detector
 from .errors import (
     ChecksumMismatchError,
+    DeviceNotAvailableError,
     DetectorNotAvailableError,
     FacexprError,
     HubError,
@@ -33,6 +34,7 @@ from .webcam import run_webcam
 
 __all__ = [
     "ChecksumMismatchError",
+    "DeviceNotAvailableError",
     "DetectorNotAvailableError",
     "DlibDetector",
     "FER2013_LABELS",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["best_device", "channels_last_suits", "memory_format_of", "to_memory_format"]
+from .errors import DeviceNotAvailableError
+
+__all__ = ["best_device", "channels_last_suits", "memory_format_of", "resolve_device", "to_memory_format"]
 
 
 def best_device() -> torch.device:
@@ -25,6 +27,47 @@ def best_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Return the device to run on: ``device`` after checking this machine has it, else the best one.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, a :class:`torch.device`, or
+            ``None`` for :func:`best_device`.
+
+    Raises:
+        DeviceNotAvailableError: If torch does not know the device, or this machine lacks it
+            (``"cuda"`` without a GPU, ``"cuda:3"`` with two).
+
+    Example:
+        >>> from facexpr._device import resolve_device
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device is None:
+        return best_device()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise DeviceNotAvailableError(
+            f"Device {device!r} is not a device torch knows; expected cpu, cuda, cuda:N or mps."
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceNotAvailableError(f"Device {device!r}: no CUDA GPU is available on this machine; use 'cpu'.")
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceNotAvailableError(
+                f"Device {device!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}."
+            )
+    elif resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceNotAvailableError(f"Device {device!r}: Apple's MPS is not available on this machine; use 'cpu'.")
+    elif resolved.type != "cpu":
+        raise DeviceNotAvailableError(f"Device {device!r}: facexpr runs on cpu, cuda or mps, not {resolved.type}.")
+    return resolved
 
 
 def channels_last_suits(model: nn.Module, device: torch.device) -> bool:

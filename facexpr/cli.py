@@ -579,32 +579,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_device(value: str | None) -> None:
-    """Refuse a ``--device`` this machine cannot use, before any model is loaded."""
-    if value is None:
-        return
-    import torch
-
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise _UserError(
-            f"--device {value!r} is not a device torch knows; expected cpu, cuda, cuda:N or mps."
-        ) from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise _UserError(f"--device {value!r}: no CUDA GPU is available on this machine; use --device cpu.")
-        if device.index is not None and device.index >= count:
-            raise _UserError(f"--device {value!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.")
-    elif device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise _UserError(f"--device {value!r}: Apple's MPS is not available on this machine; use --device cpu.")
-    elif device.type != "cpu":
-        raise _UserError(f"--device {value!r}: facexpr runs on cpu, cuda or mps, not {device.type}.")
-
-
 def _one_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -636,7 +610,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.debug:
             warnings.showwarning = _show_warning
         try:
-            _check_device(getattr(args, "device", None))
+            if getattr(args, "device", None) is not None:
+                from ._device import resolve_device
+
+                resolve_device(args.device)  # before any model is loaded
             return int(args.func(args) or 0)
         except KeyboardInterrupt:
             print("facexpr: interrupted", file=sys.stderr)

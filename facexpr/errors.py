@@ -131,6 +131,19 @@ class InvalidConfigError(FacexprError, ValueError):
     """
 
 
+class DeviceNotAvailableError(FacexprError, ValueError):
+    """A device that torch does not know, or that this machine does not have.
+
+    Example:
+        >>> import facexpr
+        >>> try:
+        ...     facexpr.load("simple", pretrained=False, device="tpu")
+        ... except facexpr.DeviceNotAvailableError as err:
+        ...     print(err)
+        Device 'tpu' is not a device torch knows; expected cpu, cuda, cuda:N or mps.
+    """
+
+
 class HubError(FacexprError, OSError):
     """The Hugging Face Hub could not be reached or refused a request (e.g. an upload).
 

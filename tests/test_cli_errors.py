@@ -31,7 +31,7 @@ def _one_error_line(err: str) -> str:
 def test_unknown_device_is_one_line(device: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", FACE, "--device", device]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert line.startswith("facexpr: error: --device") and message in line
+    assert line.startswith(f"facexpr: error: Device '{device}'") and message in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
@@ -92,3 +92,16 @@ def test_warnings_are_one_line_each(tmp_path: Path) -> None:
     assert all(line.startswith("facexpr: ") for line in lines), done.stderr
     assert any(line.startswith("facexpr: warning: Image size") for line in lines), done.stderr
     assert "too large to decode safely" in lines[-1]
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:99", "meta"])
+def test_load_and_trainer_refuse_devices_this_machine_lacks(device: str) -> None:
+    import facexpr
+    from facexpr.training import Trainer
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 99:
+        pytest.skip("this machine has 100 GPUs")
+    with pytest.raises(facexpr.DeviceNotAvailableError, match=f"Device '{device}'"):
+        facexpr.load("simple", pretrained=False, device=device)
+    with pytest.raises(facexpr.DeviceNotAvailableError, match=f"Device '{device}'"):
+        Trainer(facexpr.load("simple", pretrained=False, device="cpu"), device=device)

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from .. import _hf
-from .._device import best_device, channels_last_suits
+from .._device import channels_last_suits, resolve_device
 from .._io import sha256_file
 from ..errors import ChecksumMismatchError, WeightsNotAvailableError
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig, config_error
@@ -122,7 +122,7 @@ def _adapt_head(model: FaceModel, num_classes: int | None, labels: list[str] | t
 
 
 def _place(model: FaceModel, device: str | torch.device | None) -> FaceModel:
-    target = torch.device(device) if device is not None else best_device()
+    target = resolve_device(device)
     model = model.to(target).eval()
     if channels_last_suits(model, target):
         model = model.to(memory_format=torch.channels_last)  # faster convolutions

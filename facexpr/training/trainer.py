@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_write
-from .._device import best_device, channels_last_suits
+from .._device import channels_last_suits, resolve_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
 from ..metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
@@ -146,7 +146,7 @@ class Trainer:
         optim.check_scheduler(scheduler)
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
-        self.device = _distributed.process_device(torch.device(device) if device is not None else best_device())
+        self.device = _distributed.process_device(resolve_device(device))
         self.model = model.to(self.device)
         self.channels_last = channels_last and channels_last_suits(self.model, self.device)
         if self.channels_last:
