@@ -182,9 +182,12 @@ def black_hole(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Blac
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hole.endpoint)
     # ... among them a look-up of /api/agent-harnesses made once per process (and cached on
     # disk) while it builds request headers: start as a fresh process would.
-    from huggingface_hub.utils import _detect_agent
-
-    monkeypatch.setattr(_detect_agent, "_registry", None, raising=False)
+    try:  # huggingface_hub 2.x; older releases make no such look-up
+        from huggingface_hub.utils import _detect_agent
+    except ImportError:
+        _detect_agent = None
+    if _detect_agent is not None:
+        monkeypatch.setattr(_detect_agent, "_registry", None, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"),
                         raising=False)
     try:
