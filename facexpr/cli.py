@@ -216,9 +216,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from .models._builder import shipped_weights_dir
 
     rows = []
-    for name in list_models(args.filter):
+    for name in list_models(args.filter, tags=True):
         entry = get_model_entry(name)
-        fresh = entry.cls()
+        tagged = entry.weights.labels if entry.weights is not None else None
+        fresh = entry.cls(labels=tagged)
         params = sum(p.numel() for p in fresh.parameters())
         val = test = "-"
         status = "not released"

@@ -48,7 +48,7 @@ def test_list_models() -> None:
 
 
 def test_unknown_name_lists_available() -> None:
-    with pytest.raises(ValueError, match="Unknown model 'bettr'. Available: better, improved, simple"):
+    with pytest.raises(ValueError, match="Unknown model .bettr.. Available: better, better.ferplus, improved, simple"):
         facexpr.load("bettr")
 
 
@@ -283,3 +283,23 @@ def test_folder_written_before_metrics_json_still_loads(saved_folder: Path, tmp_
     resaved = model.save_pretrained(tmp_path / "new")  # saved again in the new split
     assert "metrics" not in json.loads((resaved / "config.json").read_text())
     assert json.loads((resaved / "metrics.json").read_text())["metrics"] == {"test": {"accuracy": 0.5}}
+
+
+# -- other official weights of an architecture: "architecture.tag" ----------------------------------
+
+
+def test_tagged_weights_build_their_architecture_with_their_labels() -> None:
+    from facexpr.labels import FERPLUS_LABELS
+    from facexpr.models import get_model_entry, register_weights
+
+    assert "better.ferplus" in facexpr.list_models(tags=True) and "better.ferplus" not in facexpr.list_models()
+    fresh = facexpr.load("better.ferplus", pretrained=False, device="cpu")
+    assert fresh.architecture == "better" and fresh.labels == FERPLUS_LABELS
+    assert fresh(torch.zeros(2, 1, 48, 48)).shape == (2, 8)
+    if get_model_entry("better.ferplus").weights.sha256 is None:
+        with pytest.raises(facexpr.WeightsNotAvailableError, match="facexpr train --recipe better.ferplus"):
+            facexpr.load("better.ferplus")
+    with pytest.raises(ValueError, match="'<architecture>.<tag>'"):
+        register_weights("resnet.ferplus", get_model_entry("better.ferplus").weights)
+    with pytest.raises(ValueError, match="already registered"):
+        register_weights("better.ferplus", get_model_entry("better.ferplus").weights)

@@ -12,7 +12,7 @@ from .._device import memory_format_of, to_memory_format
 from ._base import FaceModel
 from ._builder import load
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
-from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model
+from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model, register_weights
 from .better import BetterCNN
 from .improved import ImprovedCNN
 from .simple import SimpleCNN
@@ -35,5 +35,6 @@ __all__ = [
     "load",
     "memory_format_of",
     "register_model",
+    "register_weights",
     "to_memory_format",
 ]

@@ -190,7 +190,7 @@ def load(
             raise ValueError(f"num_classes={num_classes} contradicts the {len(labels)} labels {list(labels)}.")
         num_classes = len(labels)
     name = os.fspath(name_or_path)
-    if name in list_models():
+    if name in list_models(tags=True):
         if Path(name).is_dir():
             warnings.warn(
                 f"load({name!r}) loads facexpr's official {name!r} model, not the folder "
@@ -199,7 +199,8 @@ def load(
             )
         entry = get_model_entry(name)
         if not pretrained:
-            model = entry.cls(num_classes=num_classes or 7, labels=labels)
+            tagged = entry.weights.labels if entry.weights is not None else None
+            model = entry.cls(num_classes=num_classes or len(tagged or ()) or 7, labels=labels or tagged)
             num_classes = None
         else:
             model = _load_official(name, revision, cache_dir, token)
@@ -218,7 +219,7 @@ def load(
             model = load_folder(_download(name, revision, cache_dir, token))
         else:
             raise ValueError(
-                f"Unknown model {name!r}. Available: {', '.join(list_models())}; or pass a folder "
+                f"Unknown model {name!r}. Available: {', '.join(list_models(tags=True))}; or pass a folder "
                 "written by save_pretrained() or a Hugging Face Hub repo id 'user/name'."
             )
     _adapt_head(model, num_classes, labels)

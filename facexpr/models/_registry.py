@@ -2,7 +2,9 @@
 
 Modelled on ``torchvision.models._api``: architectures register themselves with
 :func:`register_model`, which refuses duplicate names, and :func:`list_models` filters
-names with shell-style patterns.
+names with shell-style patterns. Other official weights of a registered architecture are
+named with timm's ``architecture.tag`` scheme (``better.ferplus``) and registered with
+:func:`register_weights`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from ._base import FaceModel
 
-__all__ = ["PretrainedWeights", "ModelEntry", "register_model", "list_models", "get_model_entry"]
+__all__ = ["PretrainedWeights", "ModelEntry", "register_model", "register_weights", "list_models", "get_model_entry"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class PretrainedWeights:
         sha256: Pinned sha256 of ``model.safetensors``; ``None`` while no weights are released.
         revision: Hub revision (branch, tag or commit) the pin refers to.
         shipped: Whether a copy ships inside the facexpr wheel (``facexpr/weights/<name>/``).
+        labels: The classes the weights predict, in output order; ``None`` for FER2013's seven.
 
     Example:
         >>> from facexpr.models import get_model_entry
@@ -39,6 +42,7 @@ class PretrainedWeights:
     sha256: str | None
     revision: str = "main"
     shipped: bool = True
+    labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,48 @@ def register_model(name: str, *, weights: PretrainedWeights | None = None) -> Ca
     return wrapper
 
 
-def list_models(include: str | None = None, exclude: str | None = None) -> list[str]:
+def register_weights(name: str, weights: PretrainedWeights) -> ModelEntry:
+    """Register other official weights of an architecture as ``"architecture.tag"``.
+
+    ``facexpr.load(name)`` then builds the architecture with the weights' labels and loads the
+    weights; ``facexpr.load(name, pretrained=False)`` builds it fresh with those labels.
+
+    Args:
+        name: ``"<registered architecture>.<tag>"``, e.g. ``"better.ferplus"``.
+        weights: Where the weights are and what they predict.
+
+    Returns:
+        The new registry entry.
+
+    Raises:
+        ValueError: If ``name`` is taken, has no tag, or its architecture is not registered.
+
+    Example:
+        >>> from facexpr.models import get_model_entry
+        >>> entry = get_model_entry("better.ferplus")
+        >>> entry.cls.architecture, entry.weights.labels[-1]
+        ('better', 'contempt')
+    """
+    architecture, _, tag = name.partition(".")
+    if not tag or architecture not in _MODELS:
+        raise ValueError(f"Weights must be named '<architecture>.<tag>' with a registered architecture "
+                         f"({', '.join(sorted(_MODELS))}), got {name!r}.")
+    if name in _MODELS:
+        raise ValueError(f"A model named {name!r} is already registered.")
+    entry = ModelEntry(name=name, cls=_MODELS[architecture].cls, weights=weights)
+    _MODELS[name] = entry
+    return entry
+
+
+def list_models(include: str | None = None, exclude: str | None = None, *, tags: bool = False) -> list[str]:
     """Return the registered architecture names, sorted.
 
     Args:
         include: Keep only names matching this shell-style pattern (e.g. ``"b*"``).
         exclude: Drop names matching this pattern.
+        tags: Also list the other official weights of each architecture,
+            ``"architecture.tag"`` (see :func:`register_weights`), as timm's
+            ``list_models(pretrained=True)`` does.
 
     Returns:
         Sorted model names.
@@ -118,8 +158,10 @@ def list_models(include: str | None = None, exclude: str | None = None) -> list[
         >>> import facexpr
         >>> facexpr.list_models()[:3]
         ['better', 'improved', 'simple']
+        >>> facexpr.list_models("better*", tags=True)
+        ['better', 'better.ferplus']
     """
-    names = sorted(_MODELS)
+    names = sorted(name for name in _MODELS if tags or "." not in name)
     if include:
         names = [n for n in names if fnmatch.fnmatch(n, include)]
     if exclude:
@@ -143,5 +185,5 @@ def get_model_entry(name: str) -> ModelEntry:
         return _MODELS[name]
     except KeyError:
         raise ValueError(
-            f"Unknown model {name!r}. Available: {', '.join(list_models())}."
+            f"Unknown model {name!r}. Available: {', '.join(list_models(tags=True))}."
         ) from None

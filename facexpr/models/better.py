@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from ._base import FaceModel
-from ._registry import PretrainedWeights, register_model
+from ..labels import FERPLUS_LABELS
+from ._registry import PretrainedWeights, register_model, register_weights
 
 __all__ = ["BetterCNN"]
 
@@ -56,3 +57,6 @@ class BetterCNN(FaceModel):
         head = self.get_classifier()
         nn.init.kaiming_normal_(head.weight, nonlinearity="leaky_relu")
         nn.init.zeros_(head.bias)
+
+
+register_weights("better.ferplus", PretrainedWeights(repo_id="facexpr/better.ferplus", sha256=None, labels=FERPLUS_LABELS))

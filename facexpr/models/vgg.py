@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from ._base import FaceModel
-from ._registry import PretrainedWeights, register_model
+from ..labels import FERPLUS_LABELS
+from ._registry import PretrainedWeights, register_model, register_weights
 
 __all__ = ["VGG8BN"]
 
@@ -72,3 +73,6 @@ class VGG8BN(FaceModel):
         head = self.get_classifier()
         nn.init.kaiming_normal_(head.weight, nonlinearity="relu")
         nn.init.zeros_(head.bias)
+
+
+register_weights("vgg8_bn.ferplus", PretrainedWeights(repo_id="facexpr/vgg8_bn.ferplus", sha256=None, labels=FERPLUS_LABELS))
