@@ -22,9 +22,9 @@ from ._io import atomic_write
 from .calibration import fit_temperature
 from .inference import _view_logits
 from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
-from .models._hub import CARD_NAME, FER2013_TEST, model_card, write_card
+from .models._hub import CARD_NAME, FER2013_TEST, FERPLUS_TEST, model_card, write_card
 from .transforms import TTA_ZOOM
-from .metrics import classification_report, confusion_matrix, expected_calibration_error
+from .metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
 
 __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
@@ -108,14 +108,25 @@ def choose_crop_pct(
 
 
 def evaluate_split(
-    model: FaceModel, images: torch.Tensor, targets: torch.Tensor, *, temperature: float | None = None
+    model: FaceModel, images: torch.Tensor, targets: torch.Tensor, *, temperature: float | None = None,
+    votes: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Every released metric of one split, with the model's (or the given) temperature.
+
+    Args:
+        model: The model, at its ``crop_pct``.
+        images: ``uint8`` faces ``N x 1 x 48 x 48``.
+        targets: Class indices (FER+: the majority label).
+        temperature: Temperature of the calibrated metrics (default: the model's).
+        votes: Label distributions ``N x C`` (FER+'s votes), for the probability quality
+            against the votes.
 
     Returns:
         accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
         (averaged over :meth:`~facexpr.transforms.FaceTransform.tta_views`), ``ece``
-        (uncalibrated) and ``ece_calibrated``, ``nll`` and ``nll_calibrated``, and ``n``.
+        (uncalibrated) and ``ece_calibrated``, ``nll`` and ``nll_calibrated``, and ``n``; with
+        ``votes`` also ``kl_divergence`` and ``ece_votes`` of the calibrated probabilities
+        against them (see :mod:`facexpr.metrics`).
 
     Example:
         >>> import torch, facexpr
@@ -135,7 +146,7 @@ def evaluate_split(
     report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
     tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
-    return {
+    metrics = {
         **report,
         "n": int(targets.numel()),
         "accuracy_tta": float((tta_probs.argmax(1) == targets).float().mean()),
@@ -144,6 +155,10 @@ def evaluate_split(
         "nll": float(torch.nn.functional.cross_entropy(logits, targets)),
         "nll_calibrated": float(torch.nn.functional.cross_entropy(logits / t, targets)),
     }
+    if votes is not None:
+        metrics["kl_divergence"] = kl_divergence(votes, calibrated)
+        metrics["ece_votes"] = expected_calibration_error(calibrated, votes)
+    return metrics
 
 
 def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, title: str) -> Path:
@@ -184,9 +199,29 @@ def _teacher_phrase(config: ModelConfig) -> str:
             f"{config.recipe.get('distill_alpha')}, temperature {config.recipe.get('distill_temperature')})")
 
 
-def _card_body(config: ModelConfig, name: str, command: str) -> str:
+def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = False) -> str:
     """The Markdown of a release card, after its front matter (see :func:`model_card`)."""
     val, test = config.metrics["val"], config.metrics["test"]
+    if ferplus:
+        trained_on = ("FER2013's faces with FER+'s votes (Barsoum et al., 2016; ten votes per face over "
+                      "eight emotions), learning the vote distributions: `train` (28,384 faces)")
+        sizes = ("(PublicTest, 3,555 faces)", "(PrivateTest, 3,545 faces; accuracy against the majority label)")
+        votes = (f"\n\nAgainst FER+'s votes on `test` (temperature applied): mean KL divergence "
+                 f"{test['kl_divergence']:.4f} nats, ECE against the votes {test['ece_votes']:.4f}.")
+        data_text = ("FER+ (Barsoum et al., 2016): FER2013's 48x48 grayscale faces relabelled with ten votes "
+                     "each over eight expressions; faces whose top vote is `unknown` or `NF` are left out")
+        noise = ("**Ambiguity.** Many faces split the votes; the majority label is one reading of them "
+                 "(see the KL divergence above).")
+        layout = ("the data folder holds `ferplus.csv` beside the FER2013 folders, `fer2013new.csv` beside "
+                  "`fer2013.csv`, or the `FER2013Train/` folders")
+    else:
+        trained_on = "FER2013 `train` (Training, 28,709 faces)"
+        sizes = ("(PublicTest, 3,589 faces)", "(PrivateTest, 3,589 faces)")
+        votes = ""
+        data_text = "FER2013 (Goodfellow et al., 2013), 48x48 grayscale faces from web image search, seven classes"
+        noise = ("**Label noise.** Many FER2013 labels are wrong or ambiguous; human accuracy on it is about\n"
+                 "  65%, which bounds what any figure here means.")
+        layout = "the data folder holds `train/`, `val/`, `test/` class folders or `fer2013.csv`"
     per_class = "\n".join(
         f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
         for label, row in test["per_class"].items()
@@ -195,8 +230,8 @@ def _card_body(config: ModelConfig, name: str, command: str) -> str:
     return f"""# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
 
 A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), trained from
-scratch on FER2013 `train` (Training, 28,709 faces){_teacher_phrase(config)}, with the epoch chosen on `val`
-(PublicTest, 3,589 faces) and measured once on `test` (PrivateTest, 3,589 faces).
+scratch on {trained_on}{_teacher_phrase(config)}, with the epoch chosen on `val`
+{sizes[0]} and measured once on `test` {sizes[1]}.
 
 ```python
 import facexpr
@@ -214,7 +249,7 @@ model.predict("face.jpg")          # label, index, probabilities of {len(config.
 The model sees the central {config.crop_pct:.1%} of each face's side (`crop_pct`, chosen on `val`
 among {_crop_phrase(config)}), and the temperature was fitted on `val`; `predict` applies both.
 TTA averages the whole face, a central zoom of {TTA_ZOOM:.1%} and the mirror images of both. ECE: expected
-calibration error, 15 equal-width bins.
+calibration error, 15 equal-width bins.{votes}
 
 Per class on `test`:
 
@@ -232,11 +267,11 @@ policing, health, education or any assessment of an individual.
 
 ## Training data and recipe
 
-FER2013 (Goodfellow et al., 2013), 48x48 grayscale faces from web image search, seven classes.
+{data_text}.
 Inputs are scaled to [0, 1] and normalised with mean {list(config.mean)} and std {list(config.std)}.
 Recipe: `{json.dumps(params)}`.
 
-Reproduce (the data folder holds `train/`, `val/`, `test/` class folders or `fer2013.csv`):
+Reproduce ({layout}):
 
 ```bash
 {command}
@@ -244,8 +279,7 @@ Reproduce (the data folder holds `train/`, `val/`, `test/` class folders or `fer
 
 ## Limitations
 
-- **Label noise.** Many FER2013 labels are wrong or ambiguous; human accuracy on it is about
-  65%, which bounds what any figure here means.
+- {noise}
 - **Class imbalance.** `disgust` is about 1.5% of the training data; its recall is far below
   the other classes (see the table).
 - **Demographic skew.** FER2013 was collected by web search and is not balanced by age, skin
@@ -268,7 +302,9 @@ def build_release(
 
     Args:
         model_dir: A ``save_pretrained`` folder (e.g. the ``best/`` folder of ``facexpr train``).
-        data: FER2013 root.
+        data: FER2013 root, or a FER+ root (see :class:`~facexpr.data.FERPlus`): then the
+            accuracy is against FER+'s majority label, and the probabilities are also measured
+            against the votes.
         out: Release folder to write.
         name: Public model name (default: the architecture).
         command: The command that reproduces the training, for the model card.
@@ -282,28 +318,35 @@ def build_release(
         >>> sorted(metrics)  # doctest: +SKIP
         ['checkpoint', 'test', 'val', 'val_crop_pct_accuracy']
     """
-    from .data import FER2013
+    from .data import FER2013, FERPlus
+    from .data.ferplus import ferplus_layout
 
     model = load(model_dir, device="cpu")
     name = name or model.architecture
-    val, test = FER2013(data, "val"), FER2013(data, "test")
-    model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.targets)
+    ferplus = ferplus_layout(data) is not None
+    if ferplus:  # majority labels; the votes measure the probabilities
+        val, test = FERPlus(data, "val"), FERPlus(data, "test")
+    else:
+        val, test = FER2013(data, "val"), FER2013(data, "test")
+    model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.hard_targets)
     val_logits = split_logits(model, val.images)
-    model.config.temperature = fit_temperature(val_logits, val.targets)
+    model.config.temperature = fit_temperature(val_logits, val.hard_targets)
     metrics = {
         "val_crop_pct_accuracy": crop_accuracy,
-        "val": evaluate_split(model, val.images, val.targets),
-        "test": evaluate_split(model, test.images, test.targets),
+        "val": evaluate_split(model, val.images, val.hard_targets, votes=getattr(val, "votes", None)),
+        "test": evaluate_split(model, test.images, test.hard_targets, votes=getattr(test, "votes", None)),
         "checkpoint": model.config.metrics.get("checkpoint", {}),
     }
     model.config.metrics = metrics
     out = Path(out)
     model.save_pretrained(out)
-    command = command or f"facexpr train --recipe {name} --data fer2013 --out runs/{name}"
-    card = model_card(model.config, name=name, body=_card_body(model.config, name, command), dataset=FER2013_TEST)
+    folder = "ferplus" if ferplus else "fer2013"
+    command = command or f"facexpr train --recipe {name} --data {folder} --out runs/{name}"
+    card = model_card(model.config, name=name, body=_card_body(model.config, name, command, ferplus=ferplus),
+                      dataset=FERPLUS_TEST if ferplus else FER2013_TEST)
     write_card(card, out / CARD_NAME)
     confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
-                    f"facexpr {name}: FER2013 test, accuracy {metrics['test']['accuracy']:.4f}")
+                    f"facexpr {name}: {'FER+' if ferplus else 'FER2013'} test, accuracy {metrics['test']['accuracy']:.4f}")
     check_release(out)
     return metrics
 

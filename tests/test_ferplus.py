@@ -281,3 +281,25 @@ def test_ferplus_layout_names_each_layout(joined_layout: Path, official_csv_layo
     assert ferplus_layout(official_csv_layout / "fer2013.csv") is None  # FER2013's own CSV
     assert ferplus_layout(folder_layout) == "folders"
     assert ferplus_layout(tmp_path / "fer2013") is None  # FER2013's class folders
+
+
+@pytest.mark.usefixtures("_cache")
+def test_release_on_ferplus_measures_the_majority_and_the_votes(joined_layout: Path, tmp_path: Path) -> None:
+    import huggingface_hub
+
+    import facexpr
+    from facexpr.release import build_release
+
+    torch.manual_seed(0)
+    best = facexpr.load("better.ferplus", pretrained=False, device="cpu").save_pretrained(tmp_path / "best")
+    metrics = build_release(best, joined_layout, tmp_path / "release", name="better.ferplus")
+    test = FERPlus(joined_layout, "test")
+    assert metrics["test"]["n"] == len(test) and metrics["test"]["confusion_matrix"][4][:] != [0] * 8
+    assert {"kl_divergence", "ece_votes"} <= set(metrics["test"]) and metrics["test"]["kl_divergence"] > 0
+    card = huggingface_hub.ModelCard((tmp_path / "release" / "README.md").read_text())
+    assert card.data.eval_results[0].dataset_type == "ferplus" and "FER+'s votes" in card.text
+    assert "--recipe better.ferplus --data ferplus" in card.text
+    released = facexpr.load(tmp_path / "release", device="cpu")
+    assert released.labels == FERPLUS_LABELS
+    accuracy = float((released.predict_proba(test.images).argmax(1) == test.hard_targets).float().mean())
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"])

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 
     from ._base import FaceModel
 
-__all__ = ["save_pretrained", "push_to_hub", "model_card", "CARD_NAME", "FER2013_TEST"]
+__all__ = ["save_pretrained", "push_to_hub", "model_card", "CARD_NAME", "FER2013_TEST", "FERPLUS_TEST"]
 
 CARD_NAME = "README.md"
 """File name of the model card."""
 
 FER2013_TEST = ("fer2013", "FER2013 (PrivateTest)", "test")
-"""The evaluation set of the official cards: Hub dataset type, name and split."""
+FERPLUS_TEST = ("ferplus", "FER+ (PrivateTest, majority label)", "test")
+"""The evaluation sets of the official cards (FER2013, FER+): Hub dataset type, name and split."""
 
 _TAGS = ["facial-expression-recognition", "facexpr", "pytorch"]
 
