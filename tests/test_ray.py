@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from PIL import Image
 
 import facexpr
+import facexpr.ray
 from facexpr.ray import Predictor
 
 from .conftest import REPO_ROOT
@@ -127,6 +130,23 @@ def test_predictor_refuses_bad_arguments(model: facexpr.FaceModel) -> None:
         Predictor(model, on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="bored"):
         Predictor(model, classes=["happy", "bored"])
+
+
+def test_read_image_paths_without_ray_says_what_to_install(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as when it is not installed
+    with pytest.raises(ImportError, match=r'pip install "facexpr\[ray\]"'):
+        facexpr.ray.read_image_paths(folder)
+
+
+@pytest.mark.slow
+def test_import_facexpr_never_imports_ray() -> None:
+    code = "import sys, facexpr, facexpr.ray; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 # -- a real local Ray instance: 2 CPUs, 2 workers ------------------------------------------------------
