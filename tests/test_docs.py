@@ -43,7 +43,7 @@ API_MODULES = (
     "facexpr.detection", "facexpr.annotate", "facexpr.video", "facexpr.webcam", "facexpr.data", "facexpr.training",
     "facexpr.training.recipes", "facexpr.training.optim", "facexpr.training.checkpoint", "facexpr.metrics",
     "facexpr.release", "facexpr.calibration", "facexpr.export", "facexpr.labels", "facexpr.errors",
-    "facexpr.assets", "facexpr.cli",
+    "facexpr.assets", "facexpr.cli", "facexpr.ray",
 )
 """Modules whose ``__all__`` the API reference must cover (the pages under ``docs/api``)."""
 

@@ -151,6 +151,31 @@ def test_folder_to_csv(model_dir: Path, yunet: Path, tmp_path: Path) -> None:
     assert abs(sum(float(rows[0][f"p_{label}"]) for label in facexpr.FER2013_LABELS) - 1) < 1e-4
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray Data's own settings
+def test_label_with_ray(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'facexpr[ray]')")
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "crops"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.png", "b.jpg", "sub/c.png"]):
+        Image.fromarray(np.full((48, 48), 60 * i, np.uint8)).save(folder / name)
+    # The Ray workers import facexpr from this checkout, with one thread each.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    assert run("label_with_ray", folder, "--out", tmp_path / "faces", "--recursive", "--model", model_dir,
+               "--num-cpus", 2, "--workers", 2, "--cpus-per-worker", 0.5, "--batch-size", 2) == 0
+    assert "written to" in capsys.readouterr().out
+    rows = sorted(pq.read_table(tmp_path / "faces").to_pylist(), key=lambda r: r["image"])
+    assert [Path(r["image"]).relative_to(folder).as_posix() for r in rows] == ["a.png", "b.jpg", "sub/c.png"]
+    want = [r.faces[0] for r in facexpr.predict_folder(folder, recursive=True, model=str(model_dir))]
+    assert [r["label"] for r in rows] == [f.label for f in want]
+    assert [r["confidence"] for r in rows] == pytest.approx([f.confidence for f in want], abs=1e-6)
+
+
 def test_video_to_csv(model_dir: Path, video: Path, yunet: Path, tmp_path: Path) -> None:
     table, annotated = tmp_path / "faces.csv", tmp_path / "annotated.avi"
     assert run("video_to_csv", video, "--csv", table, "--save", annotated, "--every", 2, "--model", model_dir,
