@@ -111,6 +111,35 @@ def _onnx_bytes(model: FaceModel, cache: bool) -> bytes | str:
         return export(model, Path(tmp) / "model.onnx").read_bytes()
 
 
+def _refuse(what: str) -> NoReturn:
+    raise NotImplementedError(
+        f"An ONNX Runtime model cannot {what}: it runs an exported graph, with no PyTorch layers or "
+        f"parameters. Load it with facexpr.load(..., backend='torch') for that."
+    )
+
+
+def _refusal(name: str, args: str, what: str) -> Any:
+    """A method of :class:`ORTFaceModel` that raises: a :class:`FaceModel` method it cannot offer."""
+
+    def method(self: ORTFaceModel, *_args: Any, **_kwargs: Any) -> NoReturn:
+        _refuse(what)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"""Not available: an ONNX Runtime model cannot {what}; use ``backend="torch"``.
+
+        Raises:
+            NotImplementedError: Always.
+
+        Example:
+            >>> import torch, facexpr
+            >>> facexpr.load("simple", backend="onnxruntime").{name}({args})
+            Traceback (most recent call last):
+            ...
+            NotImplementedError: An ONNX Runtime model cannot {what}: ...
+        """
+    return method
+
+
 class ORTFaceModel(FaceModel):
     """A model whose forward pass runs in ONNX Runtime on the CPU; made by
     ``facexpr.load(..., backend="onnxruntime")``.
@@ -200,43 +229,23 @@ class ORTFaceModel(FaceModel):
             NotImplementedError: An ONNX Runtime model cannot be trained: ...
         """
         if mode:
-            self._refuse("be trained")
+            _refuse("be trained")
         return super().train(False)
 
-    def _refuse(self, what: str) -> NoReturn:
-        raise NotImplementedError(
-            f"An ONNX Runtime model cannot {what}: it runs an exported graph, with no PyTorch layers or "
-            f"parameters. Load it with facexpr.load(..., backend='torch') for that."
-        )
-
-    def forward_features(self, x: torch.Tensor) -> NoReturn:
-        """Not available: the exported graph returns logits only."""
-        self._refuse("return features")
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> NoReturn:
-        """Not available: the exported graph returns logits only."""
-        self._refuse("run its head alone")
-
-    def get_classifier(self) -> NoReturn:
-        """Not available: the model has no PyTorch layers."""
-        self._refuse("return its classifier")
-
-    def reset_classifier(self, num_classes: int, labels: Any = None) -> NoReturn:
-        """Not available: fine-tune with ``backend="torch"``."""
-        self._refuse("reset its classifier")
-
-    def summary(self, print_fn: Any = print) -> NoReturn:
-        """Not available: the model has no PyTorch layers."""
-        self._refuse("print a layer summary")
-
-    def save_pretrained(self, save_directory: Any) -> NoReturn:
-        """Not available: save the PyTorch model (``backend="torch"``)."""
-        self._refuse("be saved with save_pretrained")
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any) -> NoReturn:
-        """Not available: push the PyTorch model (``backend="torch"``)."""
-        self._refuse("be pushed to the Hub")
+    forward_features = _refusal("forward_features", "torch.zeros(1, 1, 48, 48)", "return features")
+    forward_head = _refusal("forward_head", "torch.zeros(1, 128, 6, 6)", "run its head alone")
+    get_classifier = _refusal("get_classifier", "", "return its classifier")
+    reset_classifier = _refusal("reset_classifier", "3", "reset its classifier")
+    summary = _refusal("summary", "", "print a layer summary")
+    save_pretrained = _refusal("save_pretrained", "'folder'", "be saved with save_pretrained")
+    push_to_hub = _refusal("push_to_hub", "'user/repo'", "be pushed to the Hub")
 
     def extra_repr(self) -> str:
-        """The architecture, number of classes and backend shown in ``repr(model)``."""
+        """The architecture, number of classes and backend shown in ``repr(model)``.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", backend="onnxruntime").extra_repr()
+            "architecture='simple', num_classes=7, backend='onnxruntime'"
+        """
         return f"architecture={self.config.architecture!r}, num_classes={self.num_classes}, backend='onnxruntime'"
