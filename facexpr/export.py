@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write
-from .models import FaceModel, load
+from .models import FaceModel, ORTFaceModel, load
 
 __all__ = ["export", "EXPORT_FORMATS", "read_onnx_config"]
 
@@ -52,6 +52,7 @@ def export(
 
     Raises:
         ValueError: If ``format`` is unknown.
+        TypeError: If ``model`` is an :class:`~facexpr.models.ORTFaceModel` (already exported).
         ImportError: If the ONNX packages are missing; the message says what to install.
 
     Example:
@@ -62,6 +63,11 @@ def export(
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {format!r}. Available: {', '.join(EXPORT_FORMATS)}.")
+    if isinstance(model, ORTFaceModel):
+        raise TypeError(
+            "This model is already an ONNX Runtime model (backend='onnxruntime'); export the PyTorch model: "
+            "export(facexpr.load(name), out)."
+        )
     if not isinstance(model, FaceModel):
         model = load(model, device="cpu")
     model = model.to("cpu").eval()

@@ -12,6 +12,7 @@ from .._device import memory_format_of, to_memory_format
 from ._base import FaceModel
 from ._builder import load
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
+from ._onnx import BACKENDS, ORTFaceModel, onnx_cache_path
 from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model, register_weights
 from .better import BetterCNN
 from .improved import ImprovedCNN
@@ -19,6 +20,7 @@ from .simple import SimpleCNN
 from .vgg import VGG8BN
 
 __all__ = [
+    "BACKENDS",
     "BetterCNN",
     "CONFIG_NAME",
     "FaceModel",
@@ -26,6 +28,7 @@ __all__ = [
     "METRICS_NAME",
     "ModelConfig",
     "ModelEntry",
+    "ORTFaceModel",
     "PretrainedWeights",
     "SimpleCNN",
     "VGG8BN",
@@ -34,6 +37,7 @@ __all__ = [
     "list_models",
     "load",
     "memory_format_of",
+    "onnx_cache_path",
     "register_model",
     "register_weights",
     "to_memory_format",
