@@ -167,3 +167,10 @@ def test_fingerprint_covers_every_tensor() -> None:
     with torch.no_grad():
         model.features[0].weight[0, 0, 0, 0] += 1e-3
     assert _onnx._fingerprint(model) != before
+
+
+def test_the_trainer_refuses_a_model_without_trainable_parameters(cache: Path) -> None:
+    from facexpr.training import Trainer
+
+    with pytest.raises(ValueError, match=r"no trainable parameters .*backend='torch'"):
+        Trainer(facexpr.load("simple", backend="onnxruntime"))

@@ -146,6 +146,11 @@ class Trainer:
         optim.check_scheduler(scheduler)
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(
+                f"{type(model).__name__} has no trainable parameters (an ONNX Runtime model cannot be trained); "
+                "load it with facexpr.load(..., backend='torch')."
+            )
         self.device = _distributed.process_device(resolve_device(device))
         self.model = model.to(self.device)
         self.channels_last = channels_last and channels_last_suits(self.model, self.device)
