@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -129,3 +132,17 @@ def test_numpy_pixels_equal_the_torch_computation(channels: int, shape: tuple[in
                    rng.random((*shape, channels), dtype=np.float32)):
         expected = _torch_reference(torch.from_numpy(pixels).permute(2, 0, 1).contiguous(), 48)
         assert torch.equal(to_face_uint8(pixels if channels > 1 else pixels[..., 0]), expected)
+
+
+@pytest.mark.slow
+def test_import_facexpr_leaves_torchvision_training_video_and_webcam_out() -> None:
+    code = ("import sys, facexpr; heavy = ['torchvision', 'facexpr.training', 'facexpr.video', 'facexpr.webcam']; "
+            "print([m for m in heavy if m in sys.modules]); "
+            "print(facexpr.Trainer.__module__, facexpr.predict_video.__module__, facexpr.run_webcam.__module__); "
+            "print(sorted(set(facexpr.__all__) - set(dir(facexpr))))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout.splitlines()
+    assert out == ["[]", "facexpr.training.trainer facexpr.video facexpr.webcam", "[]"]
+    with pytest.raises(AttributeError, match="no attribute 'Trainr'"):
+        facexpr.Trainr  # noqa: B018
