@@ -19,6 +19,9 @@ same run, in interleaved rounds so that the ratios hold on a busy shared machine
 Each path runs ``--batches`` batches per round; the epoch time is extrapolated to the
 ``ceil(28709 / batch_size)`` batches of a full epoch from the median time per batch.
 
+The ``seed`` paths need torchvision, which facexpr itself no longer depends on
+(``pip install torchvision``).
+
 Usage:
     python benchmarks/bench_data_pipeline.py --data ../shared/data/fer2013 [--batches 30]
         [--rounds 3] [--threads 1] [--batch-size 64] [--workers 0]

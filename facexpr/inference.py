@@ -11,8 +11,10 @@ photos, lives in :mod:`facexpr.photos` and ends here too.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -21,12 +23,14 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
-from .transforms import ImageInput, describe_input
+from .transforms import ImageInput, _faces_from_items, describe_input
 
 if TYPE_CHECKING:
     from .models import FaceModel
 
 __all__ = ["predict_faces", "predict_proba", "select_classes"]
+
+_T = TypeVar("_T")
 
 
 def _is_single(x: object) -> bool:
@@ -141,10 +145,43 @@ def predict_proba(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if classes is not None:
         select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
-    faces = model.transforms().to_uint8_batch(_as_batch(x))
-    logits = _view_logits(model, faces, batch_size=batch_size, tta=tta)
+    transform = model.transforms()
+    batch = _as_batch(x)
+    if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:
+        chunks: Iterable[torch.Tensor] = [transform.to_uint8_batch(batch)]
+    else:  # decode each batch of images while the model runs on the previous one
+        chunks = _read_ahead(partial(_faces_from_items, batch[start : start + batch_size], transform.size, start=start)
+                             for start in range(0, len(batch), batch_size))
+    logits = torch.cat([_view_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
     probs = (logits / model.config.temperature).softmax(2).mean(0)
     return select_classes(probs, model.labels, classes)[0]
+
+
+def _read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
+    """Yield the results of ``tasks`` in order, each computed in a background thread while the
+    caller works on the previous result.
+
+    This is how decoding images overlaps the model's forward pass: PIL and numpy release the
+    GIL while they decode and convert, and torch while it computes. The thread (one, named
+    ``facexpr-read``) starts on the first ``next()`` and is shut down when the tasks run out,
+    when a task raises (its error is raised here, in order), or when the iterator is closed.
+
+    Example:
+        >>> list(_read_ahead(lambda i=i: i * i for i in range(4)))
+        [0, 1, 4, 9]
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexpr-read")
+    try:
+        ahead: Future[_T] | None = None
+        for task in tasks:
+            future = pool.submit(task)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = future
+        if ahead is not None:
+            yield ahead.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @torch.inference_mode()

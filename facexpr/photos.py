@@ -20,8 +20,9 @@ images are classified together (:mod:`facexpr.inference`) and come back as
 :mod:`facexpr.results`.
 
 Folders and long lists are processed as a stream (:func:`predict_folder`,
-:func:`predict_iter`): a bounded number of images at a time, unreadable files skipped with a
-warning and counted.
+:func:`predict_iter`): a bounded number of images at a time, the next batch read, decoded and
+searched for faces in a background thread while the current one is classified, unreadable
+files skipped with a warning and counted.
 
 Example:
     >>> import facexpr, numpy as np
@@ -32,10 +33,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -45,7 +48,7 @@ from PIL import Image
 from ._io import list_images
 from .detection import Detections, DetectorLike, _run_detector, get_detector
 from .errors import InvalidImageError
-from .inference import _as_batch, _is_single, _prediction, predict_faces, predict_proba, select_classes
+from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_faces, predict_proba, select_classes
 from .results import ImageResult, Prediction
 from .transforms import ImageInput, describe_input, image_size, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8
 
@@ -424,6 +427,34 @@ def predict_photo(
 OnError = Literal["warn", "skip", "raise"]
 
 
+_Outcome = tuple[int, ImageInput, str, "_Pending | InvalidImageError"]
+
+
+def _gather(items: Iterator[ImageInput], counter: Iterator[int], pipeline: _Pipeline, chunk: int) -> list[_Outcome]:
+    """Read and prepare the next images of a stream: ``chunk`` readable ones, or ``batch_size`` faces.
+
+    Runs in the stream's background thread; an unreadable image is returned with its error, so
+    that the stream reports it in order, in the caller's thread.
+    """
+    outcomes: list[_Outcome] = []
+    n_ready = n_faces = 0
+    while n_ready < chunk and n_faces < pipeline.batch_size:
+        try:
+            item = next(items)
+        except StopIteration:
+            break
+        name = describe_input(item)
+        try:
+            prepared = pipeline.prepare(item, name)
+        except InvalidImageError as err:
+            outcomes.append((next(counter), item, name, err))
+            continue
+        outcomes.append((next(counter), item, name, prepared))
+        n_ready += 1
+        n_faces += len(prepared.faces)
+    return outcomes
+
+
 class PredictionStream(Iterator[ImageResult]):
     """Predictions over many images, produced a few at a time (bounded memory).
 
@@ -449,20 +480,20 @@ class PredictionStream(Iterator[ImageResult]):
         pipeline: _Pipeline,
         *,
         on_error: OnError | Callable[[str, Exception], None] = "warn",
-        chunk: int = 32,
+        chunk: int | None = None,
         total: int | None = None,
     ) -> None:
+        chunk = pipeline.batch_size if chunk is None else chunk
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}.")
         if not callable(on_error) and on_error not in ("warn", "skip", "raise"):
             raise ValueError(f"on_error must be 'warn', 'skip', 'raise' or a callable, got {on_error!r}.")
-        self._items = iter(items)
         self._pipeline = pipeline
         self._on_error = on_error
-        self._chunk = chunk
         self._ready: list[ImageResult] = []
-        self._index = 0
         self._total = total
+        # The next chunk is read and prepared in a background thread while this one is classified.
+        self._chunks = _read_ahead(itertools.repeat(partial(_gather, iter(items), itertools.count(), pipeline, chunk)))
         self.skipped: list[tuple[str, str]] = []
         self.done = 0
         self.faces = 0
@@ -477,7 +508,11 @@ class PredictionStream(Iterator[ImageResult]):
 
     def __next__(self) -> ImageResult:
         if not self._ready:
-            self._fill()
+            try:
+                self._fill()
+            except BaseException:
+                self.close()
+                raise
         if not self._ready:
             raise StopIteration
         result = self._ready.pop(0)
@@ -485,26 +520,38 @@ class PredictionStream(Iterator[ImageResult]):
         self.faces += len(result.faces)
         return result
 
+    def close(self) -> None:
+        """Stop reading ahead and release the background thread; the stream then ends.
+
+        A stream closes itself once it is exhausted or an error stops it; call this when you
+        stop iterating early (it also happens when the stream is garbage collected).
+
+        Example:
+            >>> import facexpr, numpy as np
+            >>> model = facexpr.load("simple", pretrained=False)
+            >>> stream = facexpr.predict_iter([np.zeros((48, 48), np.uint8)] * 100, model=model, chunk=10)
+            >>> first = next(stream)
+            >>> stream.close()
+            >>> list(stream)
+            []
+        """
+        self._ready = []
+        self._chunks.close()
+
     def _fill(self) -> None:
-        pending: list[_Pending] = []
-        n_faces = 0
-        while len(pending) < self._chunk and n_faces < self._pipeline.batch_size:
-            try:
-                item = next(self._items)
-            except StopIteration:
-                break
-            index = self._index
-            self._index += 1
-            name = describe_input(item)
-            try:
-                prepared = self._pipeline.prepare(item, name)
-            except InvalidImageError as err:
-                self._skip(item, name, index, err)
-                continue
-            pending.append(prepared)
-            n_faces += len(prepared.faces)
-        if pending:
-            self._ready = self._pipeline.finish(pending)
+        while not self._ready:
+            outcomes = next(self._chunks, None)
+            if not outcomes:
+                self.close()
+                return
+            pending: list[_Pending] = []
+            for index, item, name, prepared in outcomes:
+                if isinstance(prepared, InvalidImageError):
+                    self._skip(item, name, index, prepared)
+                else:
+                    pending.append(prepared)
+            if pending:
+                self._ready = self._pipeline.finish(pending)
 
     def _skip(self, item: object, name: str, index: int, err: Exception) -> None:
         source = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"item {index}"
@@ -524,7 +571,7 @@ def predict_iter(
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
-    chunk: int = 32,
+    chunk: int | None = None,
     tta: bool = False,
     classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
@@ -532,8 +579,9 @@ def predict_iter(
 ) -> PredictionStream:
     """Predict over any number of images lazily, a chunk at a time, skipping unreadable ones.
 
-    At most ``chunk`` images (and ``batch_size`` faces) are held at once, so memory does not
-    grow with the number of images.
+    At most two chunks of ``chunk`` images (and ``batch_size`` faces) are held at once: the
+    next chunk is read, decoded and searched for faces in a background thread while the faces
+    of the current one are classified. Memory does not grow with the number of images.
 
     Args:
         images: Paths, PIL images, arrays or tensors (any iterable, e.g. a generator).
@@ -543,7 +591,7 @@ def predict_iter(
             input; ``False``, none (each image is one face crop, its box the whole image).
         detector: Detector name or callable (when searching).
         batch_size: Faces per forward pass.
-        chunk: Images decoded before each batch is classified.
+        chunk: Images prepared for each forward pass (default: ``batch_size``).
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
             an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).
@@ -576,7 +624,7 @@ def predict_folder(
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
-    chunk: int = 32,
+    chunk: int | None = None,
     tta: bool = False,
     classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
@@ -594,7 +642,7 @@ def predict_folder(
         detect: ``True``, ``False`` or ``None`` (see :func:`predict_iter`).
         detector: Detector name or callable (when searching).
         batch_size: Faces per forward pass.
-        chunk: Images decoded before each batch is classified.
+        chunk: Images prepared for each forward pass (default: ``batch_size``).
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
             an 8-class FER+ model; see :func:`facexpr.inference.select_classes`).

@@ -309,7 +309,8 @@ def test_predict_iter_is_lazy_and_bounded(model: facexpr.FaceModel) -> None:
     with pytest.raises(TypeError):
         len(stream)
     first = next(stream)
-    assert len(first.faces) == 1 and len(produced) == 3  # only one chunk was read
+    # One chunk was read, and at most one more is being read ahead while it is classified.
+    assert len(first.faces) == 1 and 3 <= len(produced) <= 6
     assert len(list(stream)) == 9 and stream.done == 10
     with warnings.catch_warnings():
         warnings.simplefilter("error")
