@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         ('predict', ['face.jpg'], 'better', 3)
     """
     from . import __version__
+    from .models._registry import DEFAULT_MODEL
 
     parser = _Parser(
         prog="facexpr",
@@ -442,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with a warning.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true", help="print one JSON object per image (with boxes and scores for photos)")
     p.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="how many classes to show (default: 3)")
     p.add_argument("--tta", action="store_true", help="average each face over its mirror and a central zoom of both (4 forward passes)")
@@ -474,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=_float_in(0, 0.95), default=0.0, metavar="A",
                    help="smooth each face's probabilities over frames, 0 (off) to 0.95 (default: 0)")
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
-    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_video)
@@ -489,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=_float_in(0, 0.95), default=0.6, metavar="A", help="temporal smoothing (default: 0.6)")
     p.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
-    p.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_webcam)

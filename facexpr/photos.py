@@ -49,6 +49,7 @@ from ._io import list_images
 from .detection import Detections, DetectorLike, _run_detector, get_detector
 from .errors import InvalidImageError
 from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_faces, predict_proba, select_classes
+from .models._registry import DEFAULT_MODEL
 from .results import ImageResult, Prediction
 from .transforms import ImageInput, describe_input, image_size, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8
 
@@ -254,7 +255,7 @@ def _resolve_model(model: str | os.PathLike | FaceModel, device: str | torch.dev
 def predict(
     x: ImageInput | Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -331,7 +332,7 @@ def predict(
 def predict_photos(
     images: Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -379,7 +380,7 @@ def predict_photos(
 def predict_photo(
     image: ImageInput,
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -567,7 +568,7 @@ class PredictionStream(Iterator[ImageResult]):
 def predict_iter(
     images: Iterable[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -620,7 +621,7 @@ def predict_folder(
     folder: str | os.PathLike,
     *,
     recursive: bool = False,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,

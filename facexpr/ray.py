@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._io import csv_header, list_images
 from .detection import DetectorLike, get_detector
 from .errors import InvalidImageError
+from .models._registry import DEFAULT_MODEL
 from .photos import predict
 from .results import Prediction
 
@@ -155,7 +156,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: str | os.PathLike | FaceModel = "better",
+        model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
         *,
         path_column: str = "path",
         bytes_column: str = "bytes",

@@ -29,6 +29,7 @@ import torch
 from ._io import atomic_write, csv_header, csv_rows
 from .annotate import annotate
 from .detection import DetectorLike, _import_cv2, box_iou
+from .models._registry import DEFAULT_MODEL
 from .photos import _Pipeline, _resolve_model
 from .results import FrameResult, Prediction
 
@@ -170,7 +171,7 @@ def video_info(source: VideoSource) -> VideoInfo:
 def predict_video(
     source: VideoSource,
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.0,
@@ -449,7 +450,7 @@ def process_video(
     *,
     csv_path: str | os.PathLike | None = None,
     save: str | os.PathLike | None = None,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.0,

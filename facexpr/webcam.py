@@ -20,6 +20,7 @@ import torch
 
 from .annotate import annotate
 from .detection import DetectorLike, _import_cv2
+from .models._registry import DEFAULT_MODEL
 from .video import VideoSource, predict_video
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _show_window(title: str) -> Callable[[np.ndarray], bool]:
 def run_webcam(
     camera: VideoSource = 0,
     *,
-    model: str | os.PathLike | FaceModel = "better",
+    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.6,

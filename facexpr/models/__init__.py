@@ -13,7 +13,7 @@ from ._base import FaceModel
 from ._builder import load
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 from ._onnx import BACKENDS, ORTFaceModel, onnx_cache_path
-from ._registry import ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model, register_weights
+from ._registry import DEFAULT_MODEL, ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model, register_weights
 from .better import BetterCNN
 from .improved import ImprovedCNN
 from .simple import SimpleCNN
@@ -21,6 +21,7 @@ from .vgg import VGG8BN
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_MODEL",
     "BetterCNN",
     "CONFIG_NAME",
     "FaceModel",

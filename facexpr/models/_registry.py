@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from ._base import FaceModel
 
-__all__ = ["PretrainedWeights", "ModelEntry", "register_model", "register_weights", "list_models", "get_model_entry"]
+__all__ = [
+    "DEFAULT_MODEL", "PretrainedWeights", "ModelEntry", "register_model", "register_weights", "list_models",
+    "get_model_entry",
+]
+
+DEFAULT_MODEL = "better"
+"""The model ``facexpr.predict``, the streams, video, webcam, Ray and the CLI load when none is given.
+
+Chosen on faces in the wild: the official model that reads the labelled ExpW crops best
+(``benchmarks/bench_generalization.py``, the page "How well does it generalise?")."""
 
 
 @dataclass(frozen=True)
