@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
     started = time.perf_counter()
     load_before = os.getloadavg()
-    official = args.models.split(",") if args.models else facexpr.list_models()
+    official = args.models.split(",") if args.models else facexpr.list_models(tags=True)
     models, sources = load_models([m.strip() for m in official if m.strip()], args.extra)
     if not models:
         parser.error("no model to score")

@@ -22,11 +22,12 @@ __all__ = [
     "get_model_entry",
 ]
 
-DEFAULT_MODEL = "better"
+DEFAULT_MODEL = "better.ferplus"
 """The model ``facexpr.predict``, the streams, video, webcam, Ray and the CLI load when none is given.
 
 Chosen on faces in the wild: the official model that reads the labelled ExpW crops best
-(``benchmarks/bench_generalization.py``, the page "How well does it generalise?")."""
+(``benchmarks/bench_generalization.py``, the page "How well does it generalise?"): FER+'s
+eight expressions; pass ``classes=FER2013_LABELS`` for FER2013's seven."""
 
 
 @dataclass(frozen=True)

@@ -59,4 +59,8 @@ class BetterCNN(FaceModel):
         nn.init.zeros_(head.bias)
 
 
-register_weights("better.ferplus", PretrainedWeights(repo_id="facexpr/better.ferplus", sha256=None, labels=FERPLUS_LABELS))
+register_weights("better.ferplus", PretrainedWeights(
+    repo_id="facexpr/better.ferplus",
+    sha256="ae89f06d330415740ed9af263d82d73a43c0331f8854788ab71a2fe3528bd9b3",
+    labels=FERPLUS_LABELS,
+))
