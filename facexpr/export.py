@@ -8,8 +8,6 @@ The exported graph takes normalised ``N x 1 x 48 x 48`` float inputs and returns
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import warnings
@@ -19,21 +17,12 @@ import torch
 
 from ._io import atomic_write
 from .models import FaceModel, ORTFaceModel, load
+from .models._onnx import config_metadata, write_onnx
 
 __all__ = ["export", "EXPORT_FORMATS", "read_onnx_config"]
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 """Formats accepted by :func:`export`."""
-
-
-def _config_json(model: FaceModel) -> str:
-    data = model.config.to_dict()
-    data["input_layout"] = (
-        "N x 1 x H x W float32, (pixel / 255 - mean) / std; the central crop_pct of each face's side "
-        "(equal margins) resized back to H x W, bilinear"
-    )
-    data["output"] = "logits; probabilities = softmax(logits / temperature)"
-    return json.dumps(data)
 
 
 def export(
@@ -75,39 +64,14 @@ def export(
     example = torch.zeros(2, model.config.in_chans, size, size)
     out = Path(out)
     if format == "onnx":
-        try:
-            import onnx  # noqa: F401
-            import onnxscript  # noqa: F401
-        except ImportError as err:
-            raise ImportError(
-                f"ONNX export needs the 'onnx' and 'onnxscript' packages ({err.name} is missing): "
-                "pip install 'facexpr[export]'"
-            ) from None
-
-        def write_onnx(tmp: Path) -> None:
-            import onnx
-
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                program = torch.onnx.export(
-                    model, (example,), dynamo=True, opset_version=opset, input_names=["input"],
-                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                    verbose=False,
-                )
-            proto = program.model_proto
-            for key, value in (("facexpr_config", _config_json(model)), ("labels", json.dumps(list(model.labels)))):
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
-            onnx.save_model(proto, str(tmp))
-
-        return atomic_write(out, write_onnx)
+        return write_onnx(model, out, opset=opset)
 
     def write_torchscript(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated.*")
             scripted = torch.jit.trace(model, example)
-            torch.jit.save(scripted, str(tmp), _extra_files={"config.json": _config_json(model)})
+            torch.jit.save(scripted, str(tmp), _extra_files={"config.json": config_metadata(model)})
 
     return atomic_write(out, write_torchscript)
 

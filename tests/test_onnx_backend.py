@@ -86,11 +86,11 @@ def test_parity_with_pytorch_on_shipped_weights(name: str, cache: Path, faces: t
 
 @pytest.mark.slow
 def test_cache_is_reused_and_keyed_by_the_weights(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from facexpr import export as export_module
+    from facexpr.models import _onnx as onnx_module
 
     calls = []
-    real_export = export_module.export
-    monkeypatch.setattr(export_module, "export", lambda *a, **k: calls.append(a[1]) or real_export(*a, **k))
+    real_export = onnx_module.write_onnx
+    monkeypatch.setattr(onnx_module, "write_onnx", lambda *a, **k: calls.append(a[1]) or real_export(*a, **k))
     torch.manual_seed(0)
     model = facexpr.load("simple", pretrained=False, device="cpu")
     path = onnx_cache_path(model)

@@ -12,15 +12,20 @@ one. Files are written atomically; an unwritable cache falls back to an export i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import io
+import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
 
+from .._io import atomic_write
 from ._base import FaceModel
 from ._config import ModelConfig
 
@@ -64,12 +69,58 @@ def check_backend(backend: str) -> None:
             ) from None
 
 
+def config_metadata(model: FaceModel) -> str:
+    """The facexpr config stored in an exported file's metadata, as JSON, with the input layout spelled out."""
+    data = model.config.to_dict()
+    data["input_layout"] = (
+        "N x 1 x H x W float32, (pixel / 255 - mean) / std; the central crop_pct of each face's side "
+        "(equal margins) resized back to H x W, bilinear"
+    )
+    data["output"] = "logits; probabilities = softmax(logits / temperature)"
+    return json.dumps(data)
+
+
+def write_onnx(model: FaceModel, out: str | Path, *, opset: int | None = None) -> Path:
+    """Export a PyTorch model to ONNX (dynamic batch axis, facexpr's config in the metadata), atomically.
+
+    This is :func:`facexpr.export.export` with ``format="onnx"``, and what the ONNX Runtime
+    backend runs.
+
+    Raises:
+        ImportError: If ``onnx`` or ``onnxscript`` is missing; the message says what to install.
+    """
+    try:
+        import onnx
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            f"ONNX export needs the 'onnx' and 'onnxscript' packages ({err.name} is missing): "
+            "pip install 'facexpr[export]'"
+        ) from None
+    model = model.to("cpu").eval()
+    size = model.config.input_size
+    example = torch.zeros(2, model.config.in_chans, size, size)
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                model, (example,), dynamo=True, opset_version=opset, input_names=["input"],
+                output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+            )
+        proto = program.model_proto
+        for key, value in (("facexpr_config", config_metadata(model)), ("labels", json.dumps(list(model.labels)))):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save_model(proto, str(tmp))
+
+    return atomic_write(out, write)
+
+
 def _fingerprint(model: FaceModel) -> str:
     """sha256 of what the exported file holds: the weights' tensors, the config, the exporter."""
-    from ..export import _config_json
-
     digest = hashlib.sha256(f"{_CACHE_FORMAT}\0{torch.__version__}\0{model.config.architecture}\0".encode())
-    digest.update(_config_json(model).encode() + b"\0")
+    digest.update(config_metadata(model).encode() + b"\0")
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
@@ -97,18 +148,16 @@ def onnx_cache_path(model: FaceModel) -> Path:
 
 def _onnx_bytes(model: FaceModel, cache: bool) -> bytes | str:
     """The exported model: a cached file's path, or the bytes of an export made in memory."""
-    from ..export import export
-
     if cache:
         path = onnx_cache_path(model)
         if path.is_file():
             return str(path)
         try:
-            return str(export(model, path))
+            return str(write_onnx(model, path))
         except OSError:  # read-only or full cache: export in memory instead
             pass
     with tempfile.TemporaryDirectory() as tmp:
-        return export(model, Path(tmp) / "model.onnx").read_bytes()
+        return write_onnx(model, Path(tmp) / "model.onnx").read_bytes()
 
 
 def _refuse(what: str) -> NoReturn:
