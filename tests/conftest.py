@@ -116,6 +116,23 @@ def closed_port_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+class FakeTerminal:
+    """A stand-in stderr that says it is a terminal and keeps what is written (progress-bar tests)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 # Docstring examples that need an optional extra: module -> (import name, extra).
 _DOCTEST_EXTRAS = {
     "facexpr/export.py": ("onnx", "export"),

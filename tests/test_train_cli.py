@@ -16,6 +16,8 @@ import facexpr
 from facexpr.cli import main
 from facexpr.training.recipes import RECIPES, get_recipe, load_train_val
 
+from .conftest import FakeTerminal
+
 
 def _tree(root: Path, classes: list[str], per_class: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
@@ -194,28 +196,11 @@ def test_resume_from_a_truncated_checkpoint_is_a_clear_error(tmp_path: Path, cap
     assert f"Checkpoint '{checkpoint}' cannot be read" in err and "weights_only" not in err
 
 
-class _Terminal:
-    """A stand-in stderr that says it is a terminal and keeps what is written."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
 def test_evaluate_shows_progress_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _tree(tmp_path / "faces", ["a", "b"], 6)
     model = facexpr.load("simple", pretrained=False, labels=["a", "b"])
     model.save_pretrained(tmp_path / "model")
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--batch-size", "4",
                  "--device", "cpu"]) == 0

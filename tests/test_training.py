@@ -37,6 +37,7 @@ from facexpr.training import (
 from facexpr.training._distributed import shard
 
 from ._train_worker import BATCH_SIZE, EPOCHS, make_data, make_trainer
+from .conftest import FakeTerminal
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("_train_worker.py")
@@ -579,27 +580,10 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(
     assert "val_accuracy" in lines[0]
 
 
-class _Terminal:
-    """A stand-in stderr that says it is a terminal and keeps what is written."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
 def test_progress_on_a_terminal_is_a_live_bar(
     data: tuple[FaceDataset, FaceDataset], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    terminal = _Terminal()
+    terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     trainer = make_trainer()
     trainer.fit(data[0], epochs=1, batch_size=BATCH_SIZE, progress=True)
