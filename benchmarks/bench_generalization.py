@@ -52,7 +52,6 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import facexpr  # noqa: E402
-from facexpr._io import atomic_write  # noqa: E402
 from facexpr.data import FER2013, FERPlus  # noqa: E402
 from facexpr.detection import CropSpec, Detections, YuNetDetector, box_iou, detect  # noqa: E402
 from facexpr.errors import WeightsNotAvailableError  # noqa: E402
@@ -61,6 +60,7 @@ from facexpr.metrics import classification_report, confusion_matrix  # noqa: E40
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_photos  # noqa: E402  (the ExpW protocol: labels, clipped boxes, squared detections)
+from _report import write_results  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_generalization results -->"
@@ -357,10 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                    "crops (issue #14), not by this script; its interval is computed here from that accuracy.")
     print(report)
     if args.out is not None:
-        text = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        head = text.split(MARKER)[0] if MARKER in text else (text or "# How well does it generalise?\n\n")
-        atomic_write(args.out, lambda tmp: tmp.write_text(head.rstrip() + "\n\n" + MARKER + "\n\n" + report + "\n",
-                                                          encoding="utf-8"))
+        write_results(args.out, MARKER, report, "# How well does it generalise?")
     return 0
 
 

@@ -46,11 +46,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import facexpr  # noqa: E402
-from facexpr._io import atomic_write  # noqa: E402
 from facexpr.detection import CropSpec, Detections, box_iou, get_detector  # noqa: E402
 from facexpr.errors import WeightsNotAvailableError  # noqa: E402
 from facexpr.photos import _Pipeline  # noqa: E402
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
+
+from _report import write_results  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "expw"
 
@@ -265,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(report)
     if args.out is not None:
-        text = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        marker = "<!-- bench_photos results -->"
-        head = text.split(marker)[0] if marker in text else (text or "# Whole-photo pipeline benchmark\n\n")
-        atomic_write(args.out, lambda tmp: tmp.write_text(head.rstrip() + "\n\n" + marker + "\n\n" + report + "\n",
-                                                          encoding="utf-8"))
+        write_results(args.out, "<!-- bench_photos results -->", report, "# Whole-photo pipeline benchmark")
     return 0
 
 

@@ -47,8 +47,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import facexpr  # noqa: E402
-from facexpr._io import atomic_write, list_images  # noqa: E402
+from facexpr._io import list_images  # noqa: E402
 from facexpr.cli import main as cli_main  # noqa: E402
+
+from _report import write_results  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "fer2013" / "test"
 MODES = ("arrays", "paths", "predict_folder", "cli --csv")
@@ -142,10 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table)
     if args.out is not None:
-        marker = "<!-- bench_predict_paths results -->"
-        text = args.out.read_text(encoding="utf-8") if args.out.exists() else marker + "\n"
-        head = text.split(marker)[0]
-        atomic_write(args.out, lambda tmp: tmp.write_text(f"{head}{marker}\n\n{table}", encoding="utf-8"))
+        write_results(args.out, "<!-- bench_predict_paths results -->", table)
 
 
 if __name__ == "__main__":

@@ -135,12 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.out is not None:
         sys.path.insert(0, str(REPO_ROOT))
-        from facexpr._io import atomic_write
+        from _report import write_results
 
-        marker = "<!-- bench_startup results -->"
-        existing = args.out.read_text(encoding="utf-8") if args.out.exists() else marker + "\n"
-        head = existing.split(marker)[0]
-        atomic_write(args.out, lambda tmp: tmp.write_text(f"{head}{marker}\n\n{text}", encoding="utf-8"))
+        write_results(args.out, "<!-- bench_startup results -->", text)
 
 
 if __name__ == "__main__":
