@@ -34,13 +34,9 @@ models from a folder written by ``save_pretrained`` (or any name ``facexpr.load`
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import os
-import platform
-import shlex
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +56,7 @@ from facexpr.metrics import classification_report, confusion_matrix  # noqa: E40
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_photos  # noqa: E402  (the ExpW protocol: labels, clipped boxes, squared detections)
-from _report import write_results  # noqa: E402
+from _report import Run, command_line, write_results  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_generalization results -->"
@@ -267,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.expw / "faces.csv").is_file():
         parser.error(f"{args.expw} has no faces.csv; pass --expw (the ExpW subset of ../shared/data/expw)")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
-    started = time.perf_counter()
-    load_before = os.getloadavg()
+    run = Run()
     official = args.models.split(",") if args.models else facexpr.list_models(tags=True)
     models, sources = load_models([m.strip() for m in official if m.strip()], args.extra)
     if not models:
@@ -288,8 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     names = sorted(labels)[: args.limit] if args.limit else sorted(labels)
     yunet = YuNetDetector(str(args.yunet))
     truth, groups, found = score_expw(models, scores, args.expw, labels, names, yunet)
-    load_after = os.getloadavg()
-    minutes = (time.perf_counter() - started) / 60
 
     ranked = sorted(scores.values(), key=lambda s: (-s.crops_acc, -s.fer2013))
     n = len(truth)
@@ -333,14 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         comparison = f"One model only: {ranked[0].name}, {ranked[0].crops_acc:.3f} on the ExpW crops."
 
-    command = "OMP_NUM_THREADS=1 python benchmarks/bench_generalization.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = command_line("benchmarks/bench_generalization.py", argv if argv is not None else sys.argv[1:])
     n_plus = int(keep.sum())
     report = "\n".join([
-        f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {minutes:.1f} min on "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, "
-        f"facexpr {facexpr.__version__}; load average {load_before[0]:.2f} at the start and "
-        f"{load_after[0]:.2f} at the end (other work shared the machine; accuracies do not depend on it).",
+        run.header(torch.get_num_threads(), "other work shared the machine; accuracies do not depend on it"),
         "",
         f"Command: `{command.strip()}`",
         "",

@@ -51,7 +51,9 @@ from .errors import InvalidImageError
 from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_faces, predict_proba, select_classes
 from .models._registry import DEFAULT_MODEL
 from .results import ImageResult, Prediction
-from .transforms import ImageInput, describe_input, image_size, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8
+from .transforms import (
+    ImageInput, describe_input, image_size, read_image, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8,
+)
 
 if TYPE_CHECKING:
     from .models import FaceModel
@@ -186,6 +188,8 @@ class _Pipeline:
     def prepare(self, x: ImageInput, name: str) -> _Pending:
         """Decode one image, and find and cut out its faces if it is a photo."""
         source = os.fspath(x) if isinstance(x, (str, os.PathLike)) else None
+        if source is not None:
+            x = read_image(x)  # the file is read once: its size decides photo or face crop
         size = image_size(x)
         if _searches(size, self.detect, self.photo_side):
             return self.prepare_rgb(to_rgb_uint8(x, name=name), source)

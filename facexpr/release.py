@@ -199,6 +199,14 @@ def _teacher_phrase(config: ModelConfig) -> str:
             f"{config.recipe.get('distill_alpha')}, temperature {config.recipe.get('distill_temperature')})")
 
 
+def _start_phrase(config: ModelConfig) -> str:
+    """How the training began: from scratch, or fine-tuned from released weights."""
+    recipe = config.recipe or {}
+    if not recipe.get("pretrained"):
+        return "trained from\nscratch on"
+    return f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
+
+
 def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = False) -> str:
     """The Markdown of a release card, after its front matter (see :func:`model_card`)."""
     val, test = config.metrics["val"], config.metrics["test"]
@@ -229,8 +237,7 @@ def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = 
     params = config.recipe or {}
     return f"""# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
 
-A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), trained from
-scratch on {trained_on}{_teacher_phrase(config)}, with the epoch chosen on `val`
+A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), {_start_phrase(config)} {trained_on}{_teacher_phrase(config)}, with the epoch chosen on `val`
 {sizes[0]} and measured once on `test` {sizes[1]}.
 
 ```python

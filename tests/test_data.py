@@ -15,6 +15,7 @@ from facexpr.data import (
     AUGMENT_PRESETS,
     FER2013,
     BatchAugment,
+    Degrade,
     FaceDataset,
     ImageFolder,
     cache_dir,
@@ -276,8 +277,87 @@ def test_batch_augment_flip_is_exact_and_presets() -> None:
     assert float(width.max()) <= 1.0 and float(height.max()) <= 1.0
     assert 0.9 - 1e-6 <= float((width * height).min()) and float((width / height).max()) < 1.12
     assert get_augment("none") is None and get_augment(None) is None and get_augment(seed) is seed
-    with pytest.raises(ValueError, match="'sead'. Available: none, flip, seed, strong"):
+    with pytest.raises(ValueError, match="'sead'. Available: none, flip, seed, strong, wild"):
         get_augment("sead")
+
+
+def test_presets_keep_the_random_streams_of_the_released_recipes() -> None:
+    # Sums recorded with the code that trained the released weights (before translate, padding
+    # and degrade existed): new settings draw nothing unless they are used.
+    images = torch.linspace(0, 1, 8 * 48 * 48).reshape(8, 1, 48, 48)
+    for name, expected in (("seed", 9066.00029752031), ("strong", 8990.020631800493)):
+        out = AUGMENT_PRESETS[name](images, generator=torch.Generator().manual_seed(0))
+        assert float(out.double().sum()) == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+def test_translate_jitters_the_box_and_border_padding_repeats_the_edge() -> None:
+    flat = torch.full((16, 1, 48, 48), 0.7)
+    shifted = BatchAugment(hflip=0.0, translate=0.5, padding="border")(flat, torch.Generator().manual_seed(0))
+    assert torch.allclose(shifted, flat, atol=1e-6)  # the edge repeated: no black border
+    black = BatchAugment(hflip=0.0, translate=0.5)(flat, torch.Generator().manual_seed(0))
+    assert float(black.min()) == 0.0  # zeros padding brings black in, as torchvision does
+    ramp = torch.linspace(0, 1, 48).expand(16, 1, 48, 48).contiguous()
+    moved = BatchAugment(hflip=0.0, translate=0.2, padding="border")(ramp, torch.Generator().manual_seed(0))
+    offsets = (moved - ramp)[:, 0, 24, 24]
+    assert float(offsets.abs().max()) > 0.02 and len(set(offsets.round(decimals=4).tolist())) > 8
+    with pytest.raises(ValueError, match="padding must be 'zeros' or 'border', got 'reflect'"):
+        BatchAugment(padding="reflect")
+    with pytest.raises(ValueError, match="translate must be in \\[0, 1\\], got 1.5"):
+        BatchAugment(translate=1.5)
+
+
+def _detail(images: torch.Tensor) -> float:
+    """Mean absolute Laplacian: how much fine detail the images hold."""
+    lap = (4 * images[..., 1:-1, 1:-1] - images[..., :-2, 1:-1] - images[..., 2:, 1:-1]
+           - images[..., 1:-1, :-2] - images[..., 1:-1, 2:])
+    return float(lap.abs().mean())
+
+
+def test_each_degradation_does_what_it_says() -> None:
+    images = torch.rand(8, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    for blurred in (Degrade(blur=1.0)(images, g()), Degrade(downscale=1.0)(images, g())):
+        assert _detail(blurred) < 0.7 * _detail(images)
+        assert float((blurred.mean() - images.mean()).abs()) < 0.01
+    squared = Degrade(gamma=1.0, gamma_range=(2.0, 2.0))(images, g())
+    assert torch.allclose(squared, images ** 2, atol=1e-6)
+    mid = 0.25 + 0.5 * images
+    flatter = Degrade(contrast=1.0, contrast_range=(0.5, 0.5))(mid, g())
+    assert torch.allclose(flatter.std(dim=(1, 2, 3)), 0.5 * mid.std(dim=(1, 2, 3)), rtol=1e-4)
+    smooth = Degrade(blur=1.0, blur_sigma=(2.0, 2.0))(images, g())
+    compressed = Degrade(jpeg=1.0, jpeg_quality=(10, 10))(smooth, g())
+    assert 0 < float((compressed - smooth).abs().mean()) < 0.1
+    assert float((compressed * 255 - (compressed * 255).round()).abs().max()) < 1e-4  # 8-bit levels
+    rgb = torch.rand(2, 3, 48, 48)
+    assert Degrade(jpeg=1.0)(rgb, g()).shape == rgb.shape
+    for out in (squared, flatter, compressed, Degrade(downscale=1.0)(images, g())):
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_degradations_are_seeded_per_sample_and_leave_the_input_alone() -> None:
+    images = torch.rand(1, 1, 48, 48).expand(12, 1, 48, 48).clone()
+    original = images.clone()
+    degrade = Degrade(downscale=0.5, blur=0.5, gamma=0.5, contrast=0.5, jpeg=0.5)
+    out = degrade(images, torch.Generator().manual_seed(0))
+    assert torch.equal(out, degrade(images, torch.Generator().manual_seed(0)))
+    assert len({tuple(o.flatten()[:50].tolist()) for o in out}) > 6  # identical inputs, own draws
+    assert torch.equal(images, original)
+    assert Degrade()(images) is images and Degrade().is_identity()
+    wild = get_augment("wild")
+    assert isinstance(wild, BatchAugment) and wild.degrade is not None and wild.padding == "border"
+    out = wild(images, generator=torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("blur", 1.5, "Degrade.blur is a probability, expected a value in \\[0, 1\\], got 1.5"),
+    ("jpeg_quality", (50, 120), "Degrade.jpeg_quality must be a range"),
+    ("downscale_size", (40, 16), "Degrade.downscale_size must be a range"),
+    ("gamma_range", (0.0, 1.0), "Degrade.gamma_range must be a range"),
+])
+def test_degrade_refuses_settings_out_of_range(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Degrade(**{field: value})
 
 
 def test_face_dataset_validates_its_inputs() -> None:

@@ -396,3 +396,18 @@ def test_cli_detection_without_a_detector_says_what_to_do(model_dir: Path, monke
     assert err.startswith("facexpr: error:") and len(err.splitlines()) == 1
     assert "No face detector can run" in err or "pip install facexpr[detect]" in err
     assert "--no-detect" in err
+
+
+@pytest.mark.parametrize("kind", ["face", "photo"])
+def test_each_file_is_opened_once(kind: str, tmp_path: Path, astronaut: np.ndarray, yunet: Path,
+                                  model: facexpr.FaceModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / f"{kind}.png"
+    Image.fromarray(astronaut if kind == "photo" else astronaut[:48, :48]).save(path)
+    expected = facexpr.predict(np.asarray(Image.open(path)), model=model)
+    opened: list[object] = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(fp) or real_open(fp, *a, **k))
+    faces = facexpr.predict(path, model=model)
+    assert len(opened) == 1  # the header that decides photo or crop is not read apart from the pixels
+    assert [f.label for f in faces] == [f.label for f in expected] and len(faces) == 1
+    assert faces[0].probabilities == pytest.approx(expected[0].probabilities, abs=1e-6)

@@ -76,6 +76,17 @@ def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path
     assert accuracy == pytest.approx(config["metrics"]["test"]["accuracy"])
 
 
+def test_card_says_whether_the_weights_were_fine_tuned_or_trained_from_scratch(tiny_fer: Path, tmp_path: Path) -> None:
+    model = facexpr.load("better", pretrained=False, device="cpu")
+    model.config.recipe = {"model": "better", "epochs": 1}
+    build_release(model.save_pretrained(tmp_path / "scratch"), tiny_fer, tmp_path / "a", command="facexpr train ...")
+    assert "trained from\nscratch on FER2013" in (tmp_path / "a" / "README.md").read_text()
+    model.config.recipe = {"model": "better", "epochs": 1, "pretrained": True}
+    build_release(model.save_pretrained(tmp_path / "tuned"), tiny_fer, tmp_path / "b", command="facexpr train ...")
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "fine-tuned from\nthe released `better` weights on FER2013" in card and "scratch" not in card
+
+
 def test_choose_crop_pct_takes_the_best_val_crop_and_prefers_the_whole_face_on_ties(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._cache import cache_dir
 from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
 from .dataset import FaceDataset
+from .degrade import Degrade
 from .fer2013 import FER2013, fer2013_layout
 from .ferplus import FERPlus
 from .folder import ImageFolder
@@ -19,6 +20,7 @@ from .split import train_val_split
 __all__ = [
     "AUGMENT_PRESETS",
     "BatchAugment",
+    "Degrade",
     "FER2013",
     "FERPlus",
     "FaceDataset",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .degrade import Degrade
+
 __all__ = ["BatchAugment", "AUGMENT_PRESETS", "get_augment"]
 
 
@@ -36,6 +38,14 @@ class BatchAugment:
         erase: Probability of erasing one random rectangle (``RandomErasing``).
         erase_scale: Range of the erased area, as a fraction of the image.
         erase_value: Pixel value written in the erased rectangle.
+        translate: Extra shift of the crop's centre, drawn uniformly from
+            ``[-translate, translate]`` in each direction, as a fraction of half the image
+            side: the jitter of a face detector's box.
+        padding: What fills the area outside the image that rotation and shifts bring in:
+            ``"zeros"`` (black, as torchvision) or ``"border"`` (the edge pixels repeated,
+            as facexpr does for a face box that reaches past a photo's border).
+        degrade: Photo degradations applied after the geometric part (resolution, blur,
+            gamma, contrast, JPEG; see :class:`~facexpr.data.Degrade`), or ``None``.
 
     Example:
         >>> import torch
@@ -52,6 +62,15 @@ class BatchAugment:
     erase: float = 0.0
     erase_scale: tuple[float, float] = (0.02, 0.2)
     erase_value: float = 0.5
+    translate: float = 0.0
+    padding: str = "zeros"
+    degrade: Degrade | None = None
+
+    def __post_init__(self) -> None:
+        if self.padding not in ("zeros", "border"):
+            raise ValueError(f"BatchAugment.padding must be 'zeros' or 'border', got {self.padding!r}.")
+        if not 0.0 <= self.translate <= 1.0:
+            raise ValueError(f"BatchAugment.translate must be in [0, 1], got {self.translate!r}.")
 
     def _crop_size(self, n: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Width and height of each crop, as fractions of the image side."""
@@ -80,6 +99,9 @@ class BatchAugment:
         cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - height)
         angle = uniform(-self.degrees, self.degrees) * (math.pi / 180)
         flip = torch.where(torch.rand(n, generator=generator) < self.hflip, -1.0, 1.0)
+        if self.translate:  # drawn last, so that presets without it keep their random streams
+            cx = cx + uniform(-self.translate, self.translate)
+            cy = cy + uniform(-self.translate, self.translate)
         cos, sin = torch.cos(angle), torch.sin(angle)
         # input = Flip . Rot . (crop_center + CropScale . output)
         theta = torch.zeros(n, 2, 3)
@@ -92,7 +114,7 @@ class BatchAugment:
         return theta
 
     def _is_identity(self) -> bool:
-        return self.hflip == 0 and self.degrees == 0 and self.scale == (1.0, 1.0)
+        return self.hflip == 0 and self.degrees == 0 and self.scale == (1.0, 1.0) and self.translate == 0
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return an augmented copy of ``images`` (float ``N x C x H x W`` in [0, 1])."""
@@ -101,7 +123,9 @@ class BatchAugment:
         if not self._is_identity() and n:
             theta = self._affine(n, generator).to(images.device, images.dtype)
             grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-            out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            out = F.grid_sample(images, grid, mode="bilinear", padding_mode=self.padding, align_corners=False)
+        if self.degrade is not None and n:
+            out = self.degrade(out, generator)
         if self.erase > 0 and n:
             out = self._erase(out, generator)
         return out
@@ -133,6 +157,12 @@ AUGMENT_PRESETS: dict[str, BatchAugment | None] = {
     "seed": BatchAugment(hflip=0.5, degrees=10.0, scale=(0.9, 1.0), crop_retries=10),
     # facexpr's recipes: wider crops and rotations plus random erasing.
     "strong": BatchAugment(hflip=0.5, degrees=15.0, scale=(0.75, 1.0), erase=0.25),
+    # "strong" plus what real photos do to a face: a detector's box jitter, small upscaled
+    # faces, blur, exposure and JPEG (each degradation on 30% of the faces).
+    "wild": BatchAugment(
+        hflip=0.5, degrees=15.0, scale=(0.75, 1.0), erase=0.25, translate=0.08, padding="border",
+        degrade=Degrade(downscale=0.3, blur=0.3, gamma=0.3, contrast=0.3, jpeg=0.3),
+    ),
 }
 """Named augmentation presets, used by recipes and ``Trainer(augment=...)``."""
 
