@@ -1,12 +1,14 @@
 """Train the runs of the faces-in-the-wild ablation (docs/benchmarks/levers.md).
 
-Every run starts from the released ``better.ferplus`` weights and trains the same number of
-epochs on FER+'s vote distributions with the same schedule (AdamW, one-cycle, peak learning
-rate 1e-3, seed 0); runs differ in one lever only:
+Every run trains the same number of epochs on FER+'s vote distributions with the same
+schedule (AdamW, one-cycle, peak learning rate 1e-3, seed 0); runs differ in one lever only:
 
-* ``control``: the recipe's ``strong`` augmentation (flip, rotation, resized crop, erasing);
-* ``wild``: ``strong`` plus a detector's box jitter and photo degradations (the ``wild``
-  preset: downscale, blur, gamma, contrast, JPEG).
+* ``control``: from the released ``better.ferplus``, with the recipe's ``strong`` augmentation
+  (flip, rotation, resized crop, erasing);
+* ``wild``: the same with ``strong`` plus a detector's box jitter and photo degradations (the
+  ``wild`` preset: downscale, blur, gamma, contrast, JPEG);
+* ``both``: from the released ``better`` (FER2013's labels) with a new 8-class head, ``strong``
+  augmentation: both data sets' labels, one after the other.
 
 Each run writes ``OUT/<lever>/best`` (the best epoch on FER+ PublicTest) and resumes when
 killed. Score them with ``benchmarks/bench_levers.py``. On a 2-core CPU an epoch of
@@ -28,13 +30,15 @@ sys.path.insert(0, str(REPO_ROOT))
 from facexpr.training.recipes import Recipe, train_recipe  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
-LEVERS = {"control": "strong", "wild": "wild"}
+LEVERS = {"control": "strong", "wild": "wild", "both": "strong"}
+START = {"control": "better.ferplus", "wild": "better.ferplus", "both": "better"}
+"""The released weights each run starts from."""
 
 
 def lever_recipe(lever: str, epochs: int) -> Recipe:
     """The recipe of one lever's run (see the module docstring)."""
     return Recipe(
-        "better.ferplus", epochs=epochs, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+        START[lever], epochs=epochs, optimizer="adamw", lr=1e-3, weight_decay=0.05,
         scheduler="onecycle", label_smoothing=0.0, augment=LEVERS[lever], seed=0,
         dataset="ferplus-probability",
     )

@@ -192,9 +192,15 @@ def test_ferplus_recipes_train_on_the_votes_and_name_their_dataset() -> None:
     for name, arch in (("better.ferplus", "better"), ("vgg8_bn.ferplus", "vgg8_bn")):
         recipe = RECIPES[name]
         assert (recipe.model, recipe.dataset, recipe.label_smoothing) == (arch, "ferplus-probability", 0.0)
-        assert replace(recipe, dataset="fer2013", label_smoothing=0.1) == RECIPES[arch]  # otherwise the FER2013 recipe
         assert recipe.to_dict()["dataset"] == "ferplus-probability"
+    # better.ferplus is the FER2013 recipe on the votes, from scratch; vgg8_bn.ferplus fine-tunes
+    # the released FER2013 vgg8_bn for 12 epochs at a lower rate
+    assert replace(RECIPES["better.ferplus"], dataset="fer2013", label_smoothing=0.1) == RECIPES["better"]
+    flagship = RECIPES["vgg8_bn.ferplus"]
+    assert flagship.pretrained and flagship.to_dict()["pretrained"] is True
+    assert replace(flagship, dataset="fer2013", label_smoothing=0.1, pretrained=False, epochs=50, lr=3e-3) == RECIPES["vgg8_bn"]
     assert "dataset" not in RECIPES["better"].to_dict()  # as in the configs released before FER+
+    assert "pretrained" not in RECIPES["better"].to_dict()
     assert get_recipe("better", dataset="ferplus-majority").dataset == "ferplus-majority"
     with pytest.raises(ValueError, match="Unknown recipe dataset 'ferplus'. Available: fer2013, ferplus-majority"):
         get_recipe("better", dataset="ferplus")

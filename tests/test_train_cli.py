@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import facexpr
@@ -115,6 +116,17 @@ def test_train_freeze_is_recorded(tmp_path: Path) -> None:
                  "--batch-size", "4", "--freeze", "features"]) == 0
     trained = facexpr.load(out / "best", device="cpu")
     assert trained.config.recipe["freeze"] == "features"
+
+
+def test_a_fine_tuning_recipe_starts_from_the_released_weights(tmp_path: Path) -> None:
+    from facexpr.training.recipes import Recipe, train_recipe
+
+    data = _tree(tmp_path / "faces", ["a", "b"], 6)
+    recipe = Recipe("simple", epochs=1, batch_size=4, lr=0.0, pretrained=True)  # lr 0: the weights stay
+    best = train_recipe(recipe, data, tmp_path / "run", progress=False, device="cpu")
+    tuned, released = facexpr.load(best, device="cpu"), facexpr.load("simple", device="cpu")
+    assert torch.equal(tuned.state_dict()["features.0.weight"], released.state_dict()["features.0.weight"])
+    assert tuned.config.recipe["pretrained"] is True and tuned.labels == ("a", "b")
 
 
 def test_train_bad_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
