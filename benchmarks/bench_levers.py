@@ -15,14 +15,16 @@ a paired bootstrap over the photos. The levers:
 
 * **labels**: FER2013's single labels (``better``, FER2013 recipe) against FER+'s vote
   distributions (``better.ferplus``), and both one after the other (``--both``: the ``both``
-  run of ``benchmarks/train_levers.py``, ``better`` fine-tuned on the votes);
+  run of ``benchmarks/train_levers.py``, ``better`` fine-tuned on the votes); ``--majority``: the
+  ``control`` run with majority labels instead of vote distributions;
 * **real crops** (training): two runs of ``benchmarks/train_levers.py`` from ``better.ferplus``
   that differ only in their augmentation, ``strong`` (control) and ``wild`` (box jitter,
   downscale, blur, gamma, contrast, JPEG); pass them as ``--control`` and ``--wild``;
 * **alignment** (prediction): each face rotated about its centre so that YuNet's two eye
   landmarks are level, then cut as before;
 * **ensembles** (prediction): the mean of two models' probabilities; distilling it into one
-  model is only worth a training run if the ensemble itself reads faces better;
+  model is only worth a training run if the ensemble itself reads faces better; ``--distilled``:
+  the ``control`` run plus the soft labels of ``vgg8_bn.ferplus`` (``train_levers.py distilled``);
 * **capacity**: ``vgg8_bn`` (FER2013) and ``vgg8_bn.ferplus`` (pass ``--vgg8-bn-ferplus``);
 * **class prior** (prediction): FER+'s faces are a third neutral; dividing the probabilities by
   the training prior (logit adjustment, Menon et al. 2021) predicts each class as if the classes
@@ -277,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.onnx")
     parser.add_argument("--control", default=None, help="the control fine-tune of train_levers.py (best/ folder)")
     parser.add_argument("--wild", default=None, help="the 'wild' fine-tune of train_levers.py (best/ folder)")
+    parser.add_argument("--distilled", default=None, help="the 'distilled' fine-tune of train_levers.py")
+    parser.add_argument("--majority", default=None, help="the 'majority' fine-tune of train_levers.py")
     parser.add_argument("--both", default=None, help="the 'both' fine-tune of train_levers.py (best/ folder)")
     parser.add_argument("--vgg8-bn-ferplus", default=None, help="vgg8_bn.ferplus weights (name or folder)")
     parser.add_argument("--limit", type=int, default=None, help="first N ExpW photos only")
@@ -287,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Run()
 
     sources = {BASELINE: BASELINE, "better": "better", "vgg8_bn": "vgg8_bn"}
-    for key, path in (("control", args.control), ("wild", args.wild), ("both", args.both),
+    for key, path in (("control", args.control), ("wild", args.wild), ("both", args.both), ("majority", args.majority),
+                      ("distilled", args.distilled),
                       ("vgg8_bn.ferplus", args.vgg8_bn_ferplus)):
         if path:
             sources[key] = path
@@ -297,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         Row("baseline", "better.ferplus (released): FER+ votes, strong augmentation", (BASELINE,)),
         Row("labels", "FER2013 labels: better (FER2013 recipe, distilled from vgg8_bn)", ("better",)),
     ]
+    if "majority" in models:
+        rows.append(Row("labels", "control with FER+ majority labels instead of the vote distributions", ("majority",)))
     if "both" in models:
         rows.append(Row("labels", "both: better (FER2013) + 6 epochs on FER+ votes, strong augmentation", ("both",)))
     if "control" in models:
@@ -312,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(Row("ensemble", "mean of better.ferplus and vgg8_bn", (BASELINE, "vgg8_bn")))
     if "vgg8_bn.ferplus" in models:
         rows.append(Row("ensemble", "mean of better.ferplus and vgg8_bn.ferplus", (BASELINE, "vgg8_bn.ferplus")))
+    if "distilled" in models:
+        rows.append(Row("ensemble", "control + vgg8_bn.ferplus's soft labels (distilled into better)", ("distilled",)))
     if "wild" in models and "vgg8_bn.ferplus" in models:
         rows.append(Row("ensemble", "mean of wild and vgg8_bn.ferplus", ("wild", "vgg8_bn.ferplus")))
     rows.append(Row("class prior", "better.ferplus, balanced prior at prediction", (BASELINE,), balanced=True))

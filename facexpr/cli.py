@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> from facexpr.cli import build_parser
         >>> args = build_parser().parse_args(["predict", "face.jpg", "--top-k", "3"])
         >>> args.command, args.images, args.model, args.top_k
-        ('predict', ['face.jpg'], 'better.ferplus', 3)
+        ('predict', ['face.jpg'], 'vgg8_bn.ferplus', 3)
     """
     from . import __version__
     from .models._registry import DEFAULT_MODEL

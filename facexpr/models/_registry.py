@@ -22,7 +22,7 @@ __all__ = [
     "get_model_entry",
 ]
 
-DEFAULT_MODEL = "better.ferplus"
+DEFAULT_MODEL = "vgg8_bn.ferplus"
 """The model ``facexpr.predict``, the streams, video, webcam, Ray and the CLI load when none is given.
 
 Chosen on faces in the wild: the official model that reads the labelled ExpW crops best

@@ -75,4 +75,8 @@ class VGG8BN(FaceModel):
         nn.init.zeros_(head.bias)
 
 
-register_weights("vgg8_bn.ferplus", PretrainedWeights(repo_id="facexpr/vgg8_bn.ferplus", sha256=None, labels=FERPLUS_LABELS))
+register_weights("vgg8_bn.ferplus", PretrainedWeights(
+    repo_id="facexpr/vgg8_bn.ferplus",
+    sha256="5f00c9282f169a1efc20a27115ded34f04fc4f912434af93f0927978f345076b",
+    labels=FERPLUS_LABELS,
+))

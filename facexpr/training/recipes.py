@@ -137,8 +137,8 @@ RECIPES: dict[str, Recipe] = {
     # distribution moves the probabilities away from the votes that KL and ECE measure against.
     "better.ferplus": Recipe("better", epochs=40, dataset="ferplus-probability", **{**_FACEXPR, "label_smoothing": 0.0}),
     # The flagship on FER+ starts from the released FER2013 ``vgg8_bn`` (its features already fit
-    # these faces) with a new 8-class head: 12 epochs at a lower peak rate, about 65 minutes on
-    # one thread of a busy 2-core machine instead of 50 epochs from scratch (2.5 hours and more).
+    # these faces) with a new 8-class head: 12 epochs at a lower peak rate took 79 minutes on one
+    # thread of a busy 2-core machine, instead of 50 epochs from scratch (2.5 hours and more).
     "vgg8_bn.ferplus": Recipe("vgg8_bn", epochs=12, dataset="ferplus-probability", pretrained=True,
                               **{**_FACEXPR, "label_smoothing": 0.0, "lr": 1e-3}),
 }
