@@ -20,23 +20,26 @@ class Run:
         self.started = time.perf_counter()
         self.load_before = os.getloadavg()
 
+    def minutes(self) -> float:
+        """Minutes since the run started."""
+        return (time.perf_counter() - self.started) / 60
+
     def header(self, threads: int, note: str = "accuracies do not depend on it") -> str:
         """One line: date, minutes, machine, threads, facexpr version and the load average before and now."""
         import facexpr  # here, not at the top: bench_startup times `import facexpr` itself
 
-        minutes = (time.perf_counter() - self.started) / 60
         load_after = os.getloadavg()
         return (
-            f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {minutes:.1f} min on "
+            f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {self.minutes():.1f} min on "
             f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {threads}, facexpr "
             f"{facexpr.__version__}; load average {self.load_before[0]:.2f} at the start and {load_after[0]:.2f} "
             f"at the end ({note})."
         )
 
 
-def command_line(script: str, argv: list[str]) -> str:
-    """The command that reproduces a run, as the pages quote it."""
-    return f"OMP_NUM_THREADS=1 python {script} " + " ".join(shlex.quote(a) for a in argv)
+def command_line(script: str, argv: list[str], env: str = "OMP_NUM_THREADS=1") -> str:
+    """The command that reproduces a run, as the pages quote it (``env``: the variables set before it)."""
+    return (f"{env} python {script} " + " ".join(shlex.quote(a) for a in argv)).strip()
 
 
 def write_results(path: Path, marker: str, report: str, title: str = "") -> None:

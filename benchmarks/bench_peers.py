@@ -58,7 +58,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,7 @@ from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_generalization  # noqa: E402  (Given, the checked ExpW labels, Wilson, paired bootstrap)
 import bench_photos  # noqa: E402  (the ExpW protocol: clipped boxes, squared detections)
-from _report import write_results  # noqa: E402
+from _report import Run, command_line, write_results  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_peers results -->"
@@ -319,8 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch-size is facexpr's batched mode, next to batch 1: give 2 or more")
     if not args.yunet.is_file():
         parser.error(f"no YuNet model at {args.yunet}; pass --yunet")
-    started = time.perf_counter()
-    load_before = os.getloadavg()
+    run = Run()
     torch.set_num_threads(args.threads)
     import cv2
 
@@ -434,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         if fer_client:
             fer_client.close()
     load_after = os.getloadavg()
-    minutes = (time.perf_counter() - started) / 60
+    minutes = run.minutes()
 
     # -- the report --------------------------------------------------------------------------------
     truth = np.array(truth_ids)
@@ -504,8 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"resamples; ExpW resampled by photo): " + ", ".join(diffs) + ".")
     else:
         notes.append(fer_missing + ".")
-    command = ("OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 python benchmarks/bench_peers.py "
-               + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))).strip()
+    command = command_line("benchmarks/bench_peers.py", argv if argv is not None else sys.argv[1:],
+                           env="OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1")
     versions = (f"`fer` {fer_info.get('fer')} (TensorFlow {fer_info.get('tensorflow')}, OpenCV "
                 f"{fer_info.get('opencv')}, Python {fer_info.get('python')}, cascade: {fer_info.get('cascade')})"
                 if fer else "`fer` not measured")
@@ -513,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {minutes:.1f} min on "
         f"{platform.machine()}, {os.cpu_count()} CPU cores, {args.threads} thread(s) per side (torch and OpenCV; "
         f"`fer`'s TFLite interpreter runs on one); facexpr {facexpr.__version__} (torch {torch.__version__}, "
-        f"OpenCV {cv2.__version__}), {versions}; load average {load_before[0]:.2f} at the start and "
+        f"OpenCV {cv2.__version__}), {versions}; load average {run.load_before[0]:.2f} at the start and "
         f"{load_after[0]:.2f} at the end (other work shared the machine: compare the ratios, measured side by side).",
         "",
         f"Command: `{command}`",

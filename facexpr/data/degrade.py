@@ -137,9 +137,8 @@ class Degrade:
         offsets = torch.arange(-radius, radius + 1, dtype=images.dtype)
         kernel = torch.exp(-(offsets.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).to(images.dtype) ** 2))
         kernel = kernel / kernel.sum(1, keepdim=True)  # n x k, one 1-D Gaussian per sample
-        blurred = images
         kernel = kernel.repeat_interleave(channels, 0).to(images.device)  # (n*c) x k
-        flat = blurred.reshape(1, n * channels, *images.shape[-2:])
+        flat = images.reshape(1, n * channels, *images.shape[-2:])
         flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
         flat = F.conv2d(flat, kernel.view(n * channels, 1, 1, -1), groups=n * channels)
         flat = F.conv2d(flat, kernel.view(n * channels, 1, -1, 1), groups=n * channels)
