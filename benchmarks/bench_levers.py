@@ -16,7 +16,8 @@ a paired bootstrap over the photos. The levers:
 * **labels**: FER2013's single labels (``better``, FER2013 recipe) against FER+'s vote
   distributions (``better.ferplus``), and both one after the other (``--both``: the ``both``
   run of ``benchmarks/train_levers.py``, ``better`` fine-tuned on the votes); ``--majority``: the
-  ``control`` run with majority labels instead of vote distributions;
+  ``control`` run with majority labels instead of vote distributions; ``--mixed``: the ``control``
+  run on both data sets' labels at once (each target the mean of the votes and FER2013's label);
 * **real crops** (training): two runs of ``benchmarks/train_levers.py`` from ``better.ferplus``
   that differ only in their augmentation, ``strong`` (control) and ``wild`` (box jitter,
   downscale, blur, gamma, contrast, JPEG); pass them as ``--control`` and ``--wild``;
@@ -25,7 +26,9 @@ a paired bootstrap over the photos. The levers:
 * **ensembles** (prediction): the mean of two models' probabilities; distilling it into one
   model is only worth a training run if the ensemble itself reads faces better; ``--distilled``:
   the ``control`` run plus the soft labels of ``vgg8_bn.ferplus`` (``train_levers.py distilled``);
-* **capacity**: ``vgg8_bn`` (FER2013) and ``vgg8_bn.ferplus`` (pass ``--vgg8-bn-ferplus``);
+* **capacity and schedule**: ``vgg8_bn`` (FER2013) and ``vgg8_bn.ferplus`` (pass
+  ``--vgg8-bn-ferplus``); ``--longer`` and ``--longer-wild``: ``vgg8_bn.ferplus`` trained 8 more
+  epochs (``train_levers.py longer`` / ``longer-wild``), compare them with ``vgg8_bn.ferplus``;
 * **class prior** (prediction): FER+'s faces are a third neutral; dividing the probabilities by
   the training prior (logit adjustment, Menon et al. 2021) predicts each class as if the classes
   were balanced.
@@ -282,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distilled", default=None, help="the 'distilled' fine-tune of train_levers.py")
     parser.add_argument("--majority", default=None, help="the 'majority' fine-tune of train_levers.py")
     parser.add_argument("--both", default=None, help="the 'both' fine-tune of train_levers.py (best/ folder)")
+    parser.add_argument("--mixed", default=None, help="the 'mixed' fine-tune of train_levers.py (best/ folder)")
+    parser.add_argument("--longer", default=None, help="the 'longer' run of train_levers.py (best/ folder)")
+    parser.add_argument("--longer-wild", default=None, help="the 'longer-wild' run of train_levers.py (best/ folder)")
     parser.add_argument("--vgg8-bn-ferplus", default=None, help="vgg8_bn.ferplus weights (name or folder)")
     parser.add_argument("--limit", type=int, default=None, help="first N ExpW photos only")
     parser.add_argument("--resamples", type=int, default=10000)
@@ -292,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = {BASELINE: BASELINE, "better": "better", "vgg8_bn": "vgg8_bn"}
     for key, path in (("control", args.control), ("wild", args.wild), ("both", args.both), ("majority", args.majority),
-                      ("distilled", args.distilled),
+                      ("distilled", args.distilled), ("mixed", args.mixed), ("longer", args.longer),
+                      ("longer-wild", args.longer_wild),
                       ("vgg8_bn.ferplus", args.vgg8_bn_ferplus)):
         if path:
             sources[key] = path
@@ -306,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Row("labels", "control with FER+ majority labels instead of the vote distributions", ("majority",)))
     if "both" in models:
         rows.append(Row("labels", "both: better (FER2013) + 6 epochs on FER+ votes, strong augmentation", ("both",)))
+    if "mixed" in models:
+        rows.append(Row("labels", "both at once: control with each target the mean of the votes and FER2013's label",
+                        ("mixed",)))
     if "control" in models:
         rows.append(Row("real crops", "control: +6 epochs from better.ferplus, strong augmentation", ("control",)))
     if "wild" in models:
@@ -316,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if "vgg8_bn.ferplus" in models:
         rows.append(Row("capacity", "vgg8_bn.ferplus (fine-tuned from vgg8_bn on FER+ votes)", ("vgg8_bn.ferplus",)))
+    if "longer" in models:
+        rows.append(Row("schedule", "vgg8_bn.ferplus + 8 epochs (peak lr 5e-4), strong augmentation", ("longer",)))
+    if "longer-wild" in models:
+        rows.append(Row("schedule", "vgg8_bn.ferplus + 8 epochs (peak lr 5e-4), wild augmentation", ("longer-wild",)))
     rows.append(Row("ensemble", "mean of better.ferplus and vgg8_bn", (BASELINE, "vgg8_bn")))
     if "vgg8_bn.ferplus" in models:
         rows.append(Row("ensemble", "mean of better.ferplus and vgg8_bn.ferplus", (BASELINE, "vgg8_bn.ferplus")))

@@ -14,6 +14,18 @@ schedule (AdamW, one-cycle, peak learning rate 1e-3, seed 0); runs differ in one
 * ``distilled``: ``control`` plus a teacher's soft labels (``--teacher``, e.g. the
   ``vgg8_bn.ferplus`` weights; alpha 0.5, temperature 4, the teacher's logits cached once).
 
+* ``mixed``: ``control`` on both data sets' labels at once: each face's target is the mean of
+  its FER+ vote distribution and its FER2013 label (one-hot), which is what training on the
+  two data sets mixed into one set (every face twice, once with each label) gives in
+  expectation, at half the cost per epoch.
+
+Two more runs measure a longer schedule for the flagship: they continue the released
+``vgg8_bn.ferplus`` (12 epochs) with a second one-cycle of 8 epochs at half the peak learning
+rate (5e-4), so that the flagship sees 20 epochs of FER+ in all:
+
+* ``longer``: with the ``strong`` augmentation of its recipe;
+* ``longer-wild``: with the ``wild`` preset.
+
 Each run writes ``OUT/<lever>/best`` (the best epoch on FER+ PublicTest) and resumes when
 killed. Score them with ``benchmarks/bench_levers.py``. On a 2-core CPU an epoch of
 ``better`` takes 100-130 s on one thread::
@@ -31,23 +43,64 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import torch  # noqa: E402
+
+from facexpr.data import FaceDataset, FERPlus  # noqa: E402
+from facexpr.models import ModelConfig, load  # noqa: E402
+from facexpr.training import CSVLogger, ModelCheckpoint, Trainer  # noqa: E402
 from facexpr.training.recipes import Recipe, train_recipe  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
-LEVERS = {"control": "strong", "wild": "wild", "majority": "strong", "both": "strong", "distilled": "strong"}
+LEVERS = {"control": "strong", "wild": "wild", "majority": "strong", "both": "strong", "distilled": "strong",
+          "mixed": "strong", "longer": "strong", "longer-wild": "wild"}
 START = {"control": "better.ferplus", "wild": "better.ferplus", "majority": "better.ferplus", "both": "better",
-         "distilled": "better.ferplus"}
+         "distilled": "better.ferplus", "mixed": "better.ferplus", "longer": "vgg8_bn.ferplus",
+         "longer-wild": "vgg8_bn.ferplus"}
 """The released weights each run starts from."""
+SCHEDULE = {"longer": (8, 5e-4), "longer-wild": (8, 5e-4)}
+"""Epochs and peak learning rate of the runs that do not take the common (``--epochs``, 1e-3)."""
 
 
 def lever_recipe(lever: str, epochs: int, teacher: str | None = None) -> Recipe:
     """The recipe of one lever's run (see the module docstring)."""
+    epochs, lr = SCHEDULE.get(lever, (epochs, 1e-3))
     return Recipe(
-        START[lever], epochs=epochs, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+        START[lever], epochs=epochs, optimizer="adamw", lr=lr, weight_decay=0.05,
         scheduler="onecycle", label_smoothing=0.0, augment=LEVERS[lever], seed=0,
         dataset="ferplus-majority" if lever == "majority" else "ferplus-probability", teacher=teacher,
         teacher_mode="cached",
     )
+
+
+def mixed_targets(train: FERPlus) -> FaceDataset:
+    """``train`` with each target the mean of its vote distribution and its FER2013 label.
+
+    The FER2013 label is the class folder of the face's FER2013 image (``train/angry/...``).
+    """
+    fer2013_label = torch.tensor([train.classes.index(Path(path).parent.name) for path in train.paths])
+    one_hot = torch.nn.functional.one_hot(fer2013_label, len(train.classes)).to(train.votes.dtype)
+    return FaceDataset(train.images, (train.votes + one_hot) / 2, train.classes, train.paths)
+
+
+def train_mixed(recipe: Recipe, data: Path, out: Path) -> Path:
+    """Train ``recipe`` on :func:`mixed_targets`, keeping the best epoch on FER+ val in ``out/best``."""
+    torch.manual_seed(recipe.seed)
+    model = load(recipe.model, device="cpu")
+    model.config.recipe = {**recipe.to_dict(), "pretrained": True, "dataset": "ferplus-probability+fer2013"}
+    trainer = Trainer(model, optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                      scheduler=recipe.scheduler, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
+                      seed=recipe.seed, metrics=("accuracy", "macro_f1"), device="cpu")
+    checkpoint = out / "checkpoint.pt"
+    previous_best = None
+    if checkpoint.is_file() and (out / "best" / "config.json").is_file():
+        previous_best = ModelConfig.from_file(out / "best" / "config.json").metrics["checkpoint"]["val_accuracy"]
+    best = ModelCheckpoint(out / "best", monitor="val_accuracy", initial_value_threshold=previous_best)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.fit(mixed_targets(FERPlus(data, "train", labels="probability")),
+                val=FERPlus(data, "val", labels="probability"), epochs=recipe.epochs, batch_size=recipe.batch_size,
+                callbacks=[best, CSVLogger(out / "history.csv")], checkpoint=checkpoint,
+                resume=checkpoint if checkpoint.is_file() else None)
+    return out / "best"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lever", choices=sorted(LEVERS))
     parser.add_argument("--data", type=Path, default=SHARED / "data" / "ferplus", help="FER+ folder")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "levers")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=6,
+                        help="epochs of every run but 'longer' and 'longer-wild' (8)")
     parser.add_argument("--teacher", default=None, help="the teacher of 'distilled' (name or folder)")
     args = parser.parse_args(argv)
     if (args.lever == "distilled") != (args.teacher is not None):
         parser.error("--teacher goes with the 'distilled' lever, and only with it")
-    best = train_recipe(lever_recipe(args.lever, args.epochs, args.teacher), args.data, args.out / args.lever,
-                        pretrained=True)
+    recipe = lever_recipe(args.lever, args.epochs, args.teacher)
+    if args.lever == "mixed":
+        best = train_mixed(recipe, args.data, args.out / args.lever)
+    else:
+        best = train_recipe(recipe, args.data, args.out / args.lever, pretrained=True)
     print(best)
     return 0
 

@@ -309,3 +309,10 @@ def test_release_on_ferplus_measures_the_majority_and_the_votes(joined_layout: P
     assert released.labels == FERPLUS_LABELS
     accuracy = float((released.predict_proba(test.images).argmax(1) == test.hard_targets).float().mean())
     assert accuracy == pytest.approx(metrics["test"]["accuracy"])
+    # the temperature is fitted to val's votes, not to its majority labels
+    from facexpr.calibration import fit_temperature
+    from facexpr.release import split_logits
+
+    val = FERPlus(joined_layout, "val")
+    assert metrics["temperature_fitted_to"] == "votes" and "fitted to FER+'s votes" in card.text
+    assert released.config.temperature == pytest.approx(fit_temperature(split_logits(released, val.images), val.votes))

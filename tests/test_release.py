@@ -39,6 +39,16 @@ def test_fit_temperature_recovers_a_known_temperature() -> None:
     assert fitted == pytest.approx(3.0, rel=0.1)
     with pytest.raises(ValueError, match="N x C logits"):
         fit_temperature(torch.zeros(3), torch.zeros(3))
+    with pytest.raises(ValueError, match="label distributions"):
+        fit_temperature(torch.zeros(3, 5), torch.zeros(3, 4))
+
+
+def test_fit_temperature_against_label_distributions_matches_them() -> None:
+    torch.manual_seed(0)
+    true_logits = torch.randn(2000, 8) * 2
+    votes = true_logits.softmax(1)  # what annotators would say, as shares
+    assert fit_temperature(true_logits * 0.5, votes) == pytest.approx(0.5, rel=1e-3)  # under-confident
+    assert fit_temperature(true_logits * 4, votes) == pytest.approx(4.0, rel=1e-3)
 
 
 def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path: Path) -> None:
@@ -55,9 +65,9 @@ def test_build_release_writes_a_complete_checked_folder(tiny_fer: Path, tmp_path
     config["metrics"] = json.loads((out / "metrics.json").read_text())["metrics"]
     assert config["metrics"]["test"]["n"] == 14
     assert config["metrics"]["test"]["accuracy"] == metrics["test"]["accuracy"]
-    assert config["temperature"] > 0
+    assert config["temperature"] > 0 and metrics["temperature_fitted_to"] == "labels"
     tried = config["metrics"]["val_crop_pct_accuracy"]  # the crop was chosen on val among four
-    assert len(tried) == 4 and config["crop_pct"] in [float(c) for c in tried]
+    assert len(tried) == 4 and round(config["crop_pct"], 4) in [float(c) for c in tried]  # keys: 4 decimals
     assert tried[str(round(config["crop_pct"], 4))] == max(tried.values())
     for key in ("accuracy_tta", "ece", "ece_calibrated", "macro_f1", "per_class", "confusion_matrix"):
         assert key in config["metrics"]["val"]
