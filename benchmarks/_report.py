@@ -24,16 +24,23 @@ class Run:
         """Minutes since the run started."""
         return (time.perf_counter() - self.started) / 60
 
-    def header(self, threads: int, note: str = "accuracies do not depend on it") -> str:
-        """One line: date, minutes, machine, threads, facexpr version and the load average before and now."""
+    def header(self, threads: int | str, note: str = "accuracies do not depend on it", versions: str = "") -> str:
+        """One line: date, minutes, machine, threads, versions and the load average before and now.
+
+        Args:
+            threads: Torch's thread count, or a phrase that says how the threads were used.
+            note: What the load average means for the figures below.
+            versions: What follows facexpr's version (e.g. the other tools measured).
+        """
         import facexpr  # here, not at the top: bench_startup times `import facexpr` itself
 
         load_after = os.getloadavg()
+        threads_text = f"torch threads {threads}" if isinstance(threads, int) else threads
         return (
             f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {self.minutes():.1f} min on "
-            f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {threads}, facexpr "
-            f"{facexpr.__version__}; load average {self.load_before[0]:.2f} at the start and {load_after[0]:.2f} "
-            f"at the end ({note})."
+            f"{platform.machine()}, {os.cpu_count()} CPU cores, {threads_text}, facexpr "
+            f"{facexpr.__version__}{versions}; load average {self.load_before[0]:.2f} at the start and "
+            f"{load_after[0]:.2f} at the end ({note})."
         )
 
 

@@ -53,11 +53,9 @@ empty; make it with::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -431,8 +429,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if fer_client:
             fer_client.close()
-    load_after = os.getloadavg()
-    minutes = run.minutes()
 
     # -- the report --------------------------------------------------------------------------------
     truth = np.array(truth_ids)
@@ -508,11 +504,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fer_info.get('opencv')}, Python {fer_info.get('python')}, cascade: {fer_info.get('cascade')})"
                 if fer else "`fer` not measured")
     report = "\n".join([
-        f"Measured {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {minutes:.1f} min on "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, {args.threads} thread(s) per side (torch and OpenCV; "
-        f"`fer`'s TFLite interpreter runs on one); facexpr {facexpr.__version__} (torch {torch.__version__}, "
-        f"OpenCV {cv2.__version__}), {versions}; load average {run.load_before[0]:.2f} at the start and "
-        f"{load_after[0]:.2f} at the end (other work shared the machine: compare the ratios, measured side by side).",
+        run.header(f"{args.threads} thread(s) per side (torch and OpenCV; `fer`'s TFLite interpreter runs on one)",
+                   "other work shared the machine: compare the ratios, measured side by side",
+                   f" (torch {torch.__version__}, OpenCV {cv2.__version__}), {versions}"),
         "",
         f"Command: `{command}`",
         "",

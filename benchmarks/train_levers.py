@@ -75,9 +75,15 @@ def lever_recipe(lever: str, epochs: int, teacher: str | None = None) -> Recipe:
 def mixed_targets(train: FERPlus) -> FaceDataset:
     """``train`` with each target the mean of its vote distribution and its FER2013 label.
 
-    The FER2013 label is the class folder of the face's FER2013 image (``train/angry/...``).
+    The FER2013 label is the class folder of the face's FER2013 image (``train/angry/...``), so
+    ``train`` must come from FER+'s ``ferplus.csv`` joined to the FER2013 folders.
     """
-    fer2013_label = torch.tensor([train.classes.index(Path(path).parent.name) for path in train.paths])
+    folders = [Path(path).parent.name for path in train.paths or ()]
+    unknown = sorted({name for name in folders if name not in train.classes})
+    if not folders or unknown:
+        raise ValueError(f"The 'mixed' lever needs FER+ joined to FER2013's class folders (ferplus.csv); "
+                         f"these images are not in class folders: {unknown[:3] or 'no paths'}.")
+    fer2013_label = torch.tensor([train.classes.index(name) for name in folders])
     one_hot = torch.nn.functional.one_hot(fer2013_label, len(train.classes)).to(train.votes.dtype)
     return FaceDataset(train.images, (train.votes + one_hot) / 2, train.classes, train.paths)
 
