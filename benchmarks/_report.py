@@ -44,8 +44,17 @@ class Run:
         )
 
 
-def command_line(script: str, argv: list[str], env: str = "OMP_NUM_THREADS=1") -> str:
-    """The command that reproduces a run, as the pages quote it (``env``: the variables set before it)."""
+def command_line(script: str, argv: list[str], env: str | None = None) -> str:
+    """The command that reproduces a run, as the pages quote it.
+
+    Args:
+        script: The script's path from the repository root.
+        argv: Its arguments.
+        env: The variables set before it; by default ``OMP_NUM_THREADS`` as this run has it.
+    """
+    if env is None:
+        threads = os.environ.get("OMP_NUM_THREADS")
+        env = f"OMP_NUM_THREADS={threads}" if threads else ""
     return (f"{env} python {script} " + " ".join(shlex.quote(a) for a in argv)).strip()
 
 
