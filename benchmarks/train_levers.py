@@ -46,9 +46,9 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from facexpr.data import FaceDataset, FERPlus  # noqa: E402
-from facexpr.models import ModelConfig, load  # noqa: E402
-from facexpr.training import CSVLogger, ModelCheckpoint, Trainer  # noqa: E402
-from facexpr.training.recipes import Recipe, train_recipe  # noqa: E402
+from facexpr.models import load  # noqa: E402
+from facexpr.training import Trainer  # noqa: E402
+from facexpr.training.recipes import Recipe, fit_keeping_best, train_recipe  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 LEVERS = {"control": "strong", "wild": "wild", "majority": "strong", "both": "strong", "distilled": "strong",
@@ -96,17 +96,9 @@ def train_mixed(recipe: Recipe, data: Path, out: Path) -> Path:
     trainer = Trainer(model, optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
                       scheduler=recipe.scheduler, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
                       seed=recipe.seed, metrics=("accuracy", "macro_f1"), device="cpu")
-    checkpoint = out / "checkpoint.pt"
-    previous_best = None
-    if checkpoint.is_file() and (out / "best" / "config.json").is_file():
-        previous_best = ModelConfig.from_file(out / "best" / "config.json").metrics["checkpoint"]["val_accuracy"]
-    best = ModelCheckpoint(out / "best", monitor="val_accuracy", initial_value_threshold=previous_best)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer.fit(mixed_targets(FERPlus(data, "train", labels="probability")),
-                val=FERPlus(data, "val", labels="probability"), epochs=recipe.epochs, batch_size=recipe.batch_size,
-                callbacks=[best, CSVLogger(out / "history.csv")], checkpoint=checkpoint,
-                resume=checkpoint if checkpoint.is_file() else None)
-    return out / "best"
+    return fit_keeping_best(trainer, mixed_targets(FERPlus(data, "train", labels="probability")),
+                            FERPlus(data, "val", labels="probability"), out, epochs=recipe.epochs,
+                            batch_size=recipe.batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

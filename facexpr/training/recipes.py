@@ -20,8 +20,9 @@ from .._io import atomic_write
 
 if TYPE_CHECKING:
     from .callbacks import Callback
+    from .trainer import Trainer
 
-__all__ = ["DATASETS", "Recipe", "RECIPES", "get_recipe", "load_train_val", "train_recipe"]
+__all__ = ["DATASETS", "Recipe", "RECIPES", "fit_keeping_best", "get_recipe", "load_train_val", "train_recipe"]
 
 DATASETS = ("fer2013", "ferplus-majority", "ferplus-probability")
 """What a recipe trains on (:attr:`Recipe.dataset`): ``"fer2013"``, FER2013's labels (or your
@@ -363,8 +364,7 @@ def train_recipe(
     """
     import torch
 
-    from ..models import ModelConfig, load
-    from .callbacks import CSVLogger, ModelCheckpoint
+    from ..models import load
     from .checkpoint import check_checkpoint_model, read_checkpoint
     from .distillation import DistillationTrainer
     from .trainer import Trainer
@@ -396,13 +396,70 @@ def train_recipe(
         )
     else:
         trainer = Trainer(model, **settings)
+    return fit_keeping_best(trainer, train, val, out, epochs=spec.epochs, batch_size=spec.batch_size,
+                            resume=resume, progress=progress, callbacks=callbacks)
+
+
+def fit_keeping_best(
+    trainer: Trainer,
+    train: Any,
+    val: Any,
+    out: str | os.PathLike,
+    *,
+    epochs: int,
+    batch_size: int,
+    resume: bool = True,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> Path:
+    """Fit ``trainer`` with a checkpoint in ``out``, keeping the best epoch by val accuracy.
+
+    What :func:`train_recipe` does once it has its model and data, for data sets it does not
+    build (e.g. your own targets): ``out/checkpoint.pt`` (to resume), ``out/best/`` (the
+    ``save_pretrained`` folder of the best epoch) and ``out/history.csv``. Resuming keeps the
+    best epoch of the earlier run unless a new one beats it.
+
+    Args:
+        trainer: The :class:`~facexpr.training.Trainer` (or a subclass) holding the model.
+        train: Training data (a :class:`~facexpr.data.FaceDataset` or what ``fit`` takes).
+        val: Validation data: picks the best epoch.
+        out: Output folder.
+        epochs: Epochs to train in all.
+        batch_size: Batch size.
+        resume: Resume from ``out/checkpoint.pt`` if it exists.
+        progress: Show progress bars.
+        callbacks: More callbacks for ``fit``.
+
+    Returns:
+        The ``best/`` folder.
+
+    Example:
+        >>> import tempfile
+        >>> import torch
+        >>> import facexpr
+        >>> from facexpr.data import FaceDataset
+        >>> from facexpr.training import Trainer
+        >>> from facexpr.training.recipes import fit_keeping_best
+        >>> faces = FaceDataset(torch.zeros(8, 48, 48, dtype=torch.uint8), torch.tensor([0, 1] * 4), ("a", "b"))
+        >>> trainer = Trainer(facexpr.load("simple", pretrained=False, labels=["a", "b"], device="cpu"), device="cpu")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     best = fit_keeping_best(trainer, faces, faces, tmp, epochs=1, batch_size=4, progress=False)
+        ...     print(best.name, facexpr.load(best, device="cpu").labels)
+        best ('a', 'b')
+    """
+    from ..models import ModelConfig
+    from .callbacks import CSVLogger, ModelCheckpoint
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.pt"
     previous_best = None
     if resume and checkpoint.is_file() and (out / "best" / "config.json").is_file():
         previous = ModelConfig.from_file(out / "best" / "config.json")  # + metrics.json
         previous_best = previous.metrics["checkpoint"]["val_accuracy"]
     best = ModelCheckpoint(out / "best", monitor="val_accuracy", initial_value_threshold=previous_best)
     trainer.fit(
-        train, val=val, epochs=spec.epochs, batch_size=spec.batch_size,
+        train, val=val, epochs=epochs, batch_size=batch_size,
         callbacks=[best, CSVLogger(out / "history.csv"), *callbacks], checkpoint=checkpoint,
         resume=checkpoint if resume and checkpoint.is_file() else None, progress=progress,
     )
