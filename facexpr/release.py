@@ -218,9 +218,6 @@ def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = 
                  f"is the share of annotators expected to read the face that way, so against the majority "
                  f"label alone it looks under-confident (the ECE above). Against the votes on `test`: mean "
                  f"KL divergence {test['kl_divergence']:.4f} nats, ECE against the votes {test['ece_votes']:.4f}.")
-        if config.metrics.get("temperature_fitted_to") == "labels":  # releases made before the votes were used
-            votes = (f"\n\nAgainst FER+'s votes on `test` (temperature applied): mean KL divergence "
-                     f"{test['kl_divergence']:.4f} nats, ECE against the votes {test['ece_votes']:.4f}.")
         data_text = ("FER+ (Barsoum et al., 2016): FER2013's 48x48 grayscale faces relabelled with ten votes "
                      "each over eight expressions; faces whose top vote is `unknown` or `NF` are left out")
         noise = ("**Ambiguity.** Many faces split the votes; the majority label is one reading of them "
