@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import platform
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +57,27 @@ def command_line(script: str, argv: list[str], env: str | None = None) -> str:
         threads = os.environ.get("OMP_NUM_THREADS")
         env = f"OMP_NUM_THREADS={threads}" if threads else ""
     return (f"{env} python {script} " + " ".join(shlex.quote(a) for a in argv)).strip()
+
+
+def publish(
+    run: Run, threads: int | str, script: str, argv: list[str] | None, body: list[str], out: Path | None,
+    marker: str, title: str, *, note: str = "accuracies do not depend on it", versions: str = "",
+    env: str | None = None,
+) -> str:
+    """Print a run's report and write it under ``marker`` in ``out``: what every benchmark ends with.
+
+    The report is :meth:`Run.header`, the command that reproduces the run (:func:`command_line`
+    of ``script`` with ``argv``, by default ``sys.argv[1:]``), then the ``body`` lines.
+
+    Returns:
+        The report, Markdown.
+    """
+    command = command_line(script, argv if argv is not None else sys.argv[1:], env)
+    report = "\n".join([run.header(threads, note, versions), "", f"Command: `{command}`", "", *body])
+    print(report)
+    if out is not None:
+        write_results(out, marker, report, title)
+    return report
 
 
 def write_results(path: Path, marker: str, report: str, title: str = "") -> None:

@@ -56,7 +56,7 @@ from facexpr.metrics import classification_report, confusion_matrix  # noqa: E40
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_photos  # noqa: E402  (the ExpW protocol: labels, clipped boxes, squared detections)
-from _report import Run, command_line, write_results  # noqa: E402
+from _report import Run, publish  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_generalization results -->"
@@ -327,13 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         comparison = f"One model only: {ranked[0].name}, {ranked[0].crops_acc:.3f} on the ExpW crops."
 
-    command = command_line("benchmarks/bench_generalization.py", argv if argv is not None else sys.argv[1:])
     n_plus = int(keep.sum())
-    report = "\n".join([
-        run.header(torch.get_num_threads(), "other work shared the machine; accuracies do not depend on it"),
-        "",
-        f"Command: `{command.strip()}`",
-        "",
+    body = [
         f"FER2013 test: {len(fer)} faces. FER+ test: the {n_plus} faces of {len(plus)} whose FER+ majority is "
         f"one of FER2013's seven. ExpW: {n} labelled faces in {len(names)} photos; YuNet found "
         f"{int(found.sum())} of them (recall {found.mean():.3f} at IoU >= {IOU_FOUND}).",
@@ -341,14 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
         comparison,
-    ])
+    ]
     if args.limit is None:
-        report += (f"\n\nThe `fer` row was measured by `benchmarks/bench_peers.py` on the same {n} crops and "
-                   "the same FER2013 test faces (see `docs/benchmarks/peers.md`), not by this script; its interval "
-                   "is computed here from that accuracy.")
-    print(report)
-    if args.out is not None:
-        write_results(args.out, MARKER, report, "# How well does it generalise?")
+        body += ["", f"The `fer` row was measured by `benchmarks/bench_peers.py` on the same {n} crops and "
+                 "the same FER2013 test faces (see `docs/benchmarks/peers.md`), not by this script; its interval "
+                 "is computed here from that accuracy."]
+    publish(run, torch.get_num_threads(), "benchmarks/bench_generalization.py", argv, body, args.out, MARKER,
+            "# How well does it generalise?", note="other work shared the machine; accuracies do not depend on it")
     return 0
 
 

@@ -67,7 +67,7 @@ from facexpr.photos import _crop_square  # noqa: E402
 from facexpr.transforms import rgb_to_face_uint8, to_rgb_uint8  # noqa: E402
 
 import bench_photos  # noqa: E402  (the ExpW protocol)
-from _report import Run, command_line, write_results  # noqa: E402
+from _report import Run, publish  # noqa: E402
 from bench_generalization import paired_bootstrap  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
@@ -358,12 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             delta = f"{100 * diff:+.1f} ({100 * low:+.1f} to {100 * high:+.1f}) points"
         table.append(f"| {result.row.lever} | {result.row.name} | {result.val:.3f} | "
                      f"{result.crops_hits.mean():.3f} | {delta} | {result.photos_hits.mean():.3f} |")
-    command = command_line("benchmarks/bench_levers.py", argv if argv is not None else sys.argv[1:])
-    report = "\n".join([
-        run.header(torch.get_num_threads()),
-        "",
-        f"Command: `{command.strip()}`",
-        "",
+    publish(run, torch.get_num_threads(), "benchmarks/bench_levers.py", argv, [
         f"FER+ val: the {int(keep.sum())} PublicTest faces of {len(val)} whose majority is one of the seven. "
         f"ExpW: {len(faces.truth)} labelled faces in {len(np.unique(faces.groups))} photos; YuNet found "
         f"{int((faces.found >= 0).sum())} of them. Paired intervals: {args.resamples} bootstrap resamples of "
@@ -376,10 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         f"grey levels against {_detail(val_images):.1f} on FER+ val.",
         "",
         *probes(models[BASELINE], faces),
-    ])
-    print(report)
-    if args.out is not None:
-        write_results(args.out, MARKER, report, "# Levers for faces in the wild")
+    ], args.out, MARKER, "# Levers for faces in the wild")
     return 0
 
 

@@ -79,7 +79,7 @@ from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_generalization  # noqa: E402  (Given, the checked ExpW labels, Wilson, paired bootstrap)
 import bench_photos  # noqa: E402  (the ExpW protocol: clipped boxes, squared detections)
-from _report import Run, command_line, write_results  # noqa: E402
+from _report import Run, publish  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_peers results -->"
@@ -498,18 +498,11 @@ def main(argv: list[str] | None = None) -> int:
                          f"resamples; ExpW resampled by photo): " + ", ".join(diffs) + ".")
     else:
         notes.append(fer_missing + ".")
-    command = command_line("benchmarks/bench_peers.py", argv if argv is not None else sys.argv[1:],
-                           env="OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1")
     versions = (f"`fer` {fer_info.get('fer')} (TensorFlow {fer_info.get('tensorflow')}, OpenCV "
                 f"{fer_info.get('opencv')}, Python {fer_info.get('python')}, cascade: {fer_info.get('cascade')})"
                 if fer else "`fer` not measured")
-    report = "\n".join([
-        run.header(f"{args.threads} thread(s) per side (torch and OpenCV; `fer`'s TFLite interpreter runs on one)",
-                   "other work shared the machine: compare the ratios, measured side by side",
-                   f" (torch {torch.__version__}, OpenCV {cv2.__version__}), {versions}"),
-        "",
-        f"Command: `{command}`",
-        "",
+    threads = f"{args.threads} thread(s) per side (torch and OpenCV; `fer`'s TFLite interpreter runs on one)"
+    publish(run, threads, "benchmarks/bench_peers.py", argv, [
         f"FER2013 test: {n} crops. ExpW: {n_faces} labelled faces in {len(names)} photos.",
         "",
         *rows_acc,
@@ -520,10 +513,10 @@ def main(argv: list[str] | None = None) -> int:
         *rows_speed,
         "",
         *[line for note in notes for line in (note, "")],
-    ])
-    print(report)
-    if args.out is not None:
-        write_results(args.out, MARKER, report, "# facexpr next to the `fer` package")
+    ], args.out, MARKER, "# facexpr next to the `fer` package",
+        note="other work shared the machine: compare the ratios, measured side by side",
+        versions=f" (torch {torch.__version__}, OpenCV {cv2.__version__}), {versions}",
+        env="OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1")
     return 0
 
 

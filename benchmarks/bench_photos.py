@@ -32,7 +32,6 @@ import csv
 import datetime as dt
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from facexpr.errors import WeightsNotAvailableError  # noqa: E402
 from facexpr.photos import _Pipeline  # noqa: E402
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
-from _report import write_results  # noqa: E402
+from _report import command_line, write_results  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "expw"
 
@@ -237,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     given = labelled_box_accuracy(model, args.data, labels, names)
 
     n_faces = rows[0][1]["faces"] if rows else sum(len(labels[n]) for n in names)
-    command = "OMP_NUM_THREADS=1 python benchmarks/bench_photos.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = command_line("benchmarks/bench_photos.py", argv if argv is not None else sys.argv[1:])
     lines = [
         "| detector | recall (IoU >= 0.4) | accuracy, full pipeline | accuracy, faces found | "
         "accuracy, labelled boxes | ms / photo | decode | detect | classify | rest | overhead | video frames/s |",

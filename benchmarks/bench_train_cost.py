@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import facexpr  # noqa: E402
 
-from _report import Run, command_line, write_results  # noqa: E402
+from _report import Run, publish  # noqa: E402
 
 MARKER = "<!-- bench_train_cost results -->"
 FERPLUS_TRAIN = 28384
@@ -99,19 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         params = sum(p.numel() for p in model.parameters()) / 1e6
         minutes = median[name] * FERPLUS_TRAIN / BATCH / 60
         table.append(f"| {name} | {params:.2f} M | {1000 * median[name]:.0f} | {minutes:.1f} | {median[name] / reference:.1f}x |")
-    command = command_line("benchmarks/bench_train_cost.py", argv if argv is not None else sys.argv[1:])
-    report = "\n".join([
-        run.header(torch.get_num_threads(), "other work may share the machine: compare the ratios"),
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Median of {args.rounds} interleaved steps each; minutes per epoch count the steps only.",
-        "",
-        *table,
-    ])
-    print(report)
-    if args.out is not None:
-        write_results(args.out, MARKER, report, "# What training costs on this machine")
+    publish(run, torch.get_num_threads(), "benchmarks/bench_train_cost.py", argv,
+            [f"Median of {args.rounds} interleaved steps each; minutes per epoch count the steps only.", "", *table],
+            args.out, MARKER, "# What training costs on this machine",
+            note="other work may share the machine: compare the ratios")
     return 0
 
 
