@@ -254,17 +254,21 @@ def _logger_callbacks(args: argparse.Namespace) -> list:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training.recipes import get_recipe, train_recipe
+    from .training.recipes import get_recipe, recipe_for_model, train_recipe
 
-    name = args.recipe or args.model
-    recipe = get_recipe(
-        name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+    overrides = dict(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         teacher=args.teacher, distill_alpha=args.distill_alpha,
         distill_temperature=args.distill_temperature, teacher_mode=args.teacher_mode,
         dataset=args.dataset,
     )
+    if args.recipe:
+        recipe = get_recipe(args.recipe, **overrides)
+    else:
+        recipe = recipe_for_model(args.model, args.data, pretrained=args.pretrained, **overrides)
+    data = args.data[0] if len(args.data) == 1 else args.data
     best = train_recipe(
-        recipe, args.data, args.out, resume=not args.no_resume, device=args.device,
+        recipe, data, args.out, resume=not args.no_resume, device=args.device,
         pretrained=args.pretrained, freeze=args.freeze, val_fraction=args.val_fraction,
         callbacks=_logger_callbacks(args),
     )
@@ -273,21 +277,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import FER2013, FERPlus, ImageFolder, fer2013_layout
-    from .data.ferplus import ferplus_layout
+    from .data.layouts import find_layout, open_split
     from .labels import FERPLUS_LABELS
     from .models import load
     from .training import Trainer
 
     model = load(args.model, device=args.device)
-    ferplus = ferplus_layout(args.data) is not None
-    fer2013 = fer2013_layout(args.data, args.split) is not None
-    if ferplus and (tuple(model.labels) == FERPLUS_LABELS or not fer2013):
-        data = FERPlus(args.data, args.split, labels="probability")
-    elif fer2013:
-        data = FER2013(args.data, args.split)
-    else:
-        data = ImageFolder(args.data, classes=model.labels)
+    layout = find_layout(args.data, args.split)
+    # FER+ votes for an eight-class FER+ model, FER2013's labels for the others where both are there
+    data = open_split(args.data, args.split, classes=None if layout == "faceboxes" else model.labels,
+                      prefer_fer2013=tuple(model.labels) != FERPLUS_LABELS)
     report = Trainer(model, device=args.device).evaluate(data, batch_size=args.batch_size, progress=True)
     if args.json:
         print(json.dumps(report))
@@ -297,15 +296,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"against the votes: KL divergence {report['kl_divergence']:.4f}, ECE {report['ece_votes']:.4f} "
               "(accuracy is against the majority vote)")
     print()
-    width = max(len("class"), *(len(c) for c in model.labels))
+    scored = list(report["per_class"])  # the data's classes, when they are some of the model's
+    if scored != list(model.labels):
+        print(f"scored over the data's {len(scored)} classes (the model has {len(model.labels)})")
+    width = max(len("class"), *(len(c) for c in scored))
     print(f"{'class':<{width}}  precision  recall  f1     support")
     for label, row in report["per_class"].items():
         print(f"{label:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:.3f}  {row['support']:7d}")
     print()
     print("confusion matrix (rows: true, columns: predicted)")
-    short = [label[:7] for label in model.labels]
+    short = [label[:7] for label in scored]
     print(" " * (width + 2) + " ".join(f"{s:>7}" for s in short))
-    for label, row in zip(model.labels, report["confusion_matrix"]):
+    for label, row in zip(scored, report["confusion_matrix"]):
         print(f"{label:<{width}}  " + " ".join(f"{v:>7d}" for v in row))
     return 0
 
@@ -509,8 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, better.ferplus, vgg8_bn.ferplus, ...")
-    what.add_argument("--model", help="architecture name; uses its facexpr recipe")
-    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv, a FER+ folder (with a .ferplus recipe), or your class folders")
+    what.add_argument("--model", help="architecture or released model (e.g. vgg8_bn.ferplus); uses its recipe's "
+                      "settings; with --pretrained, starts from that model's own weights")
+    p.add_argument("--data", required=True, action="append",
+                   help="FER2013 folder or fer2013.csv, a FER+ folder (with a .ferplus recipe), faces in photos "
+                   "(faces.csv + images/), or your class folders; repeat it for a mixed recipe (vgg8_bn.mixed)")
     p.add_argument("--out", required=True, help="output folder (checkpoint.pt, best/, history.csv)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
@@ -528,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-mode", choices=["online", "cached"], default=None,
                    help="online: the teacher sees every augmented batch; cached: its logits of each "
                    "image are computed once (faster, approximate)")
-    p.add_argument("--dataset", choices=["fer2013", "ferplus-majority", "ferplus-probability"], default=None,
+    p.add_argument("--dataset", choices=["fer2013", "ferplus-majority", "ferplus-probability", "mixed"], default=None,
                    help="override the recipe's labels: FER2013's, or FER+'s majority votes or vote distributions "
                    "(DATA is then a FER+ folder)")
     p.add_argument("--val-fraction", type=_float_in(0, 1, low_open=True, high_open=True), default=0.1,
@@ -543,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", parents=[debug_flag], help="accuracy, per-class table and confusion matrix on a data set")
     p.add_argument("--model", required=True, help="model name, saved folder or Hub repo")
     p.add_argument("--data", required=True, help="FER2013 folder/CSV, a FER+ folder (also reports KL and ECE against "
-                   "the votes), or a folder of class folders")
+                   "the votes), faces in photos (faces.csv + images/), or a folder of class folders")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="FER2013/FER+ split (default: test)")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -52,7 +52,7 @@ from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_
 from .models._registry import DEFAULT_MODEL
 from .results import ImageResult, Prediction
 from .transforms import (
-    ImageInput, describe_input, image_size, read_image, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8,
+    ImageInput, crop_square, describe_input, image_size, read_image, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8,
 )
 
 if TYPE_CHECKING:
@@ -115,32 +115,12 @@ def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> 
 # -- crops -----------------------------------------------------------------------------------------
 
 
-def _crop_square(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Cut a square ``(x, y, side, side)`` from ``rgb``, repeating edge pixels past the border."""
-    height, width = rgb.shape[:2]
-    side = max(1, int(round(box[2])))
-    x0, y0 = int(round(box[0])), int(round(box[1]))
-    x1, y1 = x0 + side, y0 + side
-    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if cx1 <= cx0 or cy1 <= cy0:  # cannot happen for boxes inside the image; be safe
-        cx0, cy0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
-        cx1, cy1 = cx0 + 1, cy0 + 1
-    patch = rgb[cy0:cy1, cx0:cx1]
-    pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
-    if any(p for pair in pad for p in pair):
-        patch = np.pad(patch, pad, mode="edge")
-    factor = side // (4 * size)
-    if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
-        patch = np.array(Image.fromarray(patch).reduce(factor))
-    return patch
-
-
 def _faces_to_uint8(rgb: np.ndarray, detections: Detections, size: int) -> torch.Tensor:
     """Crops of every detected face -> ``uint8`` ``N x 1 x size x size`` model inputs."""
     if not len(detections):
         return torch.empty(0, 1, size, size, dtype=torch.uint8)
     crops = detections.crop_spec.crop_boxes(detections.boxes)
-    return torch.stack([rgb_to_face_uint8(_crop_square(rgb, box, size), size) for box in crops])
+    return torch.stack([rgb_to_face_uint8(crop_square(rgb, box, size), size) for box in crops])
 
 
 @dataclass

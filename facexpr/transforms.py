@@ -42,6 +42,7 @@ __all__ = [
     "FaceTransform",
     "ImageInput",
     "TTA_ZOOM",
+    "crop_square",
     "describe_input",
     "image_size",
     "read_image",
@@ -631,3 +632,42 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
         return images.new_empty(out_shape)
     flat = images.reshape(-1, *shape[-3:])
     return F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True).reshape(out_shape)
+
+
+def crop_square(rgb: np.ndarray, box: np.ndarray | Sequence[float], size: int) -> np.ndarray:
+    """Cut the square ``box = (x, y, side, side)`` out of a photo, repeating edge pixels past its border.
+
+    This is how :func:`facexpr.predict` and the face-box data sets
+    (:class:`~facexpr.data.FaceBoxes`) cut a face before :func:`rgb_to_face_uint8` turns it
+    into a model input. A face much larger than ``size`` is box-filtered down first, which
+    changes nothing in the ``size x size`` result but the time it takes.
+
+    Args:
+        rgb: The photo, ``H x W x C`` ``uint8``.
+        box: The square, in the photo's pixels (``box[3]`` is ignored: the side is ``box[2]``).
+        size: Side of the model input the crop will be resized to.
+
+    Returns:
+        The crop, ``side x side x C`` (or smaller when box-filtered).
+
+    Example:
+        >>> rgb = np.arange(16, dtype=np.uint8).reshape(4, 4, 1).repeat(3, axis=2)
+        >>> crop_square(rgb, (2, 2, 4, 4), 48)[:, :, 0].tolist()
+        [[10, 11, 11, 11], [14, 15, 15, 15], [14, 15, 15, 15], [14, 15, 15, 15]]
+    """
+    height, width = rgb.shape[:2]
+    side = max(1, int(round(box[2])))
+    x0, y0 = int(round(box[0])), int(round(box[1]))
+    x1, y1 = x0 + side, y0 + side
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if cx1 <= cx0 or cy1 <= cy0:  # cannot happen for boxes inside the image; be safe
+        cx0, cy0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
+        cx1, cy1 = cx0 + 1, cy0 + 1
+    patch = rgb[cy0:cy1, cx0:cx1]
+    pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
+    if any(p for pair in pad for p in pair):
+        patch = np.pad(patch, pad, mode="edge")
+    factor = side // (4 * size)
+    if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
+        patch = np.array(Image.fromarray(patch).reduce(factor))
+    return patch

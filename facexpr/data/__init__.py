@@ -12,6 +12,7 @@ from ._cache import cache_dir
 from .augment import AUGMENT_PRESETS, BatchAugment, get_augment
 from .dataset import FaceDataset
 from .degrade import Degrade
+from .faceboxes import FaceBoxes, faceboxes_layout
 from .fer2013 import FER2013, fer2013_layout
 from .ferplus import FERPlus
 from .folder import ImageFolder
@@ -23,9 +24,11 @@ __all__ = [
     "Degrade",
     "FER2013",
     "FERPlus",
+    "FaceBoxes",
     "FaceDataset",
     "ImageFolder",
     "cache_dir",
+    "faceboxes_layout",
     "fer2013_layout",
     "get_augment",
     "train_val_split",

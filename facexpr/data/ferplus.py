@@ -222,7 +222,7 @@ def _from_folder(folder: Path, split: str, cache: bool) -> tuple[torch.Tensor, n
     key = fingerprint_files([label_csv, *files], "ferplus-folder", split)
     cached = load_cached("ferplus", key) if cache else None
     if cached is None:
-        images, kept, bad = decode_images(files)
+        images, kept, bad, _ = decode_images(files)
         if bad:
             raise ValueError(f"'{label_csv}' lists {len(bad)} unreadable image(s), e.g. '{bad[0]}'.")
         if cache:

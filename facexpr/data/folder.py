@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from typing import Any
+
+import numpy as np
 import torch
 
 from ..errors import InvalidImageError
@@ -66,23 +69,67 @@ def scan_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
     return files, targets, tuple(classes)
 
 
-def decode_images(files: Sequence[Path], size: int = 48) -> tuple[torch.Tensor, list[int], list[Path]]:
+def decode_images(
+    files: Sequence[Path], size: int = 48, *, detect: bool | str = False, detector: Any = "auto",
+) -> tuple[torch.Tensor, list[int], list[Path], list[Path]]:
     """Decode image files into ``uint8`` faces, skipping the unreadable ones.
 
+    Args:
+        files: Image files.
+        size: Side of the faces.
+        detect: ``False``: every image is a face crop, used whole. ``"auto"``: images that
+            :func:`facexpr.predict` would search (over 160 pixels a side) are searched and
+            their largest face is cut out; ``True``: every image larger than ``size`` is.
+        detector: The detector for searched images (see :func:`facexpr.get_detector`).
+
     Returns:
-        ``(images N x 1 x size x size, kept indices, skipped files)``.
+        ``(images N x 1 x size x size, kept indices, unreadable files, photos without a face)``.
     """
     faces: list[torch.Tensor] = []
     kept: list[int] = []
     bad: list[Path] = []
+    faceless: list[Path] = []
+    search = None if detect is False else _face_cutter(detect, detector, size)
     for index, path in enumerate(files):
         try:
-            faces.append(to_face_uint8(path, size))
-            kept.append(index)
+            face = search(path) if search is not None else to_face_uint8(path, size)
         except (InvalidImageError, OSError):  # unreadable, empty, truncated, not an image
             bad.append(path)
+            continue
+        if face is None:
+            faceless.append(path)
+            continue
+        faces.append(face)
+        kept.append(index)
     images = torch.stack(faces) if faces else torch.empty(0, 1, size, size, dtype=torch.uint8)
-    return images, kept, bad
+    return images, kept, bad, faceless
+
+
+def _face_cutter(detect: bool | str, detector: Any, size: int) -> Callable[[Path], torch.Tensor | None]:
+    """A function: image file -> its face (the largest one found in a photo; ``None``: none found)."""
+    from ..detection import detect as find_faces
+    from ..detection import get_detector
+    from ..photos import is_photo
+    from ..transforms import crop_square, rgb_to_face_uint8, to_rgb_uint8
+
+    if detect not in ("auto", True):
+        raise ValueError(f"detect must be 'auto', True or False, got {detect!r}.")
+    run: Any = None
+
+    def cut(path: Path) -> torch.Tensor | None:
+        nonlocal run
+        rgb = to_rgb_uint8(path)
+        if not is_photo(rgb, None if detect == "auto" else True, input_size=size):
+            return rgb_to_face_uint8(rgb, size)
+        run = run or get_detector(detector)
+        found = find_faces(rgb, run)
+        if not len(found):
+            return None
+        largest = int(np.argmax(found.boxes[:, 2] * found.boxes[:, 3]))
+        box = found.crop_spec.crop_boxes(found.boxes[largest : largest + 1])[0]
+        return rgb_to_face_uint8(crop_square(rgb, box, size), size)
+
+    return cut
 
 
 def warn_skipped(root: Path, bad: Sequence[str]) -> None:
@@ -98,24 +145,51 @@ def warn_skipped(root: Path, bad: Sequence[str]) -> None:
     )
 
 
-def load_folder(root: Path, classes: Sequence[str] | None, size: int, cache: bool, kind: str) -> FaceDataset:
-    """Scan, decode (or read from the cache) and wrap a class-folder tree."""
+def warn_faceless(root: Path, faceless: Sequence[str]) -> None:
+    """Emit one warning that counts and names the photos in which no face was found."""
+    if not faceless:
+        return
+    names = [os.path.relpath(path, root) for path in faceless]
+    shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
+    warnings.warn(f"Skipped {len(faceless)} photo(s) under '{root}' in which no face was found: {shown}",
+                  UserWarning, stacklevel=4)
+
+
+def _detector_name(detector: Any) -> str:
+    """What identifies a detector in the cache key: its name, class and version where it has them."""
+    if isinstance(detector, str):
+        return detector
+    parts = [type(detector).__name__, str(getattr(detector, "name", "")), str(getattr(detector, "version", ""))]
+    return "/".join(p for p in parts if p)
+
+
+def load_folder(
+    root: Path, classes: Sequence[str] | None, size: int, cache: bool, kind: str, *,
+    detect: bool | str = False, detector: Any = "auto",
+) -> FaceDataset:
+    """Scan, decode (or read from the cache) and wrap a class-folder tree (see :class:`ImageFolder`)."""
     files, targets, class_names = scan_class_folders(root, classes)
-    key = fingerprint_files(files, kind, str(size), *class_names) if cache else ""
+    searched = "" if detect is False else f"detect={detect}:{_detector_name(detector)}"
+    key = fingerprint_files(files, kind, str(size), *class_names, *([searched] if searched else [])) if cache else ""
     cached = load_cached(kind, key) if cache else None
     if cached is not None:
         kept = cached["kept"].tolist()
         images = cached["images"]
         bad_mask = torch.ones(len(files), dtype=torch.bool)
         bad_mask[cached["kept"]] = False
-        bad = [str(files[i]) for i in bad_mask.nonzero().flatten().tolist()]
+        faceless_set = {int(i) for i in cached.get("faceless", torch.empty(0, dtype=torch.int64)).tolist()}
+        bad = [str(files[i]) for i in bad_mask.nonzero().flatten().tolist() if i not in faceless_set]
+        faceless = [str(files[i]) for i in sorted(faceless_set)]
     else:
-        images, kept, bad_paths = decode_images(files, size)
-        bad = [str(p) for p in bad_paths]
+        images, kept, bad_paths, faceless_paths = decode_images(files, size, detect=detect, detector=detector)
+        bad, faceless = [str(p) for p in bad_paths], [str(p) for p in faceless_paths]
         if cache:
-            save_cached(kind, key, {"images": images, "kept": torch.tensor(kept, dtype=torch.int64)},
-                        {"root": str(root), "classes": ",".join(class_names)})
+            position = {str(f): i for i, f in enumerate(files)}
+            save_cached(kind, key, {"images": images, "kept": torch.tensor(kept, dtype=torch.int64),
+                                    "faceless": torch.tensor([position[p] for p in faceless], dtype=torch.int64)},
+                        {"root": str(root), "classes": ",".join(class_names), "detect": searched})
     warn_skipped(root, bad)
+    warn_faceless(root, faceless)
     if not kept:
         raise FileNotFoundError(f"Data folder '{root}' holds no readable images.")
     target_tensor = torch.tensor([targets[i] for i in kept], dtype=torch.int64)
@@ -134,13 +208,16 @@ def load_folder(root: Path, classes: Sequence[str] | None, size: int, cache: boo
 class ImageFolder(FaceDataset):
     """Your own faces, one folder per class: ``root/<class name>/<image files>``.
 
-    Every image is taken as a face crop: it is decoded, made grayscale and resized to 48x48
-    exactly as :meth:`FaceModel.predict <facexpr.FaceModel.predict>` and
-    ``facexpr.predict(..., detect=False)`` read a crop. No face is searched for, so a photo
-    with background is used whole, unlike ``facexpr.predict`` on a large photo, which finds
-    and crops its faces first. Unreadable or non-image files are skipped with one warning that
-    counts and names them. Decoded images are cached under :func:`facexpr.data.cache_dir` and
-    rebuilt when any file changes.
+    Images are read the way :func:`facexpr.predict` reads them. With ``detect="auto"`` (the
+    default), an image over 160 pixels a side is a photo: it is searched with the detector that
+    ``facexpr.predict`` uses and its largest face is cut out exactly as ``predict`` cuts a face; a
+    photo in which no face is found is skipped, and all such photos are counted in one warning.
+    Smaller images are face crops, used whole. ``detect=False`` takes every image whole as the
+    face (grayscale, resized to 48x48, as :meth:`FaceModel.predict <facexpr.FaceModel.predict>`
+    reads a crop; a photo is then used with its background); ``detect=True`` searches every
+    image larger than ``size``. Unreadable or non-image files are skipped with one warning that
+    counts and names them. Decoded faces are cached under :func:`facexpr.data.cache_dir` and
+    rebuilt when any file changes or ``detect``/``detector`` differ.
 
     Args:
         root: Folder with one sub-folder per class.
@@ -149,6 +226,8 @@ class ImageFolder(FaceDataset):
             sub-folders not listed are ignored.
         size: Side of the decoded faces.
         cache: Read and write the decoded-image cache.
+        detect: ``"auto"``, ``True`` or ``False``: which images are searched for a face (above).
+        detector: The detector for photos: a name or callable (see :func:`facexpr.get_detector`).
 
     Raises:
         FileNotFoundError: If ``root`` holds no class folder or no readable image.
@@ -167,7 +246,9 @@ class ImageFolder(FaceDataset):
         classes: Sequence[str] | None = None,
         size: int = 48,
         cache: bool = True,
+        detect: bool | str = "auto",
+        detector: Any = "auto",
     ) -> None:
         self.root = Path(root)
-        ds = load_folder(self.root, classes, size, cache, kind="folder")
+        ds = load_folder(self.root, classes, size, cache, kind="folder", detect=detect, detector=detector)
         super().__init__(ds.images, ds.targets, ds.classes, ds.paths)

@@ -22,12 +22,17 @@ if TYPE_CHECKING:
     from .callbacks import Callback
     from .trainer import Trainer
 
-__all__ = ["DATASETS", "Recipe", "RECIPES", "fit_keeping_best", "get_recipe", "load_train_val", "train_recipe"]
+__all__ = [
+    "DATASETS", "Recipe", "RECIPES", "fit_keeping_best", "get_recipe", "load_train_val", "recipe_for_model",
+    "train_recipe",
+]
 
-DATASETS = ("fer2013", "ferplus-majority", "ferplus-probability")
+DATASETS = ("fer2013", "ferplus-majority", "ferplus-probability", "mixed")
 """What a recipe trains on (:attr:`Recipe.dataset`): ``"fer2013"``, FER2013's labels (or your
 own class folders); ``"ferplus-majority"`` and ``"ferplus-probability"``, FER+'s eight classes
-with each face's majority vote or its whole vote distribution (see :class:`~facexpr.data.FERPlus`)."""
+with each face's majority vote or its whole vote distribution (see :class:`~facexpr.data.FERPlus`);
+``"mixed"``, FER2013's labels, FER+'s votes and faces cut from photos at once, from several data
+roots (see :func:`facexpr.data.mixing.mix_sources`)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,13 @@ class Recipe:
             :class:`~facexpr.training.DistillationTrainer`).
         dataset: Which data and labels the recipe is for (see :data:`DATASETS`):
             ``"fer2013"`` (FER2013's labels, or your own class folders), or FER+'s votes as
-            ``"ferplus-majority"`` or ``"ferplus-probability"`` targets (a FER+ data root).
+            ``"ferplus-majority"`` or ``"ferplus-probability"`` targets (a FER+ data root), or
+            ``"mixed"`` (a FER2013 root, a FER+ root and optionally a face-box root).
+        pretrained: Start from released weights: those of :attr:`model`, which may name a
+            released model such as ``"vgg8_bn.ferplus"`` (fine-tuning it).
+        votes_weight: ``"mixed"`` only: weight of FER+'s votes against FER2013's label in the
+            targets of FER2013's faces.
+        faceboxes_repeat: ``"mixed"`` only: how often each face cut from a photo is seen per epoch.
 
     Example:
         >>> from facexpr.training.recipes import Recipe
@@ -77,6 +88,8 @@ class Recipe:
     teacher_mode: str = "online"
     dataset: str = "fer2013"
     pretrained: bool = False
+    votes_weight: float = 0.7
+    faceboxes_repeat: int = 4
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -102,11 +115,17 @@ class Recipe:
             fields.pop("dataset")
         if not self.pretrained:
             fields.pop("pretrained")
+        if self.dataset != "mixed":
+            for key in _MIXED_SETTINGS:
+                fields.pop(key)
         return fields
 
 
 _DISTILL_SETTINGS = ("distill_alpha", "distill_temperature", "teacher_mode")
 """Recipe fields that only mean something with a teacher."""
+
+_MIXED_SETTINGS = ("votes_weight", "faceboxes_repeat")
+"""Recipe fields that only mean something for ``dataset="mixed"``."""
 
 _FACEXPR = dict(
     optimizer="adamw", lr=3e-3, weight_decay=0.05, scheduler="onecycle", label_smoothing=0.1,
@@ -142,6 +161,10 @@ RECIPES: dict[str, Recipe] = {
     # thread of a busy 2-core machine, instead of 50 epochs from scratch (2.5 hours and more).
     "vgg8_bn.ferplus": Recipe("vgg8_bn", epochs=12, dataset="ferplus-probability", pretrained=True,
                               **{**_FACEXPR, "label_smoothing": 0.0, "lr": 1e-3}),
+    # All three label sources at once (FER2013's labels, FER+'s votes, faces cut from web
+    # photos), fine-tuning the released ``vgg8_bn.ferplus`` and keeping its eight classes.
+    "vgg8_bn.mixed": Recipe("vgg8_bn.ferplus", epochs=8, dataset="mixed", pretrained=True,
+                            **{**_FACEXPR, "label_smoothing": 0.0, "lr": 5e-4}),
 }
 """Recipe name -> :class:`Recipe`."""
 
@@ -173,11 +196,53 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return recipe
 
 
+def recipe_for_model(
+    name: str, data: str | os.PathLike | Sequence[str | os.PathLike], *, pretrained: bool = False, **overrides: Any,
+) -> Recipe:
+    """The recipe ``facexpr train --model NAME`` runs: NAME's own settings, on the data given.
+
+    ``name`` is an architecture (``"better"``) or a released model (``"vgg8_bn.ferplus"``).
+    Its recipe's settings are used (the architecture's recipe for a released model without one),
+    the run starts from ``name``'s own weights when ``pretrained`` (never from another model's),
+    and the labels follow the data unless ``overrides`` name a ``dataset``: several roots train
+    a ``"mixed"`` recipe, a FER+ root the recipe's FER+ labels (vote distributions by default),
+    anything else FER2013's labels or your own classes.
+
+    Raises:
+        ValueError: ``name`` has no recipe, or an override is invalid.
+
+    Example:
+        >>> recipe = recipe_for_model("vgg8_bn.ferplus", "my_faces/", pretrained=True, epochs=4, lr=1e-4)
+        >>> recipe.model, recipe.pretrained, recipe.dataset, recipe.epochs, recipe.lr
+        ('vgg8_bn.ferplus', True, 'fer2013', 4, 0.0001)
+    """
+    from ..data.ferplus import ferplus_layout
+
+    base = name if name in RECIPES else name.partition(".")[0]
+    if base not in RECIPES:
+        raise ValueError(f"No recipe for model {name!r}. Models with one: {', '.join(sorted(RECIPES))}.")
+    if overrides.get("dataset") is None:
+        roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        if len(roots) > 1:
+            overrides["dataset"] = "mixed"
+        elif Path(roots[0]).exists() and ferplus_layout(roots[0]) is not None:
+            own = RECIPES[base].dataset
+            overrides["dataset"] = own if own.startswith("ferplus") else "ferplus-probability"
+        else:
+            overrides["dataset"] = "fer2013"
+    recipe = get_recipe(base, **overrides)
+    return replace(recipe, model=name, pretrained=pretrained)
+
+
 def load_train_val(
-    data: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0, dataset: str = "fer2013"
+    data: str | os.PathLike | Sequence[str | os.PathLike], *, val_fraction: float = 0.1, seed: int = 0,
+    dataset: str = "fer2013",
 ) -> tuple[Any, Any]:
     """Load training and validation data from any supported layout.
 
+    With ``dataset="mixed"``, ``data`` is several roots (see
+    :func:`~facexpr.data.mixing.mix_sources`). The layout of one root is found by
+    :func:`facexpr.data.layouts.find_layout`, the rule every command uses.
     With ``dataset="ferplus-majority"`` or ``"ferplus-probability"``, ``data`` is a FER+ root
     (``ferplus.csv`` with the FER2013 folders, ``fer2013new.csv`` beside ``fer2013.csv``, or the
     ``FER2013Train/``... folders; see :class:`~facexpr.data.FERPlus`) and the result is its
@@ -187,6 +252,9 @@ def load_train_val(
     * FER2013 (``train/`` and ``val/`` holding all seven FER2013 class folders, or
       ``fer2013.csv``; see :func:`~facexpr.data.fer2013_layout`): its ``train`` and ``val``
       splits;
+    * labelled faces in photos (``faces.csv`` and ``images/``, see :class:`~facexpr.data.FaceBoxes`):
+      ``root/train/`` and ``root/val/`` when both hold that layout, else a stratified, seeded
+      split of ``root`` holding out ``val_fraction`` of every class;
     * your own ``root/train/<class>/`` and ``root/val/<class>/`` folders;
     * a single ``root/<class>/`` tree: a stratified, seeded split holding out
       ``val_fraction`` of every class.
@@ -227,7 +295,8 @@ def load_train_val(
 
 
 def _load_train_val(
-    data: str | os.PathLike, *, val_fraction: float, seed: int, dataset: str = "fer2013"
+    data: str | os.PathLike | Sequence[str | os.PathLike], *, val_fraction: float, seed: int,
+    dataset: str = "fer2013", recipe: Recipe | None = None,
 ) -> tuple[Any, Any, str]:
     """:func:`load_train_val`, plus one line that says which layout was found."""
     from ..data import FER2013, FERPlus, ImageFolder, fer2013_layout, train_val_split
@@ -235,7 +304,20 @@ def _load_train_val(
 
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}. Available: {', '.join(DATASETS)}.")
-    root = Path(data)
+    roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if dataset == "mixed":
+        from ..data.mixing import mix_sources
+
+        spec = recipe or Recipe("vgg8_bn", epochs=1, dataset="mixed")
+        train, val, parts = mix_sources(roots, votes_weight=spec.votes_weight,
+                                        faceboxes_repeat=spec.faceboxes_repeat, seed=seed)
+        sizes = ", ".join(f"{name} {len(part)}" for name, part in parts.items())
+        return train, val, (f"FER2013's labels and FER+'s votes mixed ({spec.votes_weight:g} votes), "
+                            f"{len(train)} training faces; validation: {sizes}")
+    if len(roots) != 1:
+        raise ValueError(f"dataset {dataset!r} trains on one data root, got {len(roots)}: "
+                         f"{[str(r) for r in roots]}. Several roots are for dataset='mixed'.")
+    root = Path(roots[0])
     if not root.exists():
         raise FileNotFoundError(f"Training data '{root}' does not exist.")
     ferplus = ferplus_layout(root)
@@ -249,17 +331,30 @@ def _load_train_val(
         train, val = FERPlus(root, "train", labels=mode), FERPlus(root, "val", labels=mode)  # type: ignore[arg-type]
         kind = "vote distributions" if mode == "probability" else "majority labels"
         return train, val, f"FER+ ({ferplus} layout) at '{root}', {kind} over 8 classes"
-    layout = fer2013_layout(root)
-    if layout is None and ferplus is not None:
+    from ..data import FaceBoxes
+    from ..data.faceboxes import faceboxes_layout
+    from ..data.layouts import find_layout
+
+    layout = find_layout(root)
+    if layout == "ferplus" and fer2013_layout(root) is None:
         raise ValueError(
             f"'{root}' holds FER+ votes; train on them with a FER+ recipe (better.ferplus, "
             "vgg8_bn.ferplus) or dataset='ferplus-probability' / 'ferplus-majority' "
             "(facexpr train --dataset ...)."
         )
-    if layout is not None:
+    if layout in ("ferplus", "fer2013"):
         train, val = FER2013(root, "train"), FER2013(root, "val")
-        return train, val, f"FER2013 ({'CSV' if layout == 'csv' else 'class folders'}) at '{root}'"
-    if (root / "train").is_dir() and (root / "val").is_dir():
+        return train, val, f"FER2013 ({'CSV' if fer2013_layout(root) == 'csv' else 'class folders'}) at '{root}'"
+    if layout == "faceboxes":
+        if faceboxes_layout(root / "train") and faceboxes_layout(root / "val"):
+            train = FaceBoxes(root / "train")
+            val = FaceBoxes(root / "val", classes=train.classes)
+            where = f"'{root}/train' and '{root}/val'"
+        else:
+            train, val = train_val_split(FaceBoxes(root), val_fraction, seed=seed)
+            where = f"'{root}', {val_fraction:g} of each class held out for validation"
+        return train, val, f"{len(train.classes)} classes {list(train.classes)} of faces in photos (faces.csv) in {where}"
+    if layout == "split-folders":
         train = ImageFolder(root / "train")
         _check_val_classes(root / "val", train.classes)
         val = ImageFolder(root / "val", classes=train.classes)
@@ -286,7 +381,7 @@ def _check_val_classes(val_root: Path, classes: Sequence[str]) -> None:
 
 def train_recipe(
     recipe: str | Recipe,
-    data: str | os.PathLike,
+    data: str | os.PathLike | Sequence[str | os.PathLike],
     out: str | os.PathLike,
     *,
     resume: bool = True,
@@ -370,14 +465,17 @@ def train_recipe(
     from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed, dataset=spec.dataset)
+    train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed, dataset=spec.dataset,
+                                        recipe=spec)
     if progress:
         print(f"facexpr: training data: {found}", file=sys.stderr)
     out = Path(out)
     checkpoint = out / "checkpoint.pt"
     torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
     pretrained = pretrained or spec.pretrained
-    model = load(spec.model, pretrained=pretrained, labels=list(train.classes), device=device)
+    model, train, val, head = _starting_model(spec.model, pretrained, train, val, device)
+    if progress and head:
+        print(f"facexpr: {head}", file=sys.stderr)
     if resume and checkpoint.is_file():  # refuse another model's run before writing anything
         check_checkpoint_model(checkpoint, read_checkpoint(checkpoint), model)
     out.mkdir(parents=True, exist_ok=True)
@@ -398,6 +496,38 @@ def train_recipe(
         trainer = Trainer(model, **settings)
     return fit_keeping_best(trainer, train, val, out, epochs=spec.epochs, batch_size=spec.batch_size,
                             resume=resume, progress=progress, callbacks=callbacks)
+
+
+def _starting_model(name: str, pretrained: bool, train: Any, val: Any, device: str | None) -> tuple[Any, Any, Any, str]:
+    """The model a run starts from, and the data with its targets on that model's classes.
+
+    Fresh weights get the data's classes. Released weights keep their head when the data's
+    class names are a subset of the model's labels (the data's targets are re-indexed onto
+    them: fine-tuning keeps what the head knows); otherwise the head is replaced. The returned
+    line says which, for a pretrained start.
+    """
+    from ..data.mixing import onto_classes
+    from ..models import load
+
+    if not pretrained:
+        return load(name, pretrained=False, labels=list(train.classes), device=device), train, val, ""
+    import torch
+
+    rng = torch.random.get_rng_state()
+    model = load(name, device=device)
+    labels = tuple(model.labels)
+    if tuple(train.classes) == labels:
+        return model, train, val, f"starting from {name}'s weights, its {len(labels)}-class head kept"
+    known = {label.lower() for label in labels}
+    if all(c.lower() in known for c in train.classes):
+        line = (f"starting from {name}'s weights, its {len(labels)}-class head kept: the data's classes "
+                f"{list(train.classes)} map onto its labels {list(labels)}")
+        return model, onto_classes(train, labels), onto_classes(val, labels), line
+    torch.random.set_rng_state(rng)  # the new head's weights as if the model had been loaded once
+    model = load(name, device=device, labels=list(train.classes))
+    line = (f"starting from {name}'s weights with a new {len(train.classes)}-class head: the data's classes "
+            f"{list(train.classes)} are not all among its labels {list(labels)}")
+    return model, train, val, line
 
 
 def fit_keeping_best(

@@ -52,6 +52,15 @@ def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) 
     )
 
 
+def _named_subset(classes: Sequence[str], labels: Sequence[str]) -> list[int] | None:
+    """The model's columns of ``classes`` when they are a proper subset of its ``labels`` by name."""
+    lookup = {label.lower(): i for i, label in enumerate(labels)}
+    named = [lookup.get(str(c).lower()) for c in classes]
+    if len(classes) >= len(labels) or any(i is None for i in named):
+        return None
+    return named  # type: ignore[return-value]
+
+
 class Trainer:
     """Train, evaluate and predict with a model, the way Keras's ``fit`` does.
 
@@ -611,6 +620,11 @@ class Trainer:
         The probabilities are :meth:`predict`'s: logits divided by the model's calibrated
         temperature.
 
+        When the data's classes are some of the model's labels by name (FER2013's seven for an
+        eight-class FER+ model, say), the faces are scored over the data's classes only: the
+        prediction is the most probable of those, and ``per_class`` and ``confusion_matrix``
+        list them; ``loss`` stays the model's cross-entropy over all its classes.
+
         Returns:
             ``loss``, ``accuracy``, ``macro_f1``, macro precision/recall, ``per_class``
             precision/recall/F1/support by label, and ``confusion_matrix`` (rows: true class);
@@ -642,7 +656,14 @@ class Trainer:
                 f"The model predicts {len(labels)} classes {list(labels)} but the data has "
                 f"{len(ds.classes)} {list(ds.classes)}; evaluate it on data of its own classes."
             )
-        logits, loss = self._logits(ds, batch_size, progress=progress)
+        columns = _named_subset(ds.classes, labels) if votes is None else None
+        if columns is not None:  # e.g. an 8-class FER+ model on FER2013's seven: scored over the data's classes
+            from ..data.mixing import onto_classes
+
+            logits, loss = self._logits(onto_classes(ds, labels), batch_size, progress=progress)
+            logits, labels = logits[:, columns], tuple(ds.classes)
+        else:
+            logits, loss = self._logits(ds, batch_size, progress=progress)
         preds = logits.argmax(1)
         cm = confusion_matrix(preds, ds.hard_targets, len(labels))
         report: dict[str, Any] = {"loss": loss, **classification_report(cm, labels)}
