@@ -20,11 +20,11 @@ from PIL import Image, ImageDraw
 from . import _hf
 from ._io import atomic_write
 from .calibration import fit_temperature
-from .inference import _view_logits
+from .inference import face_logits
 from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
 from .models._hub import CARD_NAME, FER2013_TEST, FERPLUS_TEST, model_card, write_card
 from .transforms import TTA_ZOOM
-from .metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
+from .metrics import expected_calibration_error, logits_report
 
 __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
@@ -60,7 +60,7 @@ def split_logits(
         >>> split_logits(model, faces, tta=True).shape  # four views
         torch.Size([4, 2, 7])
     """
-    logits = _view_logits(model, images, batch_size=batch_size, tta=tta)
+    logits = face_logits(model, images, batch_size=batch_size, tta=tta)
     return logits if tta else logits[0]
 
 
@@ -143,7 +143,8 @@ def evaluate_split(
     t = model.config.temperature if temperature is None else temperature
     logits = split_logits(model, images)  # the model's own view (its crop_pct)
     views = split_logits(model, images, tta=True)
-    report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
+    report = logits_report(logits, targets, model.labels, temperature=t, votes=votes)
+    against_votes = {key: report.pop(key) for key in ("kl_divergence", "ece_votes") if key in report}
     tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
     metrics = {
@@ -154,10 +155,8 @@ def evaluate_split(
         "ece_calibrated": expected_calibration_error(calibrated, targets),
         "nll": float(torch.nn.functional.cross_entropy(logits, targets)),
         "nll_calibrated": float(torch.nn.functional.cross_entropy(logits / t, targets)),
+        **against_votes,
     }
-    if votes is not None:
-        metrics["kl_divergence"] = kl_divergence(votes, calibrated)
-        metrics["ece_votes"] = expected_calibration_error(calibrated, votes)
     return metrics
 
 
