@@ -23,7 +23,7 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
-from .transforms import FaceTransform, ImageInput, _faces_from_items, describe_input
+from .transforms import FaceTransform, ImageInput, describe_input, faces_from_items
 
 if TYPE_CHECKING:
     from .models import FaceModel
@@ -150,7 +150,7 @@ def predict_proba(
     if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:
         chunks: Iterable[torch.Tensor] = [transform.to_uint8_batch(batch)]
     else:  # decode each batch of images while the model runs on the previous one
-        chunks = _read_ahead(partial(_faces_from_items, batch[start : start + batch_size], transform.size, start=start)
+        chunks = _read_ahead(partial(faces_from_items, batch[start : start + batch_size], transform.size, start=start)
                              for start in range(0, len(batch), batch_size))
     logits = torch.cat([face_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
     probs = (logits / model.config.temperature).softmax(2).mean(0)

@@ -130,11 +130,12 @@ class DistillationTrainer(Trainer):
 
         Example:
             >>> import torch, facexpr
+            >>> from facexpr.data import FaceDataset
             >>> from facexpr.training import DistillationTrainer
-            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 7
+            >>> faces = FaceDataset(torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 7, facexpr.FER2013_LABELS)
             >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False), device="cpu",
             ...                               teacher=facexpr.load("simple"), teacher_mode="cached")
-            >>> trainer.setup_fit(trainer._as_dataset((faces, targets), "train"), 4)
+            >>> trainer.setup_fit(faces, 4)
             >>> trainer.teacher_logits(torch.zeros(2, 1, 48, 48), indices=torch.tensor([0, 1])).shape
             torch.Size([2, 7])
         """
