@@ -45,34 +45,34 @@ class Run:
         )
 
 
-def command_line(script: str, argv: list[str], env: str | None = None) -> str:
-    """The command that reproduces a run, as the pages quote it.
+def command_line(module: str, argv: list[str], env: str | None = None) -> str:
+    """The command that reproduces a run, as the pages quote it: ``python -m MODULE ARGS``.
 
     Args:
-        script: The script's path from the repository root.
+        module: The script's module, run from the repository root (``benchmarks.bench_photos``).
         argv: Its arguments.
         env: The variables set before it; by default ``OMP_NUM_THREADS`` as this run has it.
     """
     if env is None:
         threads = os.environ.get("OMP_NUM_THREADS")
         env = f"OMP_NUM_THREADS={threads}" if threads else ""
-    return (f"{env} python {script} " + " ".join(shlex.quote(a) for a in argv)).strip()
+    return (f"{env} python -m {module} " + " ".join(shlex.quote(a) for a in argv)).strip()
 
 
 def publish(
-    run: Run, threads: int | str, script: str, argv: list[str] | None, body: list[str], out: Path | None,
+    run: Run, threads: int | str, module: str, argv: list[str] | None, body: list[str], out: Path | None,
     marker: str, title: str, *, note: str = "accuracies do not depend on it", versions: str = "",
     env: str | None = None,
 ) -> str:
     """Print a run's report and write it under ``marker`` in ``out``: what every benchmark ends with.
 
     The report is :meth:`Run.header`, the command that reproduces the run (:func:`command_line`
-    of ``script`` with ``argv``, by default ``sys.argv[1:]``), then the ``body`` lines.
+    of ``module`` with ``argv``, by default ``sys.argv[1:]``), then the ``body`` lines.
 
     Returns:
         The report, Markdown.
     """
-    command = command_line(script, argv if argv is not None else sys.argv[1:], env)
+    command = command_line(module, argv if argv is not None else sys.argv[1:], env)
     report = "\n".join([run.header(threads, note, versions), "", f"Command: `{command}`", "", *body])
     print(report)
     if out is not None:

@@ -23,7 +23,7 @@ The ``seed`` paths need torchvision, which facexpr itself no longer depends on
 (``pip install torchvision``).
 
 Usage:
-    python benchmarks/bench_data_pipeline.py --data ../shared/data/fer2013 [--batches 30]
+    python -m benchmarks.bench_data_pipeline --data ../shared/data/fer2013 [--batches 30]
         [--rounds 3] [--threads 1] [--batch-size 64] [--workers 0]
 """
 

@@ -9,11 +9,11 @@ with ``classes=FER2013_LABELS``, its probabilities renormalised over those seven
   FER2013's seven (``contempt`` majorities are left out, as are the faces FER+ drops);
 * **ExpW crops**: the labelled faces of ``../shared/data/expw`` (750 faces in 600 web photos), cut
   at their labelled boxes the way facexpr cuts a detector's box (the box squared around its
-  centre, ``CropSpec(1.0, 0.0)``, as ``benchmarks/bench_photos.py`` does): recognition alone.
+  centre, ``CropSpec(1.0, 0.0)``, :mod:`benchmarks.protocol`): recognition alone.
   Reported with accuracy, macro-F1 and a 95% Wilson interval on the accuracy;
 * **ExpW photos**: the whole photos through :func:`facexpr.predict` with YuNet; a labelled face
-  counts as found when a detected box, squared, overlaps it with IoU >= 0.4 (bench_photos'
-  protocol) and as wrong when it is not found. The detector runs once per photo and its faces go
+  counts as found when a detected box, squared, overlaps it with IoU >= 0.4
+  (:func:`benchmarks.protocol.match_found`) and as wrong when it is not found. The detector runs once per photo and its faces go
   to every model, so every model sees the same crops.
 
 The model that reads the ExpW crops best is compared with every other model, and in words with the
@@ -23,7 +23,7 @@ best stays ahead.
 
 Run it from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_generalization.py \\
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_generalization \\
         [--extra better.ferplus=runs/better.ferplus/best ...] \\
         --out docs/benchmarks/generalization.md
 
@@ -43,100 +43,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import facexpr
+from facexpr.data import FER2013, FERPlus
+from facexpr.detection import YuNetDetector, detect
+from facexpr.errors import WeightsNotAvailableError
+from facexpr.metrics import classification_report, confusion_matrix
+from facexpr.transforms import to_rgb_uint8
+
+from ._report import Run, publish
+from .protocol import IOU_FOUND, SEVEN, Cached, Given, Labels, clip_box, load_labels, match_found, paired_bootstrap, wilson
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-
-import facexpr  # noqa: E402
-from facexpr.data import FER2013, FERPlus  # noqa: E402
-from facexpr.detection import CropSpec, Detections, YuNetDetector, box_iou, detect  # noqa: E402
-from facexpr.errors import WeightsNotAvailableError  # noqa: E402
-from facexpr.labels import FER2013_LABELS  # noqa: E402
-from facexpr.metrics import classification_report, confusion_matrix  # noqa: E402
-from facexpr.transforms import to_rgb_uint8  # noqa: E402
-
-import bench_photos  # noqa: E402  (the ExpW protocol: labels, clipped boxes, squared detections)
-from _report import Run, publish  # noqa: E402
-
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_generalization results -->"
-IOU_FOUND = 0.4  # as benchmarks/bench_photos.py and the YuNet README
 FER_PACKAGE_EXPW = 0.296  # `fer`'s 2018 model on the same ExpW crops: benchmarks/bench_peers.py (docs/benchmarks/peers.md)
 FER_PACKAGE_FER2013 = 0.658  # ... and on FER2013 test, same source
-SEVEN = tuple(FER2013_LABELS)
-
-
-# -- ExpW labels and boxes: benchmarks/bench_photos.py's protocol, imported from it -----------------
-
-
-def load_labels(data: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
-    """faces.csv -> {image name: [(box x,y,w,h, label), ...]}, every label one of the seven."""
-    labels = bench_photos.load_labels(data)
-    for image_name, faces in labels.items():
-        for _, label in faces:
-            if label not in SEVEN:
-                raise ValueError(f"{data / 'faces.csv'}: a face of {image_name} has the label {label!r}; "
-                                 f"expected one of {', '.join(SEVEN)}.")
-    return labels
-
-
-clip_box = bench_photos.clip_box
-square = bench_photos.square
-
-
-class Given:
-    """A 'detector' that returns the labelled boxes of the current photo, cropped as squares."""
-
-    crop_spec = CropSpec(1.0, 0.0)
-    name = "labelled boxes"
-
-    def __init__(self, boxes: np.ndarray) -> None:
-        self.detections = Detections(boxes, np.ones(len(boxes)), self.crop_spec)
-
-    def __call__(self, image: np.ndarray) -> Detections:
-        return self.detections
-
-
-class Cached:
-    """The detections of one photo, found once and handed to every model."""
-
-    def __init__(self, detections: Detections) -> None:
-        self.detections = detections
-        self.crop_spec = detections.crop_spec
-
-    def __call__(self, image: np.ndarray) -> Detections:
-        return self.detections
-
-
-# -- statistics ------------------------------------------------------------------------------------
-
-
-def wilson(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return math.nan, math.nan
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
-def paired_bootstrap(hits_a: np.ndarray, hits_b: np.ndarray, groups: np.ndarray, *, resamples: int,
-                     seed: int) -> tuple[float, float, float, float]:
-    """Accuracy difference a - b on the same faces, resampling whole groups (photos).
-
-    Returns ``(difference, low, high, share of resamples with a ahead)``, the interval 95%
-    (percentile).
-    """
-    diff = hits_a.astype(np.float64) - hits_b.astype(np.float64)
-    ids, inverse = np.unique(groups, return_inverse=True)
-    per_group = np.bincount(inverse, weights=diff, minlength=len(ids))
-    sizes = np.bincount(inverse, minlength=len(ids)).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(ids), size=(resamples, len(ids)))
-    stats = per_group[draws].sum(1) / sizes[draws].sum(1)
-    low, high = np.percentile(stats, [2.5, 97.5])
-    return float(diff.mean()), float(low), float(high), float((stats > 0).mean())
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -165,7 +86,7 @@ def split_accuracy(model: facexpr.FaceModel, images: torch.Tensor, targets: torc
 
 
 def score_expw(models: dict[str, facexpr.FaceModel], scores: dict[str, Scores], data: Path,
-               labels: dict[str, list[tuple[np.ndarray, str]]], names: list[str],
+               labels: Labels, names: list[str],
                yunet: YuNetDetector) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill each model's ExpW hits; return (true class ids, photo index of each face, found mask)."""
     truth_ids: list[int] = []
@@ -193,10 +114,7 @@ def score_expw(models: dict[str, facexpr.FaceModel], scores: dict[str, Scores], 
             crops[name] += [SEVEN.index(f.label) for f in faces]
             faces = facexpr.predict(rgb, model=model, detect=True, detector=cached, classes=SEVEN)
             if not matched:
-                det = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
-                iou = box_iou(boxes, square(det)) if len(det) else np.zeros((len(truth), 0))
-                matched = [int(iou[i].argmax()) if iou.shape[1] and iou[i].max() >= IOU_FOUND else None
-                           for i in range(len(truth))]
+                matched = match_found(boxes, np.array([f.box for f in faces], dtype=np.float64))
             photos[name] += [SEVEN.index(faces[j].label) if j is not None else -1 for j in matched]
         found_mask += [j is not None for j in matched]
         if (photo + 1) % 100 == 0:
@@ -280,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         scores[name].ferplus = split_accuracy(model, plus_images, plus_targets)
         print(f"{name}: FER2013 {scores[name].fer2013:.4f}, FER+ {scores[name].ferplus:.4f}", file=sys.stderr)
 
-    labels = load_labels(args.expw)
+    labels = load_labels(args.expw, SEVEN)
     names = sorted(labels)[: args.limit] if args.limit else sorted(labels)
     yunet = YuNetDetector(str(args.yunet))
     truth, groups, found = score_expw(models, scores, args.expw, labels, names, yunet)
@@ -341,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         body += ["", f"The `fer` row was measured by `benchmarks/bench_peers.py` on the same {n} crops and "
                  "the same FER2013 test faces (see `docs/benchmarks/peers.md`), not by this script; its interval "
                  "is computed here from that accuracy."]
-    publish(run, torch.get_num_threads(), "benchmarks/bench_generalization.py", argv, body, args.out, MARKER,
+    publish(run, torch.get_num_threads(), "benchmarks.bench_generalization", argv, body, args.out, MARKER,
             "# How well does it generalise?", note="other work shared the machine; accuracies do not depend on it")
     return 0
 

@@ -6,7 +6,7 @@ One table, one row per lever, every row against the same baseline (the released
 * **FER+ val**: FER+ PublicTest (the split models are chosen on), majority label, read in
   FER2013's seven classes (faces whose majority is ``contempt``, or that FER+ drops, are left out);
 * **ExpW crops**: the 750 labelled faces of ``../shared/data/expw`` cut at their labelled boxes
-  (squared, as ``benchmarks/bench_generalization.py`` cuts them): recognition alone;
+  (squared, as ``benchmarks.bench_generalization`` cuts them, :mod:`benchmarks.protocol`): recognition alone;
 * **ExpW photos**: the faces YuNet finds in the 600 whole photos, cut the way
   :func:`facexpr.predict` cuts a YuNet box; a labelled face not found (IoU < 0.4) counts as wrong.
 
@@ -35,7 +35,7 @@ a paired bootstrap over the photos. The levers:
 
 Run it from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_levers.py --control runs/levers/control/best \\
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_levers --control runs/levers/control/best \\
         --wild runs/levers/wild/best --both runs/levers/both/best --vgg8-bn-ferplus runs/vgg8_bn.ferplus-ft/best \\
         --out docs/benchmarks/levers.md
 """
@@ -55,25 +55,19 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
+import facexpr
+from facexpr.data import FERPlus
+from facexpr.detection import YuNetDetector, box_iou
+
+from facexpr.transforms import crop_square, rgb_to_face_uint8, to_rgb_uint8
+
+from . import protocol
+from ._report import Run, publish
+from .protocol import IOU_FOUND, SEVEN, paired_bootstrap
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-
-import facexpr  # noqa: E402
-from facexpr.data import FERPlus  # noqa: E402
-from facexpr.detection import YuNetDetector, box_iou  # noqa: E402
-from facexpr.labels import FER2013_LABELS  # noqa: E402
-from facexpr.transforms import crop_square  # noqa: E402
-from facexpr.transforms import rgb_to_face_uint8, to_rgb_uint8  # noqa: E402
-
-import bench_photos  # noqa: E402  (the ExpW protocol)
-from _report import Run, publish  # noqa: E402
-from bench_generalization import paired_bootstrap  # noqa: E402
-
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_levers results -->"
-SEVEN = tuple(FER2013_LABELS)
-IOU_FOUND = 0.4
 BASELINE = "better.ferplus"
 SCALES = (0.8, 0.9, 1.1, 1.2, 1.35)  # the probes' cuts of the labelled box, relative to the box
 
@@ -117,7 +111,7 @@ def cut_faces(expw: Path, yunet_path: Path, limit: int | None) -> Faces:
     """Cut every labelled ExpW face and every face YuNet finds, plain and aligned."""
     import cv2
 
-    labels = bench_photos.load_labels(expw)
+    labels = protocol.load_labels(expw)
     names = sorted(labels)[:limit] if limit else sorted(labels)
     yunet = YuNetDetector(str(yunet_path))
     net = cv2.FaceDetectorYN.create(str(yunet_path), "", (320, 320), yunet.score_threshold,
@@ -142,13 +136,13 @@ def cut_faces(expw: Path, yunet_path: Path, limit: int | None) -> Faces:
             detected.append(_cut(rgb, box, 0.0))
             detected_aligned.append(_cut(rgb, box, _eye_angle(lm)))
         for box, label in labels[name]:
-            box = bench_photos.clip_box(box, width, height)
-            square = bench_photos.square(box[None])[0]
+            box = protocol.clip_box(box, width, height)
+            square = protocol.square(box[None])[0]
             truth.append(SEVEN.index(label))
             groups.append(photo)
             match = -1
             if len(raw):
-                iou = box_iou(square[None], bench_photos.square(det_boxes))[0]
+                iou = box_iou(square[None], protocol.square(det_boxes))[0]
                 j = int(iou.argmax())
                 match = first + j if iou[j] >= IOU_FOUND else -1
             found.append(match)
@@ -358,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             delta = f"{100 * diff:+.1f} ({100 * low:+.1f} to {100 * high:+.1f}) points"
         table.append(f"| {result.row.lever} | {result.row.name} | {result.val:.3f} | "
                      f"{result.crops_hits.mean():.3f} | {delta} | {result.photos_hits.mean():.3f} |")
-    publish(run, torch.get_num_threads(), "benchmarks/bench_levers.py", argv, [
+    publish(run, torch.get_num_threads(), "benchmarks.bench_levers", argv, [
         f"FER+ val: the {int(keep.sum())} PublicTest faces of {len(val)} whose majority is one of the seven. "
         f"ExpW: {len(faces.truth)} labelled faces in {len(np.unique(faces.groups))} photos; YuNet found "
         f"{int((faces.found >= 0).sum())} of them. Paired intervals: {args.resamples} bootstrap resamples of "

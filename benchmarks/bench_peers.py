@@ -23,7 +23,7 @@ facexpr model (``--models``; an 8-class FER+ model is read in FER2013's seven cl
   interleaved (each round runs every tool and mode once); the table gives the best round and
   the range, and each facexpr figure as a multiple of `fer`'s in the same mode.
 * **ExpW** (``../shared/data/expw``: 750 labelled faces in 600 web photos), the protocol of
-  ``benchmarks/bench_photos.py`` and ``bench_generalization.py``: accuracy on the labelled-box
+  :mod:`benchmarks.protocol` (as ``bench_photos`` and ``bench_generalization``): accuracy on the labelled-box
   crops (recognition alone: facexpr crops the box squared, ``CropSpec(1.0, 0.0)``; `fer` gets the
   box shrunk by its 10-pixel margin, so that it crops the same square; the labelled box itself,
   which `fer` widens by its margin, is scored too); whole photos, each tool
@@ -38,7 +38,7 @@ facexpr model (``--models``; an 8-class FER+ model is read in FER2013's seven cl
 Run it from the repository root::
 
     OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \\
-        python benchmarks/bench_peers.py --out docs/benchmarks/peers.md
+        python -m benchmarks.bench_peers --out docs/benchmarks/peers.md
 
 ``--limit N`` takes N crops (evenly spread over the test split) and the first N photos, for a
 quick run. Without `fer`'s environment the script says how to make it and leaves `fer`'s rows
@@ -68,25 +68,19 @@ import numpy as np
 import torch
 from PIL import Image
 
+import facexpr
+from facexpr.detection import YuNetDetector
+from facexpr.errors import WeightsNotAvailableError
+from facexpr.transforms import to_rgb_uint8
+
+from ._report import Run, publish
+from .protocol import IOU_FOUND, SEVEN, Given, clip_box, load_labels, match_found, paired_bootstrap, wilson
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-
-import facexpr  # noqa: E402
-from facexpr.detection import YuNetDetector, box_iou  # noqa: E402
-from facexpr.errors import WeightsNotAvailableError  # noqa: E402
-from facexpr.transforms import to_rgb_uint8  # noqa: E402
-
-import bench_generalization  # noqa: E402  (Given, the checked ExpW labels, Wilson, paired bootstrap)
-import bench_photos  # noqa: E402  (the ExpW protocol: clipped boxes, squared detections)
-from _report import Run, publish  # noqa: E402
-
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_peers results -->"
 WORKER = Path(__file__).resolve().parent / "_fer_worker.py"
 DEFAULT_FER_PYTHON = REPO_ROOT.parent / "fer-venv" / "bin" / "python"
-SEVEN = bench_generalization.SEVEN  # FER2013's classes, in FER2013's (and fer's) order
-IOU_FOUND = bench_generalization.IOU_FOUND
 FER_MARGIN = 10  # fer's offsets=(10, 10): the pixels it adds around a box before classifying it
 FER_BOX = (FER_MARGIN, FER_MARGIN, 48 - 2 * FER_MARGIN, 48 - 2 * FER_MARGIN)  # + the margin: the 48x48 image
 WHOLE_BOX = (0, 0, 48, 48)
@@ -127,17 +121,6 @@ def parse_reply(line: str, what: str) -> dict:
     if not reply.get("ok"):
         raise RuntimeError(f"the fer worker failed during {what}:\n{reply.get('error', reply)}")
     return reply
-
-
-def match_found(truth: np.ndarray, detected: np.ndarray, iou_found: float = IOU_FOUND) -> list[int | None]:
-    """For each labelled box, the index of the detection that finds it (IoU >= ``iou_found`` with the
-    detection squared, the best one), or None (bench_photos' rule)."""
-    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 4)
-    detected = np.asarray(detected, dtype=np.float64).reshape(-1, 4)
-    if not len(detected):
-        return [None] * len(truth)
-    iou = box_iou(truth, bench_photos.square(detected))
-    return [int(row.argmax()) if row.max() >= iou_found else None for row in iou]
 
 
 def fer_box(box: Sequence[float], margin: int = FER_MARGIN) -> list[int]:
@@ -288,7 +271,8 @@ def fmt(value: float, digits: int = 3) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fer2013", type=Path, default=SHARED / "data" / "fer2013" / "test",
                         help="FER2013 test folder (<class>/*.jpg)")
@@ -308,209 +292,276 @@ def main(argv: list[str] | None = None) -> int:
                         help="N FER2013 crops (evenly spread) and the first N ExpW photos (default: all)")
     parser.add_argument("--resamples", type=int, default=10000, help="paired-bootstrap resamples (default: 10000)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) to this file")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, checked: the ExpW folder, the batch size and the YuNet file."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not (args.expw / "faces.csv").is_file():
         parser.error(f"{args.expw} has no faces.csv; pass --expw (the ExpW subset of ../shared/data/expw)")
     if args.batch_size < 2:
         parser.error("--batch-size is facexpr's batched mode, next to batch 1: give 2 or more")
     if not args.yunet.is_file():
         parser.error(f"no YuNet model at {args.yunet}; pass --yunet")
-    run = Run()
-    torch.set_num_threads(args.threads)
-    import cv2
+    return args
 
-    cv2.setNumThreads(args.threads)
 
+def load_tools(models: str) -> list[Tool]:
+    """One :class:`Tool` per facexpr model of ``--models`` that has weights."""
     tools: list[Tool] = []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in [m.strip() for m in models.split(",") if m.strip()]:
         try:
             tools.append(Tool(name, facexpr.load(name, device="cpu")))
         except WeightsNotAvailableError:
             print(f"skipping {name}: no weights", file=sys.stderr)
     if not tools:
-        parser.error("no facexpr model to measure")
-    yunet = YuNetDetector(str(args.yunet))
+        build_parser().error("no facexpr model to measure")
+    return tools
 
-    files, targets = fer2013_files(args.fer2013, args.limit)
-    paths = [str(p) for p in files]
-    arrays = [np.asarray(Image.open(p).convert("L")) for p in files]
-    n = len(files)
 
-    log = Path(tempfile.mkstemp(prefix="fer_worker_", suffix=".log")[1])
-    fer_client, fer_missing = start_fer(args.fer_python, args.threads, log)
-    fer = Tool("`fer`") if fer_client else None
-    fer_whole_pred = np.zeros(0, np.int64)
-    fer_ties = 0
-    try:
-        # -- FER2013 test crops: accuracy and throughput, interleaved rounds -----------------------
-        if fer_client:
-            fer_client.call("load", files=paths)
-            fer_client.call("crops", source="arrays", box=list(FER_BOX), limit=64)  # warm-up
-            whole = fer_client.call("crops", source="arrays", box=list(WHOLE_BOX))["scores"]
-            fer_whole_pred = np.array([fer_label(s) for s in whole])
+@dataclass
+class Fer2013Run:
+    """The FER2013 test crops, and what `fer` alone needs reported about them."""
+
+    paths: list[str]
+    arrays: list[np.ndarray]
+    targets: np.ndarray
+    fer_whole_pred: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fer_ties: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.paths)
+
+
+def measure_fer2013(run: Fer2013Run, fer_client: FerClient | None, fer: Tool | None, tools: list[Tool],
+                    batch_size: int, rounds: int) -> None:
+    """Accuracy and throughput on the FER2013 test crops, every tool and mode in interleaved rounds."""
+    n = run.n
+    if fer_client:
+        fer_client.call("load", files=run.paths)
+        fer_client.call("crops", source="arrays", box=list(FER_BOX), limit=64)  # warm-up
+        whole = fer_client.call("crops", source="arrays", box=list(WHOLE_BOX))["scores"]
+        run.fer_whole_pred = np.array([fer_label(s) for s in whole])
+    for tool in tools:
+        assert tool.model is not None
+        time_facexpr(tool.model, run.arrays[:64], batch_size)  # warm-up
+        time_facexpr(tool.model, run.arrays[:8], 1)
+    modes_fx = [(f"arrays, batch {batch_size}", run.arrays, batch_size),
+                (f"files, batch {batch_size}", run.paths, batch_size),
+                ("arrays, batch 1", run.arrays, 1), ("files, batch 1", run.paths, 1)]
+    for r in range(rounds):
+        if fer and fer_client:
+            for source in ("arrays", "files"):
+                reply = fer_client.call("crops", source=source, box=list(FER_BOX))
+                fer.rate(f"{source}, batch 1", reply["seconds"], n)
+                pred = np.array([fer_label(s) for s in reply["scores"]])
+                if r == 0 and source == "arrays":
+                    fer.fer2013_pred = pred
+                    run.fer_ties = sum(is_tie(s) for s in reply["scores"])
+                elif not np.array_equal(pred, fer.fer2013_pred):
+                    print(f"note: fer's {source} predictions differ from its arrays' in round {r + 1}",
+                          file=sys.stderr)
         for tool in tools:
-            assert tool.model is not None
-            time_facexpr(tool.model, arrays[:64], args.batch_size)  # warm-up
-            time_facexpr(tool.model, arrays[:8], 1)
-        modes_fx = [(f"arrays, batch {args.batch_size}", arrays, args.batch_size),
-                    (f"files, batch {args.batch_size}", paths, args.batch_size),
-                    ("arrays, batch 1", arrays, 1), ("files, batch 1", paths, 1)]
-        for r in range(args.rounds):
-            if fer and fer_client:
-                for source in ("arrays", "files"):
-                    reply = fer_client.call("crops", source=source, box=list(FER_BOX))
-                    fer.rate(f"{source}, batch 1", reply["seconds"], n)
-                    pred = np.array([fer_label(s) for s in reply["scores"]])
-                    if r == 0 and source == "arrays":
-                        fer.fer2013_pred = pred
-                        fer_ties = sum(is_tie(s) for s in reply["scores"])
-                    elif not np.array_equal(pred, fer.fer2013_pred):
-                        print(f"note: fer's {source} predictions differ from its arrays' in round {r + 1}",
-                              file=sys.stderr)
-            for tool in tools:
-                for mode, items, batch in modes_fx:
-                    seconds, pred = time_facexpr(tool.model, items, batch)
-                    tool.rate(mode, seconds, n)
-                    if not len(tool.fer2013_pred):
-                        tool.fer2013_pred = pred
-                    elif (pred != tool.fer2013_pred).sum():
-                        print(f"note: {tool.name} {mode}: {(pred != tool.fer2013_pred).sum()} predictions differ "
-                              "from its first pass", file=sys.stderr)
-            best = {t.name: {m: f"{max(v):.0f}" for m, v in t.rates.items()} for t in ([fer] if fer else []) + tools}
-            print(f"round {r + 1}/{args.rounds}: {best}", file=sys.stderr)
+            for mode, items, batch in modes_fx:
+                seconds, pred = time_facexpr(tool.model, items, batch)
+                tool.rate(mode, seconds, n)
+                if not len(tool.fer2013_pred):
+                    tool.fer2013_pred = pred
+                elif (pred != tool.fer2013_pred).sum():
+                    print(f"note: {tool.name} {mode}: {(pred != tool.fer2013_pred).sum()} predictions differ "
+                          "from its first pass", file=sys.stderr)
+        best = {t.name: {m: f"{max(v):.0f}" for m, v in t.rates.items()} for t in ([fer] if fer else []) + tools}
+        print(f"round {r + 1}/{rounds}: {best}", file=sys.stderr)
 
-        # -- ExpW: labelled-box crops and whole photos, in chunks through every tool ------------------
-        labels = bench_generalization.load_labels(args.expw)
-        names = sorted(labels)[: args.limit] if args.limit else sorted(labels)
-        truth_ids: list[int] = []
-        groups: list[int] = []
-        everyone = ([fer] if fer else []) + tools
-        for start in range(0, len(names), CHUNK):
-            chunk = names[start:start + CHUNK]
-            truths = []
-            for image_name in chunk:
-                width, height = upright_size(args.expw / "images" / image_name)
-                boxes = np.stack([bench_photos.clip_box(b, width, height) for b, _ in labels[image_name]])
-                truths.append((boxes, [SEVEN.index(label) for _, label in labels[image_name]]))
-                truth_ids += truths[-1][1]
-                groups += [start + len(truths) - 1] * len(boxes)
-            photo_paths = [str(args.expw / "images" / name) for name in chunk]
-            if fer and fer_client:
-                same = [{"path": p, "boxes": [fer_box(box) for box in b]} for p, (b, _) in zip(photo_paths, truths)]
-                for per_photo in fer_client.call("boxes", items=same)["scores"]:
-                    fer.crops_pred += [fer_label(s) for s in per_photo]
-                own = [{"path": p, "boxes": np.round(b).astype(int).tolist()} for p, (b, _) in zip(photo_paths, truths)]
-                for per_photo in fer_client.call("boxes", items=own)["scores"]:
-                    fer.crops_own_pred += [fer_label(s) for s in per_photo]
-                reply = fer_client.call("photos", paths=photo_paths)
-                fer.photo_ms += [1000 * s for s in reply["seconds"]]
-                for (boxes, _), faces in zip(truths, reply["faces"]):
-                    found = match_found(boxes, np.array([f["box"] for f in faces]))
-                    fer.photos_pred += [fer_label(faces[j]["scores"]) if j is not None else -1 for j in found]
-            for tool in tools:
-                for path, (boxes, _) in zip(photo_paths, truths):
-                    rgb = to_rgb_uint8(path)
-                    faces = facexpr.predict(rgb, model=tool.model, detect=True,
-                                            detector=bench_generalization.Given(boxes), classes=SEVEN)
-                    if len(faces) != len(boxes):
-                        raise RuntimeError(f"{path}: {len(boxes)} labelled faces but {len(faces)} crops came back")
-                    order = nearest(boxes, np.array([f.box for f in faces]))
-                    tool.crops_pred += [SEVEN.index(faces[j].label) for j in order]
-                for path, (boxes, _) in zip(photo_paths, truths):
-                    t0 = time.perf_counter()
-                    faces = facexpr.predict(path, model=tool.model, detect=True, detector=yunet, classes=SEVEN)
-                    tool.photo_ms.append(1000 * (time.perf_counter() - t0))
-                    found = match_found(boxes, np.array([f.box for f in faces]))
-                    tool.photos_pred += [SEVEN.index(faces[j].label) if j is not None else -1 for j in found]
-            if (start + len(chunk)) % 100 == 0 or start + len(chunk) == len(names):
-                print(f"  ExpW: {start + len(chunk)}/{len(names)} photos", file=sys.stderr)
-        fer_info = fer_client.info if fer_client else {}
-    finally:
-        if fer_client:
-            fer_client.close()
 
-    # -- the report --------------------------------------------------------------------------------
-    truth = np.array(truth_ids)
-    group = np.array(groups)
-    n_faces = len(truth)
-    rows_acc = [
+def measure_fer_chunk(fer_client: FerClient, fer: Tool, photo_paths: list[str],
+                      truths: list[tuple[np.ndarray, list[int]]]) -> None:
+    """`fer` on one chunk of ExpW photos: the labelled boxes (shrunk by its margin, and as they are)
+    and the whole photos with its own detector."""
+    same = [{"path": p, "boxes": [fer_box(box) for box in b]} for p, (b, _) in zip(photo_paths, truths)]
+    for per_photo in fer_client.call("boxes", items=same)["scores"]:
+        fer.crops_pred += [fer_label(s) for s in per_photo]
+    own = [{"path": p, "boxes": np.round(b).astype(int).tolist()} for p, (b, _) in zip(photo_paths, truths)]
+    for per_photo in fer_client.call("boxes", items=own)["scores"]:
+        fer.crops_own_pred += [fer_label(s) for s in per_photo]
+    reply = fer_client.call("photos", paths=photo_paths)
+    fer.photo_ms += [1000 * s for s in reply["seconds"]]
+    for (boxes, _), faces in zip(truths, reply["faces"]):
+        found = match_found(boxes, np.array([f["box"] for f in faces]))
+        fer.photos_pred += [fer_label(faces[j]["scores"]) if j is not None else -1 for j in found]
+
+
+def measure_facexpr_chunk(tool: Tool, photo_paths: list[str], truths: list[tuple[np.ndarray, list[int]]],
+                          yunet: YuNetDetector) -> None:
+    """One facexpr model on one chunk of ExpW photos: the labelled boxes, then the whole photos with YuNet."""
+    for path, (boxes, _) in zip(photo_paths, truths):
+        rgb = to_rgb_uint8(path)
+        faces = facexpr.predict(rgb, model=tool.model, detect=True, detector=Given(boxes), classes=SEVEN)
+        if len(faces) != len(boxes):
+            raise RuntimeError(f"{path}: {len(boxes)} labelled faces but {len(faces)} crops came back")
+        order = nearest(boxes, np.array([f.box for f in faces]))
+        tool.crops_pred += [SEVEN.index(faces[j].label) for j in order]
+    for path, (boxes, _) in zip(photo_paths, truths):
+        t0 = time.perf_counter()
+        faces = facexpr.predict(path, model=tool.model, detect=True, detector=yunet, classes=SEVEN)
+        tool.photo_ms.append(1000 * (time.perf_counter() - t0))
+        found = match_found(boxes, np.array([f.box for f in faces]))
+        tool.photos_pred += [SEVEN.index(faces[j].label) if j is not None else -1 for j in found]
+
+
+@dataclass
+class ExpwRun:
+    """The ExpW faces every tool was measured on."""
+
+    names: list[str]
+    truth: np.ndarray  # class id of each labelled face
+    groups: np.ndarray  # photo index of each labelled face
+
+
+def measure_expw(expw: Path, limit: int | None, fer_client: FerClient | None, fer: Tool | None,
+                 tools: list[Tool], yunet: YuNetDetector) -> ExpwRun:
+    """Labelled-box crops and whole photos of ExpW, in chunks of :data:`CHUNK` photos through every tool."""
+    labels = load_labels(expw, SEVEN)
+    names = sorted(labels)[:limit] if limit else sorted(labels)
+    truth_ids: list[int] = []
+    groups: list[int] = []
+    for start in range(0, len(names), CHUNK):
+        chunk = names[start:start + CHUNK]
+        truths = []
+        for image_name in chunk:
+            width, height = upright_size(expw / "images" / image_name)
+            boxes = np.stack([clip_box(b, width, height) for b, _ in labels[image_name]])
+            truths.append((boxes, [SEVEN.index(label) for _, label in labels[image_name]]))
+            truth_ids += truths[-1][1]
+            groups += [start + len(truths) - 1] * len(boxes)
+        photo_paths = [str(expw / "images" / name) for name in chunk]
+        if fer and fer_client:
+            measure_fer_chunk(fer_client, fer, photo_paths, truths)
+        for tool in tools:
+            measure_facexpr_chunk(tool, photo_paths, truths, yunet)
+        if (start + len(chunk)) % 100 == 0 or start + len(chunk) == len(names):
+            print(f"  ExpW: {start + len(chunk)}/{len(names)} photos", file=sys.stderr)
+    return ExpwRun(names, np.array(truth_ids), np.array(groups))
+
+
+def accuracy_rows(fer: Tool | None, tools: list[Tool], crops: Fer2013Run, expw: ExpwRun, fer_info: dict) -> list[str]:
+    """The accuracy table: FER2013 test, ExpW crops and photos, face recall and ms per photo."""
+    truth, n_faces = expw.truth, len(expw.truth)
+    rows = [
         "| tool | model | FER2013 test | ExpW crops (labelled boxes) | 95% interval | detector | face recall | "
         "ExpW photos, all labelled faces | faces found | ms / photo, p50 | p90 |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for tool in everyone if fer else [Tool("`fer`")] + tools:
+    for tool in [fer, *tools] if fer else [Tool("`fer`"), *tools]:
         if tool.model is None and not fer:
-            rows_acc.append("| `fer` | 2018 mini-Xception (not measured) | | | | Haar cascade | | | | | |")
+            rows.append("| `fer` | 2018 mini-Xception (not measured) | | | | Haar cascade | | | | | |")
             continue
-        crops = np.array(tool.crops_pred) == truth
+        hits = np.array(tool.crops_pred) == truth
         photos = np.array(tool.photos_pred)
         found = photos >= 0
-        low, high = bench_generalization.wilson(int(crops.sum()), n_faces)
+        low, high = wilson(int(hits.sum()), n_faces)
         ms50, ms90 = np.percentile(tool.photo_ms, [50, 90])
         is_fer = tool.model is None
-        rows_acc.append(
+        rows.append(
             f"| {'`fer` ' + fer_info.get('fer', '') if is_fer else 'facexpr'} | "
             f"{'2018 mini-Xception, TFLite (quantized)' if is_fer else tool.name} | "
-            f"{(tool.fer2013_pred == targets).mean():.3f} | {crops.mean():.3f} | {low:.3f}-{high:.3f} | "
+            f"{(tool.fer2013_pred == crops.targets).mean():.3f} | {hits.mean():.3f} | {low:.3f}-{high:.3f} | "
             f"{'Haar cascade (full size)' if is_fer else 'YuNet (<= 1000 px)'} | {found.mean():.3f} | "
             f"{(photos == truth).mean():.3f} | {(photos == truth)[found].mean():.3f} | {ms50:.0f} | {ms90:.0f} |"
         )
+    return rows
 
-    rows_speed = [
+
+def speed_rows(fer: Tool | None, tools: list[Tool], batch_size: int) -> list[str]:
+    """The throughput table: images per second from arrays and from files, and as multiples of `fer`'s."""
+    rows = [
         "| tool, model | batch | from arrays, images/s | vs `fer` | from files, images/s | vs `fer` |",
         "|---|---|---|---|---|---|",
     ]
     fer_arrays = fer.rates.get("arrays, batch 1") if fer else None
     fer_files = fer.rates.get("files, batch 1") if fer else None
     if fer:
-        rows_speed.append(f"| `fer` (TFLite) | 1 (one image per call) | {fmt_rate(fer_arrays)} | 1.00x | "
-                          f"{fmt_rate(fer_files)} | 1.00x |")
+        rows.append(f"| `fer` (TFLite) | 1 (one image per call) | {fmt_rate(fer_arrays)} | 1.00x | "
+                    f"{fmt_rate(fer_files)} | 1.00x |")
     else:
-        rows_speed.append("| `fer` (TFLite) | 1 (one image per call) | not measured | | not measured | |")
+        rows.append("| `fer` (TFLite) | 1 (one image per call) | not measured | | not measured | |")
     for tool in tools:
-        for batch in (1, args.batch_size):
+        for batch in (1, batch_size):
             a, f = tool.rates[f"arrays, batch {batch}"], tool.rates[f"files, batch {batch}"]
-            rows_speed.append(f"| facexpr {tool.name} | {batch} | {fmt_rate(a)} | {fmt_ratio(a, fer_arrays)} | "
-                              f"{fmt_rate(f)} | {fmt_ratio(f, fer_files)} |")
+            rows.append(f"| facexpr {tool.name} | {batch} | {fmt_rate(a)} | {fmt_ratio(a, fer_arrays)} | "
+                        f"{fmt_rate(f)} | {fmt_ratio(f, fer_files)} |")
+    return rows
 
-    notes = []
-    if fer:
-        whole = (fer_whole_pred == targets).mean()
-        notes.append(
-            f"`fer`'s FER2013 accuracy is measured with the box {FER_BOX}, which `fer` widens by its 10-pixel margin "
-            f"to exactly the 48x48 image; with the box of the whole image, {WHOLE_BOX}, it crops 68x68 pixels "
-            f"(the image inside a flat grey border) and reads {whole:.3f}. On the ExpW crops `fer` gets each "
-            f"labelled box shrunk by its margin, so that it classifies the pixels facexpr classifies (the box "
-            f"squared); given the labelled box itself, it adds its margin and reads "
-            f"{(np.array(fer.crops_own_pred) == truth).mean():.3f}. `fer` rounds its scores to two decimals: "
-            f"{fer_ties} of the {n} crops have two classes tied at the top (the first one counts, as "
-            "`FER.top_emotion` does).")
-        for tool in tools:
-            diffs = []
-            for what, ours, theirs, grp in (
-                    ("FER2013 test", tool.fer2013_pred == targets, fer.fer2013_pred == targets, np.arange(n)),
-                    ("ExpW crops", np.array(tool.crops_pred) == truth, np.array(fer.crops_pred) == truth, group),
-                    ("ExpW photos", np.array(tool.photos_pred) == truth, np.array(fer.photos_pred) == truth, group)):
-                d, lo, hi, _ = bench_generalization.paired_bootstrap(ours, theirs, grp, resamples=args.resamples, seed=0)
-                diffs.append(f"{what} {100 * d:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})")
-            notes.append(f"facexpr {tool.name} minus `fer`, points (95% paired bootstrap, {args.resamples} "
-                         f"resamples; ExpW resampled by photo): " + ", ".join(diffs) + ".")
-    else:
-        notes.append(fer_missing + ".")
+
+def comparison_notes(fer: Tool | None, tools: list[Tool], crops: Fer2013Run, expw: ExpwRun, resamples: int,
+                     fer_missing: str) -> list[str]:
+    """What the tables need said: how `fer` was given its crops, and each model minus `fer` with 95% intervals."""
+    if not fer:
+        return [fer_missing + "."]
+    targets, truth, n = crops.targets, expw.truth, crops.n
+    whole = (crops.fer_whole_pred == targets).mean()
+    notes = [
+        f"`fer`'s FER2013 accuracy is measured with the box {FER_BOX}, which `fer` widens by its 10-pixel margin "
+        f"to exactly the 48x48 image; with the box of the whole image, {WHOLE_BOX}, it crops 68x68 pixels "
+        f"(the image inside a flat grey border) and reads {whole:.3f}. On the ExpW crops `fer` gets each "
+        f"labelled box shrunk by its margin, so that it classifies the pixels facexpr classifies (the box "
+        f"squared); given the labelled box itself, it adds its margin and reads "
+        f"{(np.array(fer.crops_own_pred) == truth).mean():.3f}. `fer` rounds its scores to two decimals: "
+        f"{crops.fer_ties} of the {n} crops have two classes tied at the top (the first one counts, as "
+        "`FER.top_emotion` does)."]
+    for tool in tools:
+        diffs = []
+        for what, ours, theirs, grp in (
+                ("FER2013 test", tool.fer2013_pred == targets, fer.fer2013_pred == targets, np.arange(n)),
+                ("ExpW crops", np.array(tool.crops_pred) == truth, np.array(fer.crops_pred) == truth, expw.groups),
+                ("ExpW photos", np.array(tool.photos_pred) == truth, np.array(fer.photos_pred) == truth, expw.groups)):
+            d, lo, hi, _ = paired_bootstrap(ours, theirs, grp, resamples=resamples, seed=0)
+            diffs.append(f"{what} {100 * d:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})")
+        notes.append(f"facexpr {tool.name} minus `fer`, points (95% paired bootstrap, {resamples} "
+                     f"resamples; ExpW resampled by photo): " + ", ".join(diffs) + ".")
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run = Run()
+    torch.set_num_threads(args.threads)
+    import cv2
+
+    cv2.setNumThreads(args.threads)
+    tools = load_tools(args.models)
+    yunet = YuNetDetector(str(args.yunet))
+    files, targets = fer2013_files(args.fer2013, args.limit)
+    crops = Fer2013Run([str(p) for p in files], [np.asarray(Image.open(p).convert("L")) for p in files], targets)
+
+    log = Path(tempfile.mkstemp(prefix="fer_worker_", suffix=".log")[1])
+    fer_client, fer_missing = start_fer(args.fer_python, args.threads, log)
+    fer = Tool("`fer`") if fer_client else None
+    try:
+        measure_fer2013(crops, fer_client, fer, tools, args.batch_size, args.rounds)
+        expw = measure_expw(args.expw, args.limit, fer_client, fer, tools, yunet)
+        fer_info = fer_client.info if fer_client else {}
+    finally:
+        if fer_client:
+            fer_client.close()
+
+    notes = comparison_notes(fer, tools, crops, expw, args.resamples, fer_missing)
     versions = (f"`fer` {fer_info.get('fer')} (TensorFlow {fer_info.get('tensorflow')}, OpenCV "
                 f"{fer_info.get('opencv')}, Python {fer_info.get('python')}, cascade: {fer_info.get('cascade')})"
                 if fer else "`fer` not measured")
     threads = f"{args.threads} thread(s) per side (torch and OpenCV; `fer`'s TFLite interpreter runs on one)"
-    publish(run, threads, "benchmarks/bench_peers.py", argv, [
-        f"FER2013 test: {n} crops. ExpW: {n_faces} labelled faces in {len(names)} photos.",
+    publish(run, threads, "benchmarks.bench_peers", argv, [
+        f"FER2013 test: {crops.n} crops. ExpW: {len(expw.truth)} labelled faces in {len(expw.names)} photos.",
         "",
-        *rows_acc,
+        *accuracy_rows(fer, tools, crops, expw, fer_info),
         "",
-        f"Throughput on the {n} FER2013 test crops, images per second: the best of {args.rounds} interleaved "
+        f"Throughput on the {crops.n} FER2013 test crops, images per second: the best of {args.rounds} interleaved "
         "rounds (the range in brackets); \"vs `fer`\" divides the best figures of the same run.",
         "",
-        *rows_speed,
+        *speed_rows(fer, tools, args.batch_size),
         "",
         *[line for note in notes for line in (note, "")],
     ], args.out, MARKER, "# facexpr next to the `fer` package",

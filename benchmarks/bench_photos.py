@@ -16,7 +16,7 @@ Measures, for each detector:
 
 Run it from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_photos.py --model better \\
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_photos --model better \\
         --yunet ../shared/models/face_detection_yunet/face_detection_yunet.onnx \\
         --out docs/benchmarks/photos.md
 
@@ -28,54 +28,31 @@ says so: expression accuracy is then at chance level, the other numbers stand.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import platform
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import facexpr
+from facexpr.detection import CropSpec, Detections, box_iou, get_detector
+from facexpr.errors import WeightsNotAvailableError
+
+# TODO(issue 25, branch detect): facexpr.photos._Pipeline becomes a public engine class in its
+# own module; switch to it once that lands.
+from facexpr.photos import _Pipeline as PhotoEngine
+from facexpr.transforms import to_rgb_uint8
+
+from ._report import command_line, write_results
+from .protocol import clip_box, load_labels, square
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import facexpr  # noqa: E402
-from facexpr.detection import CropSpec, Detections, box_iou, get_detector  # noqa: E402
-from facexpr.errors import WeightsNotAvailableError  # noqa: E402
-from facexpr.photos import _Pipeline  # noqa: E402
-from facexpr.transforms import to_rgb_uint8  # noqa: E402
-
-from _report import command_line, write_results  # noqa: E402
-
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "expw"
-
-
-def load_labels(data: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
-    """faces.csv -> {image name: [(box x,y,w,h, label), ...]}."""
-    faces: dict[str, list[tuple[np.ndarray, str]]] = defaultdict(list)
-    with open(data / "faces.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            box = np.array([float(row[k]) for k in ("x", "y", "width", "height")])
-            faces[row["image"]].append((box, row["label"]))
-    return dict(faces)
-
-
-def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
-    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
-    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
-    return np.array([x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)])
-
-
-def square(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    side = np.maximum(boxes[:, 2], boxes[:, 3])
-    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
-    return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)
 
 
 class Timed:
@@ -112,7 +89,7 @@ def run_detector(name: str, detector: object, model: facexpr.FaceModel, data: Pa
                  labels: dict[str, list[tuple[np.ndarray, str]]], names: list[str]) -> dict[str, float]:
     timed = Timed(detector)
     clock, hooks = time_forward(model)
-    pipeline = _Pipeline(model, timed, batch_size=256, tta=False, crop_limit=0)
+    pipeline = PhotoEngine(model, timed, batch_size=256, tta=False, crop_limit=0)
     found = total = correct = correct_found = 0
     decode_s = pipeline_s = 0.0
     for image_name in names:
@@ -236,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     given = labelled_box_accuracy(model, args.data, labels, names)
 
     n_faces = rows[0][1]["faces"] if rows else sum(len(labels[n]) for n in names)
-    command = command_line("benchmarks/bench_photos.py", argv if argv is not None else sys.argv[1:])
+    command = command_line("benchmarks.bench_photos", argv if argv is not None else sys.argv[1:])
     lines = [
         "| detector | recall (IoU >= 0.4) | accuracy, full pipeline | accuracy, faces found | "
         "accuracy, labelled boxes | ms / photo | decode | detect | classify | rest | overhead | video frames/s |",

@@ -19,7 +19,7 @@ the unloaded one.
 
 Usage, from the repository root::
 
-    python benchmarks/bench_predict_paths.py --data ../shared/data/fer2013/test --threads 2 \\
+    python -m benchmarks.bench_predict_paths --data ../shared/data/fer2013/test --threads 2 \\
         --batch-size 256 --rounds 3 --out docs/benchmarks/predict_paths.md
 """
 
@@ -43,14 +43,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+import facexpr
+from facexpr._io import list_images
+from facexpr.cli import main as cli_main
+
+from ._report import write_results
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import facexpr  # noqa: E402
-from facexpr._io import list_images  # noqa: E402
-from facexpr.cli import main as cli_main  # noqa: E402
-
-from _report import write_results  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "fer2013" / "test"
 MODES = ("arrays", "paths", "predict_folder", "cli --csv")
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} torch threads, batch "
         f"{args.batch_size}, {len(paths)} images from `{args.data.name}`, median of {args.rounds} interleaved "
         f"rounds; load average before the run {load_before[0]:.1f}. Command: "
-        f"`python {shlex.join(['benchmarks/bench_predict_paths.py', *(argv if argv is not None else sys.argv[1:])])}`",
+        f"`python -m {shlex.join(['benchmarks.bench_predict_paths', *(argv if argv is not None else sys.argv[1:])])}`",
         "",
         "| mode | images/s, as is | vs arrays | images/s, +1 busy process | vs arrays | busy / as is |",
         "|---|---:|---:|---:|---:|---:|",

@@ -16,7 +16,7 @@ Two tables:
 
 Usage, from the repository root::
 
-    python benchmarks/bench_startup.py --repeats 10 --calls 50 --out docs/benchmarks/startup.md
+    python -m benchmarks.bench_startup --repeats 10 --calls 50 --out docs/benchmarks/startup.md
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ def startup_table(repeats: int) -> list[str]:
 
 def latency_table(calls: int, yunet: Path | None) -> list[str]:
     """Milliseconds per facexpr.predict call, on 1 and 2 torch threads."""
-    sys.path.insert(0, str(REPO_ROOT))
     import torch
     from PIL import Image
 
@@ -126,16 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     header = (
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average before the run "
-        f"{load_before[0]:.1f}. Command: `python "
-        f"{shlex.join(['benchmarks/bench_startup.py', *(argv if argv is not None else sys.argv[1:])])}`"
+        f"{load_before[0]:.1f}. Command: `python -m "
+        f"{shlex.join(['benchmarks.bench_startup', *(argv if argv is not None else sys.argv[1:])])}`"
     )
     text = "\n".join([header, "", f"Start-up, {args.repeats} runs of each command, alternated:", "", *startup, "",
                       f"Latency, {args.calls} calls each in one warm process:", "", *latency]) + "\n"
     print()
     print(text)
     if args.out is not None:
-        sys.path.insert(0, str(REPO_ROOT))
-        from _report import write_results
+        from ._report import write_results
 
         write_results(args.out, "<!-- bench_startup results -->", text)
 

@@ -10,7 +10,7 @@ augmentation). The ratio to ``vgg8_bn`` is the figure to compare across machines
 
 Run it from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_train_cost.py --out docs/benchmarks/train_cost.md
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train_cost --out docs/benchmarks/train_cost.md
 """
 
 from __future__ import annotations
@@ -25,13 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import facexpr
 
-import facexpr  # noqa: E402
-
-from _report import Run, publish  # noqa: E402
+from ._report import Run, publish
 
 MARKER = "<!-- bench_train_cost results -->"
 FERPLUS_TRAIN = 28384
@@ -99,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         params = sum(p.numel() for p in model.parameters()) / 1e6
         minutes = median[name] * FERPLUS_TRAIN / BATCH / 60
         table.append(f"| {name} | {params:.2f} M | {1000 * median[name]:.0f} | {minutes:.1f} | {median[name] / reference:.1f}x |")
-    publish(run, torch.get_num_threads(), "benchmarks/bench_train_cost.py", argv,
+    publish(run, torch.get_num_threads(), "benchmarks.bench_train_cost", argv,
             [f"Median of {args.rounds} interleaved steps each; minutes per epoch count the steps only.", "", *table],
             args.out, MARKER, "# What training costs on this machine",
             note="other work may share the machine: compare the ratios")

@@ -17,7 +17,7 @@ recipes reproduced with ``facexpr train --recipe seed-better --out runs/seed-bet
 test accuracy is measured here, once.
 
 Usage:
-    python benchmarks/bench_zoo.py --data ../shared/data/fer2013 [--threads 2] [--repeats 5]
+    python -m benchmarks.bench_zoo --data ../shared/data/fer2013 [--threads 2] [--repeats 5]
         [--extra seed-better=runs/seed-better/best ...] [--speed-only] [--no-compile]
 """
 
@@ -33,8 +33,7 @@ import torch
 
 import facexpr
 from facexpr.data import FER2013
-from facexpr.models import get_model_entry, to_memory_format
-from facexpr.models._builder import shipped_weights_dir
+from facexpr.models import get_model_entry, shipped_weights_dir, to_memory_format
 from facexpr.release import evaluate_split
 
 

@@ -30,8 +30,8 @@ Each run writes ``OUT/<lever>/best`` (the best epoch on FER+ PublicTest) and res
 killed. Score them with ``benchmarks/bench_levers.py``. On a 2-core CPU an epoch of
 ``better`` takes 100-130 s on one thread::
 
-    OMP_NUM_THREADS=1 python benchmarks/train_levers.py control --out runs/levers
-    OMP_NUM_THREADS=1 python benchmarks/train_levers.py wild --out runs/levers
+    OMP_NUM_THREADS=1 python -m benchmarks.train_levers control --out runs/levers
+    OMP_NUM_THREADS=1 python -m benchmarks.train_levers wild --out runs/levers
 """
 
 from __future__ import annotations
@@ -40,15 +40,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
+from facexpr.data import FaceDataset, FERPlus
+from facexpr.models import load
+from facexpr.training import Trainer
+from facexpr.training.recipes import Recipe, fit_keeping_best, train_recipe
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import torch  # noqa: E402
-
-from facexpr.data import FaceDataset, FERPlus  # noqa: E402
-from facexpr.models import load  # noqa: E402
-from facexpr.training import Trainer  # noqa: E402
-from facexpr.training.recipes import Recipe, fit_keeping_best, train_recipe  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 LEVERS = {"control": "strong", "wild": "wild", "majority": "strong", "both": "strong", "distilled": "strong",

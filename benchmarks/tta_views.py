@@ -7,7 +7,7 @@ zoom that ``FaceTransform.tta_views`` uses (``facexpr.transforms.TTA_ZOOM``) was
 from this table (the best mean over the models), and only ``val`` is read.
 
 Usage:
-    python benchmarks/tta_views.py --data ../shared/data/fer2013 [--models better vgg8_bn]
+    python -m benchmarks.tta_views --data ../shared/data/fer2013 [--models better vgg8_bn]
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
-from .transforms import ImageInput, _faces_from_items, describe_input
+from .transforms import FaceTransform, ImageInput, describe_input, faces_from_items
 
 if TYPE_CHECKING:
     from .models import FaceModel
 
-__all__ = ["predict_faces", "predict_proba", "select_classes"]
+__all__ = ["face_logits", "predict_faces", "predict_proba", "select_classes"]
 
 _T = TypeVar("_T")
 
@@ -150,9 +150,9 @@ def predict_proba(
     if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:
         chunks: Iterable[torch.Tensor] = [transform.to_uint8_batch(batch)]
     else:  # decode each batch of images while the model runs on the previous one
-        chunks = _read_ahead(partial(_faces_from_items, batch[start : start + batch_size], transform.size, start=start)
+        chunks = _read_ahead(partial(faces_from_items, batch[start : start + batch_size], transform.size, start=start)
                              for start in range(0, len(batch), batch_size))
-    logits = torch.cat([_view_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
+    logits = torch.cat([face_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
     probs = (logits / model.config.temperature).softmax(2).mean(0)
     return select_classes(probs, model.labels, classes)[0]
 
@@ -185,22 +185,47 @@ def _read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
 
 
 @torch.inference_mode()
-def _view_logits(model: FaceModel, faces: torch.Tensor, *, batch_size: int = 256, tta: bool = False) -> torch.Tensor:
+def face_logits(
+    model: torch.nn.Module,
+    faces: torch.Tensor,
+    *,
+    batch_size: int = 256,
+    tta: bool = False,
+    transform: FaceTransform | None = None,
+    forward: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Return the logits ``V x N x C`` (CPU, float32) of ``uint8`` faces ``N x 1 x size x size``.
 
-    ``V`` is 1 (the model's own view, its ``crop_pct``) or, with ``tta=True``, the test-time
-    views of :meth:`~facexpr.transforms.FaceTransform.tta_views`. The model runs in eval mode
-    on its own device; its training mode is restored afterwards.
+    The one place where facexpr turns prepared faces into logits: prediction
+    (:func:`predict_proba`), release (:func:`facexpr.release.split_logits`,
+    :func:`facexpr.release.evaluate_split`) and the trainer's evaluation
+    (:meth:`facexpr.training.Trainer.evaluate`) all call it. Each batch is normalised with the
+    model's preprocessing, cut to the model's own view (its ``crop_pct``) and put in the
+    model's memory format. ``V`` is 1 (the model's own view) or, with ``tta=True``, the
+    test-time views of :meth:`~facexpr.transforms.FaceTransform.tta_views`. The model runs in
+    eval mode on its own device; its training mode is restored afterwards.
+
+    Args:
+        model: The model (a :class:`~facexpr.FaceModel` or any module mapping normalised
+            batches to logits).
+        faces: ``uint8`` faces at the model's input size.
+        batch_size: Faces per forward pass.
+        tta: Score every test-time view instead of the model's own view only.
+        transform: The preprocessing (default: ``model.transforms()``).
+        forward: Called as ``forward(inputs, start)`` on each prepared batch instead of
+            ``model(inputs)``, where ``start`` is the index of the batch's first face; it
+            returns the batch's logits (the trainer computes its loss there too).
 
     Example:
         >>> import facexpr
         >>> from facexpr.assets import EXAMPLE_FACE
         >>> model = facexpr.load("better")
         >>> faces = model.transforms().to_uint8_batch([EXAMPLE_FACE])
-        >>> _view_logits(model, faces).shape, _view_logits(model, faces, tta=True).shape
+        >>> face_logits(model, faces).shape, face_logits(model, faces, tta=True).shape
         (torch.Size([1, 1, 7]), torch.Size([4, 1, 7]))
     """
-    transform = model.transforms()
+    transform = model.transforms() if transform is None else transform
+    run = forward if forward is not None else (lambda inputs, start: model(inputs))
     device = _device_of(model)
     was_training = model.training
     model.eval()
@@ -209,7 +234,7 @@ def _view_logits(model: FaceModel, faces: torch.Tensor, *, batch_size: int = 256
         for start in range(0, max(faces.shape[0], 1), batch_size):  # one (empty) batch for no faces
             inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
             views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
-            chunks.append(torch.stack([model(to_memory_format(model, view)).float().cpu() for view in views]))
+            chunks.append(torch.stack([run(to_memory_format(model, view), start).float().cpu() for view in views]))
     finally:
         model.train(was_training)
     return torch.cat(chunks, dim=1)

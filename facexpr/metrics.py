@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["confusion_matrix", "classification_report", "expected_calibration_error", "kl_divergence"]
+__all__ = ["confusion_matrix", "classification_report", "expected_calibration_error", "kl_divergence", "logits_report"]
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -149,3 +149,50 @@ def kl_divergence(targets: torch.Tensor, probs: torch.Tensor) -> float:
     t, p = targets.double(), probs.double()
     per_face = (torch.special.xlogy(t, t) - torch.special.xlogy(t, p)).sum(dim=1)
     return float(per_face.mean())
+
+
+def logits_report(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    labels: Sequence[str],
+    *,
+    temperature: float = 1.0,
+    votes: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """The classification report of a split's logits, and the probabilities' fit to its votes.
+
+    The one evaluation that :meth:`facexpr.training.Trainer.evaluate` and
+    :func:`facexpr.release.evaluate_split` share: the :func:`classification_report` of the
+    logits' top class against ``targets`` and, with ``votes``, :func:`kl_divergence` and
+    :func:`expected_calibration_error` of the probabilities at ``temperature`` (computed in
+    float64) against the votes.
+
+    Args:
+        logits: ``N x C`` logits.
+        targets: Class indices ``N`` (FER+: the majority label).
+        labels: The ``C`` class names.
+        temperature: The logits are divided by it before the softmax (the model's calibrated
+            ``config.temperature``).
+        votes: Label distributions ``N x C`` (FER+'s votes), or ``None``.
+
+    Returns:
+        :func:`classification_report`'s keys, plus ``kl_divergence`` and ``ece_votes`` with ``votes``.
+
+    Example:
+        >>> import torch
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+        >>> report = logits_report(logits, torch.tensor([0, 1, 1]), ["no", "yes"])
+        >>> round(report["accuracy"], 4)
+        0.6667
+        >>> votes = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+        >>> with_votes = logits_report(logits, torch.tensor([0, 1, 1]), ["no", "yes"], votes=votes)
+        >>> sorted(set(with_votes) - set(report))
+        ['ece_votes', 'kl_divergence']
+    """
+    preds = logits.argmax(1)
+    report = classification_report(confusion_matrix(preds, targets, len(labels)), labels)
+    if votes is not None:
+        probs = (logits.double() / temperature).softmax(1)
+        report["kl_divergence"] = kl_divergence(votes, probs)
+        report["ece_votes"] = expected_calibration_error(probs, votes)
+    return report

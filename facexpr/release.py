@@ -2,17 +2,17 @@
 
 The release folder holds ``model.safetensors``, ``config.json`` (architecture, labels,
 preprocessing, temperature, sha256), ``metrics.json`` (metrics on val and test, recipe), a
-model card ``README.md`` built with :class:`huggingface_hub.ModelCard` (test metrics as its
-``model-index``), and ``confusion_matrix.png``. ``facexpr release`` builds it; ``facexpr
+model card ``README.md`` rendered from facexpr's card template with
+:meth:`huggingface_hub.ModelCard.from_template` (see :func:`facexpr.models._hub.model_card`; test
+metrics as its ``model-index``), and ``confusion_matrix.png``. ``facexpr release`` builds it; ``facexpr
 publish`` uploads it the way :meth:`~facexpr.FaceModel.push_to_hub` does.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image, ImageDraw
@@ -20,15 +20,18 @@ from PIL import Image, ImageDraw
 from . import _hf
 from ._io import atomic_write
 from .calibration import fit_temperature
-from .inference import _view_logits
+from .inference import face_logits
 from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
-from .models._hub import CARD_NAME, FER2013_TEST, FERPLUS_TEST, model_card, write_card
-from .transforms import TTA_ZOOM
-from .metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
+from .models._hub import CARD_NAME, FER2013_TEST, FERPLUS_TEST, data_facts, model_card, write_card
+from .metrics import expected_calibration_error, logits_report
 
 __all__ = [
-    "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
+    "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "release_card",
+    "check_release", "publish",
 ]
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
 
 CONFUSION_NAME = "confusion_matrix.png"
 
@@ -60,7 +63,7 @@ def split_logits(
         >>> split_logits(model, faces, tta=True).shape  # four views
         torch.Size([4, 2, 7])
     """
-    logits = _view_logits(model, images, batch_size=batch_size, tta=tta)
+    logits = face_logits(model, images, batch_size=batch_size, tta=tta)
     return logits if tta else logits[0]
 
 
@@ -143,7 +146,8 @@ def evaluate_split(
     t = model.config.temperature if temperature is None else temperature
     logits = split_logits(model, images)  # the model's own view (its crop_pct)
     views = split_logits(model, images, tta=True)
-    report = classification_report(confusion_matrix(logits.argmax(1), targets, model.num_classes), model.labels)
+    report = logits_report(logits, targets, model.labels, temperature=t, votes=votes)
+    against_votes = {key: report.pop(key) for key in ("kl_divergence", "ece_votes") if key in report}
     tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
     metrics = {
@@ -154,10 +158,8 @@ def evaluate_split(
         "ece_calibrated": expected_calibration_error(calibrated, targets),
         "nll": float(torch.nn.functional.cross_entropy(logits, targets)),
         "nll_calibrated": float(torch.nn.functional.cross_entropy(logits / t, targets)),
+        **against_votes,
     }
-    if votes is not None:
-        metrics["kl_divergence"] = kl_divergence(votes, calibrated)
-        metrics["ece_votes"] = expected_calibration_error(calibrated, votes)
     return metrics
 
 
@@ -186,120 +188,6 @@ def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, ti
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
-def _crop_phrase(config: ModelConfig) -> str:
-    tried = config.metrics.get("val_crop_pct_accuracy") or {}
-    return ", ".join(f"{float(c):.1%}: {acc:.4f}" for c, acc in tried.items()) or "the whole face only"
-
-
-def _teacher_phrase(config: ModelConfig) -> str:
-    teacher = (config.recipe or {}).get("teacher")
-    if not teacher:
-        return ""
-    return (f" with knowledge distillation from `{teacher}` (alpha "
-            f"{config.recipe.get('distill_alpha')}, temperature {config.recipe.get('distill_temperature')})")
-
-
-def _start_phrase(config: ModelConfig) -> str:
-    """How the training began: from scratch, or fine-tuned from released weights."""
-    recipe = config.recipe or {}
-    if not recipe.get("pretrained"):
-        return "trained from\nscratch on"
-    return f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
-
-
-def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = False) -> str:
-    """The Markdown of a release card, after its front matter (see :func:`model_card`)."""
-    val, test = config.metrics["val"], config.metrics["test"]
-    if ferplus:
-        trained_on = ("FER2013's faces with FER+'s votes (Barsoum et al., 2016; ten votes per face over "
-                      "eight emotions), learning the vote distributions: `train` (28,384 faces)")
-        sizes = ("(PublicTest, 3,555 faces)", "(PrivateTest, 3,545 faces; accuracy against the majority label)")
-        votes = (f"\n\nThe temperature was fitted to FER+'s votes, not to the majority label: a probability "
-                 f"is the share of annotators expected to read the face that way, so against the majority "
-                 f"label alone it looks under-confident (the ECE above). Against the votes on `test`: mean "
-                 f"KL divergence {test['kl_divergence']:.4f} nats, ECE against the votes {test['ece_votes']:.4f}.")
-        data_text = ("FER+ (Barsoum et al., 2016): FER2013's 48x48 grayscale faces relabelled with ten votes "
-                     "each over eight expressions; faces whose top vote is `unknown` or `NF` are left out")
-        noise = ("**Ambiguity.** Many faces split the votes; the majority label is one reading of them "
-                 "(see the KL divergence above).")
-        layout = ("the data folder holds `ferplus.csv` beside the FER2013 folders, `fer2013new.csv` beside "
-                  "`fer2013.csv`, or the `FER2013Train/` folders")
-    else:
-        trained_on = "FER2013 `train` (Training, 28,709 faces)"
-        sizes = ("(PublicTest, 3,589 faces)", "(PrivateTest, 3,589 faces)")
-        votes = ""
-        data_text = "FER2013 (Goodfellow et al., 2013), 48x48 grayscale faces from web image search, seven classes"
-        noise = ("**Label noise.** Many FER2013 labels are wrong or ambiguous; human accuracy on it is about\n"
-                 "  65%, which bounds what any figure here means.")
-        layout = "the data folder holds `train/`, `val/`, `test/` class folders or `fer2013.csv`"
-    per_class = "\n".join(
-        f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
-        for label, row in test["per_class"].items()
-    )
-    params = config.recipe or {}
-    return f"""# facexpr `{name}`: facial expression recognition on 48x48 grayscale faces
-
-A `{config.architecture}` CNN from [facexpr](https://github.com/facexpr/facexpr), {_start_phrase(config)} {trained_on}{_teacher_phrase(config)}, with the epoch chosen on `val`
-{sizes[0]} and measured once on `test` {sizes[1]}.
-
-```python
-import facexpr
-model = facexpr.load("{name}")
-model.predict("face.jpg")          # label, index, probabilities of {len(config.labels)} classes
-```
-
-## Results
-
-| split | accuracy | accuracy with TTA (mirror + zoom) | macro-F1 | ECE (raw) | ECE (temperature {config.temperature:.3f}) |
-|---|---|---|---|---|---|
-| val | {val['accuracy']:.4f} | {val['accuracy_tta']:.4f} | {val['macro_f1']:.4f} | {val['ece']:.4f} | {val['ece_calibrated']:.4f} |
-| test | {test['accuracy']:.4f} | {test['accuracy_tta']:.4f} | {test['macro_f1']:.4f} | {test['ece']:.4f} | {test['ece_calibrated']:.4f} |
-
-The model sees the central {config.crop_pct:.1%} of each face's side (`crop_pct`, chosen on `val`
-among {_crop_phrase(config)}), and the temperature was fitted on `val`; `predict` applies both.
-TTA averages the whole face, a central zoom of {TTA_ZOOM:.1%} and the mirror images of both. ECE: expected
-calibration error, 15 equal-width bins.{votes}
-
-Per class on `test`:
-
-| class | precision | recall | F1 | support |
-|---|---|---|---|---|
-{per_class}
-
-![Confusion matrix on test]({CONFUSION_NAME})
-
-## Intended use
-
-Research, teaching and prototyping of facial expression recognition on face crops (whole
-photos: let facexpr's detector find the faces first). Not for decisions about people: hiring,
-policing, health, education or any assessment of an individual.
-
-## Training data and recipe
-
-{data_text}.
-Inputs are scaled to [0, 1] and normalised with mean {list(config.mean)} and std {list(config.std)}.
-Recipe: `{json.dumps(params)}`.
-
-Reproduce ({layout}):
-
-```bash
-{command}
-```
-
-## Limitations
-
-- {noise}
-- **Class imbalance.** `disgust` is about 1.5% of the training data; its recall is far below
-  the other classes (see the table).
-- **Demographic skew.** FER2013 was collected by web search and is not balanced by age, skin
-  tone, gender or culture; accuracy on under-represented groups is unmeasured and likely lower.
-- **Expression is not emotion.** The model reads facial movements that people label as
-  "happy" or "angry"; it cannot tell what someone feels.
-- **Input domain.** Trained on tight, roughly frontal, grayscale 48x48 crops; profile faces,
-  occlusions, low light and crops prepared differently all lower accuracy.
-"""
-
-
 def build_release(
     model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
     command: str | None = None,
@@ -325,7 +213,7 @@ def build_release(
         >>> from facexpr.release import build_release
         >>> metrics = build_release("runs/better/best", "data/fer2013", "release/better")  # doctest: +SKIP
         >>> sorted(metrics)  # doctest: +SKIP
-        ['checkpoint', 'test', 'val', 'val_crop_pct_accuracy']
+        ['checkpoint', 'command', 'temperature_fitted_to', 'test', 'train_data', 'val', 'val_crop_pct_accuracy']
     """
     from .data import FER2013, FERPlus
     from .data.ferplus import ferplus_layout
@@ -334,9 +222,9 @@ def build_release(
     name = name or model.architecture
     ferplus = ferplus_layout(data) is not None
     if ferplus:  # majority labels; the votes measure the probabilities
-        val, test = FERPlus(data, "val"), FERPlus(data, "test")
+        train, val, test = FERPlus(data, "train"), FERPlus(data, "val"), FERPlus(data, "test")
     else:
-        val, test = FER2013(data, "val"), FER2013(data, "test")
+        train, val, test = FER2013(data, "train"), FER2013(data, "val"), FER2013(data, "test")
     model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.hard_targets)
     val_logits = split_logits(model, val.images)
     # FER+: fitted to the votes, so that a probability is the share of annotators reading the
@@ -348,19 +236,55 @@ def build_release(
         "val": evaluate_split(model, val.images, val.hard_targets, votes=getattr(val, "votes", None)),
         "test": evaluate_split(model, test.images, test.hard_targets, votes=getattr(test, "votes", None)),
         "checkpoint": model.config.metrics.get("checkpoint", {}),
+        "train_data": data_facts(train.hard_targets, train.classes),  # what the card says of the data
+        "command": command or f"facexpr train --recipe {name} --data {'ferplus' if ferplus else 'fer2013'} --out runs/{name}",
     }
     model.config.metrics = metrics
     out = Path(out)
     model.save_pretrained(out)
-    folder = "ferplus" if ferplus else "fer2013"
-    command = command or f"facexpr train --recipe {name} --data {folder} --out runs/{name}"
-    card = model_card(model.config, name=name, body=_card_body(model.config, name, command, ferplus=ferplus),
-                      dataset=FERPLUS_TEST if ferplus else FER2013_TEST)
+    card = model_card(model.config, name=name, dataset=FERPLUS_TEST if ferplus else FER2013_TEST)
     write_card(card, out / CARD_NAME)
     confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
                     f"facexpr {name}: {'FER+' if ferplus else 'FER2013'} test, accuracy {metrics['test']['accuracy']:.4f}")
     check_release(out)
     return metrics
+
+
+def release_card(
+    folder: str | os.PathLike, *, name: str | None = None, train_data: dict[str, Any] | None = None,
+    command: str | None = None,
+) -> ModelCard:
+    """Render the model card of a release folder from its ``config.json`` and ``metrics.json``.
+
+    The card :func:`build_release` writes, rebuilt from what the folder records, with the same
+    template; nothing is measured again. Folders released before facexpr 0.2 record neither
+    their training set's facts nor their command: pass them to have the card state them.
+
+    Args:
+        folder: A release folder.
+        name: Public model name (default: the folder's name).
+        train_data: The training set's :func:`~facexpr.models._hub.data_facts` (default: the
+            folder's ``metrics["train_data"]``, if any).
+        command: The training command to quote (default: the folder's ``metrics["command"]``).
+
+    Returns:
+        The card; ``str(card)`` is the ``README.md`` text.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import facexpr
+        >>> from facexpr.release import release_card
+        >>> card = release_card(Path(facexpr.__file__).parent / "weights" / "simple")
+        >>> card.data.eval_results[0].metric_value
+        0.6528
+    """
+    folder = Path(folder)
+    config = ModelConfig.from_file(folder / CONFIG_NAME)
+    if train_data is not None:
+        config.metrics = {**config.metrics, "train_data": train_data}
+    ferplus = "kl_divergence" in config.metrics.get("test", {})
+    return model_card(config, name=name or folder.name, dataset=FERPLUS_TEST if ferplus else FER2013_TEST,
+                      command=command)
 
 
 def check_release(folder: str | os.PathLike) -> list[Path]:

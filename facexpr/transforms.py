@@ -44,6 +44,7 @@ __all__ = [
     "TTA_ZOOM",
     "crop_square",
     "describe_input",
+    "faces_from_items",
     "image_size",
     "read_image",
     "rgb_to_face_uint8",
@@ -343,10 +344,29 @@ def _faces_uint8(grays: Iterable[np.ndarray], size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(faces))[:, None]
 
 
-def _faces_from_items(items: Sequence[ImageInput], size: int, *, start: int = 0) -> torch.Tensor:
-    """Images of a list -> ``uint8`` faces ``N x 1 x size x size``; a bad item is named by its index.
+def faces_from_items(items: Sequence[ImageInput], size: int, *, start: int = 0) -> torch.Tensor:
+    """Turn a list of images into ``uint8`` faces ``N x 1 x size x size``; a bad item is named by its index.
 
-    ``start`` is the index of ``items[0]`` in the user's list (for the error messages).
+    What :meth:`FaceTransform.to_uint8_batch` does with a list, and what
+    :func:`facexpr.inference.predict_proba` decodes each batch of a long list with (ahead of the
+    model). Face crops already ``uint8`` at ``size x size`` are stacked without conversion.
+
+    Args:
+        items: Paths, PIL images, arrays or tensors (see :data:`ImageInput`).
+        size: The faces' side in pixels.
+        start: The index of ``items[0]`` in the user's list, for the error messages.
+
+    Raises:
+        InvalidImageError: If an item cannot be read; the message names its index.
+
+    Example:
+        >>> import numpy as np
+        >>> faces_from_items([np.zeros((48, 48), np.uint8), np.zeros((96, 96, 3), np.uint8)], 48).shape
+        torch.Size([2, 1, 48, 48])
+        >>> faces_from_items(["missing.jpg"], 48, start=5)
+        Traceback (most recent call last):
+        ...
+        facexpr.errors.ImageNotFoundError: item 5: Image file 'missing.jpg' does not exist.
     """
     if items and all(isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.shape == (size, size)
                      for item in items):  # face crops already at the model's size: nothing to convert, one copy
@@ -569,7 +589,7 @@ class FaceTransform:
             return _faces_uint8(_gray(_tensor_pixels(items, describe_input(items))), self.size)
         if not items:
             return torch.empty(0, 1, self.size, self.size, dtype=torch.uint8)
-        return _faces_from_items(items, self.size)
+        return faces_from_items(items, self.size)
 
     def batch(self, items: Sequence[ImageInput] | torch.Tensor) -> torch.Tensor:
         """Return the model's inputs ``N x 1 x size x size`` for many images (normalised, cropped).

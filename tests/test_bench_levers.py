@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+import importlib
 from types import ModuleType, SimpleNamespace
 
 import pytest
@@ -12,17 +10,11 @@ import torch
 
 from facexpr.labels import FERPLUS_LABELS
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def levers() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_levers", BENCHMARKS / "train_levers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_levers"] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmarks.train_levers")
 
 
 def test_every_lever_has_a_start_and_the_longer_runs_their_own_schedule(levers: ModuleType) -> None:

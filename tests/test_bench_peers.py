@@ -3,30 +3,20 @@ scores, the worker's JSON protocol (on a fake `fer` detector), and which detecti
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import io
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from .conftest import REPO_ROOT
 
-BENCHMARKS = REPO_ROOT / "benchmarks"
 
 
 def _module(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +64,11 @@ def test_parse_reply_raises_with_the_worker_traceback(peers: ModuleType) -> None
 def test_match_found_squares_detections_and_keeps_iou_over_0_4(peers: ModuleType) -> None:
     truth = np.array([[0, 0, 40, 40], [100, 0, 40, 40], [300, 300, 10, 10]])
     detected = np.array([[105, 5, 30, 40], [2, 0, 40, 38]])  # the first one squares to (100, 5, 40, 40)
-    assert peers.match_found(truth, detected) == [1, 0, None]
-    assert peers.match_found(truth, np.zeros((0, 4))) == [None, None, None]
+    from benchmarks.protocol import match_found
+
+    assert match_found(truth, detected) == [1, 0, None]
+    assert match_found(truth, np.zeros((0, 4))) == [None, None, None]
+    assert peers.match_found is match_found  # bench_peers uses the shared protocol
     assert peers.fer_box([100.4, 50, 60, 80]) == [110, 60, 40, 60]  # + fer's 10-pixel margin: the box
     assert peers.fer_box([0, 0, 15, 48]) == [10, 10, 1, 28]
     assert peers.nearest(truth[:2], np.array([[101, 1, 40, 40], [0, 0, 40, 40]])) == [1, 0]

@@ -62,7 +62,7 @@ def test_soft_loss_is_cross_entropy_against_the_distribution_with_weights_and_sm
     votes = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.5, 0.5]])
     smoothed = votes * (1 - smoothing) + smoothing / 3
     expected = -(trainer._weight * smoothed * F.log_softmax(logits, 1)).sum(1).mean()
-    torch.testing.assert_close(trainer.compute_loss(logits, votes), expected)
+    torch.testing.assert_close(trainer.compute_loss(y=votes, y_pred=logits), expected)
 
 
 def test_one_hot_soft_targets_train_like_class_indices() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .._device import memory_format_of, to_memory_format
 from ._base import FaceModel
-from ._builder import load
+from ._builder import load, shipped_weights_dir
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 from ._onnx import BACKENDS, ORTFaceModel, onnx_cache_path
 from ._registry import DEFAULT_MODEL, ModelEntry, PretrainedWeights, get_model_entry, list_models, register_model, register_weights
@@ -41,5 +41,6 @@ __all__ = [
     "onnx_cache_path",
     "register_model",
     "register_weights",
+    "shipped_weights_dir",
     "to_memory_format",
 ]

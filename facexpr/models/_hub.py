@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
     from ._base import FaceModel
 
-__all__ = ["save_pretrained", "push_to_hub", "model_card", "CARD_NAME", "FER2013_TEST", "FERPLUS_TEST"]
+__all__ = [
+    "save_pretrained", "push_to_hub", "model_card", "data_facts", "write_card", "CARD_NAME", "CARD_TEMPLATE",
+    "FER2013_TEST", "FERPLUS_TEST",
+]
 
 CARD_NAME = "README.md"
 """File name of the model card."""
@@ -38,40 +41,99 @@ FERPLUS_TEST = ("ferplus", "FER+ (PrivateTest, majority label)", "test")
 _TAGS = ["facial-expression-recognition", "facexpr", "pytorch"]
 
 
-def _default_body(config: ModelConfig, name: str) -> str:
-    lines = [
-        f"# facexpr `{name}` model",
-        "",
-        f"Labels: {', '.join(config.labels)}. Input: {config.input_size}x{config.input_size} grayscale, "
-        f"scaled to [0, 1], normalised with mean {list(config.mean)} and std {list(config.std)}.",
-        "",
-        "```python",
-        "import facexpr",
-        'model = facexpr.load("path/or/user/repo")',
-        'model.predict("face.jpg")',
-        "```",
-    ]
-    if config.metrics:
-        lines += ["", "## Metrics", "", "```json", json.dumps(config.metrics, indent=2), "```"]
-    return "\n".join(lines) + "\n"
+CARD_TEMPLATE = "model_card.md"
+"""The Jinja template of every facexpr model card, in ``facexpr/templates/`` (package data)."""
+
+
+def data_facts(targets: Any, labels: Any) -> dict[str, Any]:
+    """The facts a model card states about a training set: its size and each class's count.
+
+    Args:
+        targets: The class index of each face (``N``; for vote distributions, the majority
+            label, :attr:`FaceDataset.hard_targets <facexpr.data.FaceDataset.hard_targets>`).
+        labels: The class names, in index order.
+
+    Returns:
+        ``{"n": N, "class_counts": {label: count}}``, the ``train_data`` entry that
+        :func:`facexpr.release.build_release` records in ``metrics.json``.
+
+    Example:
+        >>> import torch
+        >>> data_facts(torch.tensor([0, 1, 1, 2]), ["a", "b", "c"])
+        {'n': 4, 'class_counts': {'a': 1, 'b': 2, 'c': 1}}
+    """
+    import torch
+
+    counts = torch.bincount(torch.as_tensor(targets).long(), minlength=len(labels)).tolist()
+    return {"n": int(sum(counts)), "class_counts": dict(zip(labels, (int(c) for c in counts)))}
+
+
+def _card_values(config: ModelConfig, name: str, command: str | None) -> dict[str, Any]:
+    """What the card template shows: the config's facts and measured metrics, formatted."""
+    from ..transforms import TTA_ZOOM
+
+    metrics = config.metrics or {}
+    recipe = config.recipe or {}
+    values: dict[str, Any] = {
+        "name": name, "architecture": config.architecture, "labels": list(config.labels),
+        "input_size": config.input_size, "mean": list(config.mean), "std": list(config.std),
+        "metrics": metrics,
+        "metrics_json": json.dumps(metrics, indent=2) if metrics else "",
+        "release": all("accuracy_tta" in (metrics.get(split) or {}) for split in ("val", "test")),
+    }
+    if not values["release"]:
+        return values
+    test = metrics["test"]
+    ferplus = "kl_divergence" in test  # measured against FER+'s votes
+    train = metrics.get("train_data") or {}
+    counts = train.get("class_counts") or {}
+    rarest = min(counts, key=lambda label: counts[label]) if counts and train.get("n") else None
+    tried = metrics.get("val_crop_pct_accuracy") or {}
+    teacher = recipe.get("teacher")
+    folder = "ferplus" if ferplus else "fer2013"
+    values.update(
+        ferplus=ferplus,
+        start=(f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
+               if recipe.get("pretrained") else "trained from\nscratch on"),
+        train_size=f"{train['n']:,}" if train.get("n") else None,
+        val_size=f"{metrics['val']['n']:,}", test_size=f"{test['n']:,}",
+        teacher=(f" with knowledge distillation from `{teacher}` (alpha {recipe.get('distill_alpha')}, "
+                 f"temperature {recipe.get('distill_temperature')})") if teacher else "",
+        temperature=config.temperature,
+        crop_pct=f"{config.crop_pct:.1%}",
+        crops_tried=", ".join(f"{float(c):.1%}: {acc:.4f}" for c, acc in tried.items()) or "the whole face only",
+        tta_zoom=f"{TTA_ZOOM:.1%}",
+        rarest={"label": rarest, "share": f"{counts[rarest] / train['n']:.1%}"} if rarest else None,
+        recipe_json=json.dumps(recipe),
+        command=command or metrics.get("command") or f"facexpr train --recipe {name} --data {folder} --out runs/{name}",
+        confusion_image="confusion_matrix.png",
+    )
+    return values
 
 
 def model_card(
-    config: ModelConfig, *, name: str | None = None, body: str | None = None,
-    dataset: tuple[str, str, str] | None = None,
+    config: ModelConfig, *, name: str | None = None, dataset: tuple[str, str, str] | None = None,
+    command: str | None = None,
 ) -> ModelCard:
-    """Build the model card of a config with :class:`huggingface_hub.ModelCard`.
+    """Build the model card of a config from facexpr's card template and its measured metrics.
 
-    The front matter comes from :class:`huggingface_hub.ModelCardData`. With ``dataset``, the
-    test accuracy and macro-F1 in ``config.metrics`` become ``eval_results`` (the card's
-    ``model-index``), which the Hub shows as an evaluation widget.
+    The card is :meth:`huggingface_hub.ModelCard.from_template` of ``facexpr/templates/model_card.md``
+    (:data:`CARD_TEMPLATE`). With the metrics of a release (val and test measured by
+    :func:`facexpr.release.evaluate_split`) it is the full release card: results, per-class
+    table, intended use, training data and recipe, limitations; the data set's facts (split
+    sizes, the rarest class's share of the training data) come from the metrics, never from
+    text typed in. Without them it is a short usage note with the metrics as JSON. The front
+    matter comes from :class:`huggingface_hub.ModelCardData`; with ``dataset``, the test
+    accuracy and macro-F1 become ``eval_results`` (the card's ``model-index``), which the Hub
+    shows as an evaluation widget.
 
     Args:
-        config: The model's config (labels, preprocessing, metrics).
+        config: The model's config (labels, preprocessing, metrics, recipe).
         name: Public model name (default: the architecture).
-        body: Markdown after the front matter (default: a short usage note with the metrics).
         dataset: ``(type, name, split)`` of the set ``config.metrics["test"]`` was measured on,
             e.g. :data:`FER2013_TEST`.
+        command: The command that reproduces the training (default: ``metrics["command"]``,
+            else ``facexpr train --recipe NAME ...``).
 
     Returns:
         The card; ``str(card)`` is the ``README.md`` text.
@@ -83,7 +145,11 @@ def model_card(
         >>> card = model_card(config, dataset=FER2013_TEST)
         >>> card.data.library_name, [r.metric_value for r in card.data.eval_results]
         ('facexpr', [0.66, 0.62])
+        >>> card.text.splitlines()[1]
+        '# facexpr `better` model'
     """
+    from importlib.resources import as_file, files
+
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     name = name or config.architecture
@@ -104,9 +170,10 @@ def model_card(
                                       metric_value=round(float(test["macro_f1"]), 4), **common))
         data.update(datasets=[kind], metrics=[r.metric_type for r in results], model_name=f"facexpr-{name}",
                     eval_results=results)
-    card_data = ModelCardData(**data)
-    text = body if body is not None else _default_body(config, name)
-    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{text.lstrip()}")
+    with as_file(files("facexpr") / "templates" / CARD_TEMPLATE) as template:
+        card = ModelCard.from_template(ModelCardData(**data), template_path=str(template),
+                                       **_card_values(config, name, command))
+    return ModelCard(card.content.rstrip("\n") + "\n")
 
 
 def write_card(card: ModelCard, path: Path) -> Path:

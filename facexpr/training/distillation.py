@@ -1,8 +1,10 @@
 """``DistillationTrainer``: a :class:`~facexpr.training.Trainer` that learns from a teacher too.
 
-Keras's ``Distiller`` pattern: the subclass holds the teacher and its settings, computes the
-teacher's logits in :meth:`~DistillationTrainer.train_step` and mixes hard and soft targets in
-:meth:`~DistillationTrainer.compute_loss`; the loop itself is the plain ``Trainer``'s.
+Keras's ``Distiller`` pattern: the subclass holds the teacher and its settings, and its
+:meth:`~DistillationTrainer.compute_loss` gets the teacher's logits of the batch it is given and
+mixes hard and soft targets; the loop and the steps are the plain ``Trainer``'s. It overrides
+public hooks only (:meth:`~facexpr.training.Trainer.setup_fit`,
+:meth:`~facexpr.training.Trainer.compute_loss`) and keeps nothing between a step and its loss.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.dataset import FaceDataset
+from ..inference import face_logits
+from ..transforms import FaceTransform
 from .trainer import Trainer
 
 __all__ = ["DistillationTrainer", "TEACHER_MODES"]
@@ -81,7 +85,6 @@ class DistillationTrainer(Trainer):
         self.teacher = self._prepare_teacher(teacher)
         self._teacher_order: torch.Tensor | None = None
         self._teacher_cache: torch.Tensor | None = None
-        self._teacher_logits: torch.Tensor | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -120,8 +123,23 @@ class DistillationTrainer(Trainer):
             )
         return teacher
 
-    def _prepare_fit(self, train: FaceDataset, batch_size: int) -> None:
-        super()._prepare_fit(train, batch_size)
+    def setup_fit(self, train: FaceDataset, batch_size: int) -> None:
+        """Match the teacher's classes to the data's by name and, with ``teacher_mode="cached"``,
+        compute the teacher's logits of every training image (see :meth:`Trainer.setup_fit
+        <facexpr.training.Trainer.setup_fit>`).
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.data import FaceDataset
+            >>> from facexpr.training import DistillationTrainer
+            >>> faces = FaceDataset(torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 7, facexpr.FER2013_LABELS)
+            >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False), device="cpu",
+            ...                               teacher=facexpr.load("simple"), teacher_mode="cached")
+            >>> trainer.setup_fit(faces, 4)
+            >>> trainer.teacher_logits(torch.zeros(2, 1, 48, 48), indices=torch.tensor([0, 1])).shape
+            torch.Size([2, 7])
+        """
+        super().setup_fit(train, batch_size)
         self._teacher_order = self._match_teacher_classes(train)
         self._teacher_cache = self._cache_teacher_logits(train, batch_size) if self.teacher_mode == "cached" else None
 
@@ -149,19 +167,26 @@ class DistillationTrainer(Trainer):
     def _cache_teacher_logits(self, train: FaceDataset, batch_size: int) -> torch.Tensor:
         """The teacher's logits of every training image, averaged with those of its mirror
         image, in the data's class order (``N x C`` on the device)."""
-        outputs = []
-        for _, images in self._input_batches(train.images, max(batch_size, 256)):
-            with self._autocast():
-                logits = (self.teacher(images).float() + self.teacher(torch.flip(images, dims=[3])).float()) / 2
-            outputs.append(logits)
-        cache = torch.cat(outputs)
+        def mirrored(images: torch.Tensor, start: int) -> torch.Tensor:
+            with self.autocast():
+                return (self.teacher(images).float() + self.teacher(torch.flip(images, dims=[3])).float()) / 2
+
+        model_view = self.transforms()
+        whole_face = FaceTransform(model_view.size, model_view.mean, model_view.std)  # as training batches are
+        cache = face_logits(self.teacher, train.images, batch_size=max(batch_size, 256), transform=whole_face,
+                            forward=mirrored)[0].to(self.device)
         return cache[:, self._teacher_order] if self._teacher_order is not None else cache
 
-    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """The teacher's logits of the current training batch, in the data's class order.
+    def teacher_logits(self, images: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """The teacher's logits of a training batch, in the data's class order.
 
-        From the cache with ``teacher_mode="cached"`` (by the batch's image indices), else one
-        forward pass of the frozen teacher on the augmented batch.
+        From the cache with ``teacher_mode="cached"`` (by the batch's ``indices`` in the
+        training data), else one forward pass of the frozen teacher on the augmented batch.
+
+        Args:
+            images: The normalised (augmented) batch.
+            indices: The positions of its faces in the training data, as
+                :meth:`~facexpr.training.Trainer.train_step` receives them.
 
         Example:
             >>> import torch, facexpr
@@ -171,36 +196,27 @@ class DistillationTrainer(Trainer):
             >>> trainer.teacher_logits(torch.zeros(2, 1, 48, 48)).shape
             torch.Size([2, 7])
         """
-        if self._teacher_cache is not None and self._batch_indices is not None:
-            return self._teacher_cache[self._batch_indices.to(self._teacher_cache.device)]
-        with torch.no_grad(), self._autocast():
+        if self._teacher_cache is not None and indices is not None:
+            return self._teacher_cache[indices.to(self._teacher_cache.device)]
+        with torch.no_grad(), self.autocast():
             logits = self.teacher(images)
         return logits[:, self._teacher_order] if self._teacher_order is not None else logits
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        """One optimisation step towards the labels and the teacher's logits of this batch.
+    def compute_loss(
+        self,
+        x: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        y_pred: torch.Tensor | None = None,
+        *,
+        indices: torch.Tensor | None = None,
+        training: bool = True,
+    ) -> torch.Tensor:
+        """The distillation loss of a training batch; the plain loss in evaluation.
 
-        The teacher's logits are set aside for :meth:`compute_loss`, then the plain
-        :meth:`Trainer.train_step <facexpr.training.Trainer.train_step>` runs.
-
-        Example:
-            >>> import torch, facexpr
-            >>> from facexpr.training import DistillationTrainer
-            >>> faces, targets = torch.zeros(8, 48, 48, dtype=torch.uint8), torch.arange(8) % 7
-            >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False),
-            ...                               teacher=facexpr.load("simple"), device="cpu")
-            >>> history = trainer.fit((faces, targets), epochs=1, batch_size=4, progress=False)
-            >>> sorted(history.history)
-            ['accuracy', 'loss', 'lr', 'seconds']
-        """
-        self._teacher_logits = self.teacher_logits(images)
-        try:
-            return super().train_step(images, targets)
-        finally:
-            self._teacher_logits = None  # belongs to this batch only
-
-    def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The distillation loss inside :meth:`train_step`; the plain loss anywhere else.
+        In training (``training=True``), the teacher's logits of the batch ``x`` (from the cache
+        by ``indices`` with ``teacher_mode="cached"``, see :meth:`teacher_logits`) and
+        :meth:`distillation_loss`; in evaluation, :meth:`Trainer.compute_loss
+        <facexpr.training.Trainer.compute_loss>`, so ``val_loss`` is the plain trainer's.
 
         Example:
             >>> import torch, facexpr
@@ -208,12 +224,18 @@ class DistillationTrainer(Trainer):
             >>> trainer = DistillationTrainer(facexpr.load("simple", pretrained=False),
             ...                               teacher=facexpr.load("simple"), device="cpu")
             >>> logits = torch.tensor([[2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]])
-            >>> round(float(trainer.compute_loss(logits, torch.tensor([0]))), 4)  # no teacher batch
-            0.5461
+            >>> float(trainer.compute_loss(None, torch.tensor([0]), logits, training=False).sum()) > 0
+            True
+            >>> trainer.compute_loss(torch.zeros(1, 1, 48, 48), torch.tensor([0]), logits).shape
+            torch.Size([])
         """
-        if self._teacher_logits is None:
-            return super().compute_loss(logits, targets)
-        return self.distillation_loss(logits, self._teacher_logits, targets)
+        if not training or y_pred is None:
+            return super().compute_loss(x, y, y_pred, indices=indices, training=training)
+        if x is None and (self._teacher_cache is None or indices is None):
+            raise ValueError("DistillationTrainer.compute_loss needs the batch x (or its indices with a cached "
+                             "teacher) to get the teacher's logits.")
+        teacher = self.teacher_logits(x, indices=indices)  # type: ignore[arg-type]
+        return self.distillation_loss(y_pred, teacher, y)  # type: ignore[arg-type]
 
     def distillation_loss(
         self, logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor
@@ -233,7 +255,7 @@ class DistillationTrainer(Trainer):
             >>> float(trainer.distillation_loss(logits, logits, torch.zeros(4, dtype=torch.long)))
             0.0
         """
-        hard = super().compute_loss(logits, targets)
+        hard = super().compute_loss(None, targets, logits, training=True)
         temperature = self.distill_temperature
         soft = F.kl_div(
             F.log_softmax(logits.float() / temperature, dim=1),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import warnings
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from .._io import atomic_write
 from .._device import channels_last_suits, resolve_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
-from ..metrics import classification_report, confusion_matrix, expected_calibration_error, kl_divergence
+from ..inference import face_logits
+from ..metrics import classification_report, confusion_matrix, logits_report
 from ..transforms import FaceTransform
 from . import _distributed, optim
 from .checkpoint import check_checkpoint_model, read_checkpoint
@@ -59,6 +62,42 @@ def _named_subset(classes: Sequence[str], labels: Sequence[str]) -> list[int] | 
     if len(classes) >= len(labels) or any(i is None for i in named):
         return None
     return named  # type: ignore[return-value]
+
+
+def _overrides_without(cls: type, method: str, parameter: str) -> bool:
+    """Whether ``cls`` overrides ``method`` in its facexpr 0.1 form, without ``parameter``.
+
+    Such overrides still run, with a :class:`DeprecationWarning` naming the new signature.
+    """
+    function = getattr(cls, method)
+    if function is getattr(Trainer, method):
+        return False
+    parameters = inspect.signature(function).parameters
+    if parameter in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return False
+    new = {"compute_loss": "compute_loss(self, x, y, y_pred, *, indices=None, training=True)",
+           "train_step": "train_step(self, images, targets, *, indices=None)"}[method]
+    warnings.warn(
+        f"{cls.__name__}.{method} overrides the facexpr 0.1 signature, which is deprecated; "
+        f"override {new} instead.", DeprecationWarning, stacklevel=4,
+    )
+    return True
+
+
+def _batch_sum(loss: torch.Tensor, n: int) -> torch.Tensor:
+    """A batch's loss summed over its ``n`` faces: a scalar is the batch's mean, a vector one loss per face.
+
+    Raises:
+        ValueError: If ``loss`` is neither.
+    """
+    if loss.ndim == 0:
+        return loss.float() * n
+    if loss.shape == (n,):
+        return loss.float().sum()
+    raise ValueError(
+        f"compute_loss returned a loss of shape {tuple(loss.shape)} for a batch of {n} faces; "
+        f"expected a scalar (the batch's mean) or one loss per face ({n},)."
+    )
 
 
 class Trainer:
@@ -192,8 +231,9 @@ class Trainer:
         self.batch_size = 0
         self.steps_per_epoch = 0
         self._weight: torch.Tensor | None = None
-        self._batch_indices: torch.Tensor | None = None
         self._train_hard: torch.Tensor | None = None
+        self._legacy_loss = _overrides_without(type(self), "compute_loss", "y_pred")
+        self._legacy_step = _overrides_without(type(self), "train_step", "indices")
         self._apply_freeze()
 
     # -- properties ---------------------------------------------------------------------------
@@ -288,8 +328,32 @@ class Trainer:
         labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", None)
         return _as_dataset(data, name, labels)
 
-    def _prepare_fit(self, train: FaceDataset, batch_size: int) -> None:
-        """Hook run by :meth:`fit` once the training data is known, before the first epoch."""
+    def setup_fit(self, train: FaceDataset, batch_size: int) -> None:
+        """Hook run by :meth:`fit` once the training data is known, before the first epoch.
+
+        Override it to prepare what every step of this run needs from the whole training data
+        (call ``super().setup_fit(train, batch_size)`` first);
+        :class:`~facexpr.training.DistillationTrainer` matches its teacher's classes and caches
+        the teacher's logits here. It runs after the model's labels are synchronised with the
+        data's classes and before the optimiser is built. The plain trainer's does nothing.
+
+        Args:
+            train: The training data, as a :class:`~facexpr.data.FaceDataset`.
+            batch_size: The run's batch size (per process in distributed training).
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> class Counting(Trainer):
+            ...     def setup_fit(self, train, batch_size):
+            ...         super().setup_fit(train, batch_size)
+            ...         self.faces = len(train)
+            >>> trainer = Counting(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> _ = trainer.fit((torch.zeros(6, 48, 48, dtype=torch.uint8), torch.arange(6) % 7),
+            ...                 epochs=1, batch_size=3, progress=False)
+            >>> trainer.faces
+            6
+        """
 
     def _apply_freeze(self) -> None:
         if self.freeze == "features":
@@ -328,14 +392,6 @@ class Trainer:
                 raise ValueError(f"class_weight has {weights.numel()} entries but the data has {num} classes.")
         return weights.to(self.device)
 
-    def _model_view(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Evaluation inputs as ``predict`` sees them: cropped to the model's ``config.crop_pct``."""
-        config = getattr(self.unwrapped_model, "config", None)
-        if getattr(config, "crop_pct", 1.0) == 1.0:
-            return inputs
-        cropped = self.unwrapped_model.transforms().center_crop(inputs)
-        return cropped.contiguous(memory_format=torch.channels_last) if self.channels_last else cropped
-
     def transforms(self) -> FaceTransform:
         """The model's preprocessing (``model.transforms()``; the default one for a plain module).
 
@@ -364,78 +420,153 @@ class Trainer:
         std = torch.tensor(transform.std, device=images.device).view(1, -1, 1, 1)
         return self._layout((images - mean) / std)
 
-    def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Return the training loss of a batch (override for custom losses).
+    def compute_loss(
+        self,
+        x: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        y_pred: torch.Tensor | None = None,
+        *,
+        indices: torch.Tensor | None = None,
+        training: bool = True,
+    ) -> torch.Tensor:
+        """Return the loss of a batch, in training and in evaluation alike (Keras's ``compute_loss``).
 
-        ``targets`` are class indices (``N``) or class probabilities (``N x C``): in both cases
-        :func:`torch.nn.functional.cross_entropy`, with the trainer's class weights and label
-        smoothing. With probabilities and class weights the batch's mean is over faces (torch's
-        rule for probability targets), not over the faces' weights as for indices.
+        :meth:`train_step` calls it with ``training=True``; :meth:`eval_step` (hence
+        ``val_loss`` in :meth:`fit` and ``loss`` in :meth:`evaluate`) with ``training=False``.
+        Override it for a custom loss: what it returns in evaluation is what ``val_loss``
+        reports, so :class:`~facexpr.training.EarlyStopping` watches the loss being trained.
+
+        The loss may be the batch's mean (a scalar) or one value per face (``N``): training
+        minimises the mean, evaluation averages over every face of the data.
+
+        With ``loss=`` a callable ``f``, the loss is ``f(y_pred, y)`` in both cases. The
+        built-in cross-entropy takes ``targets`` as class indices (``N``) or class probabilities
+        (``N x C``); in training it applies the trainer's class weights and label smoothing (with
+        probabilities and class weights the batch's mean is over faces, torch's rule for
+        probability targets), in evaluation it is the data's plain cross-entropy, which these
+        training aids do not change.
+
+        Args:
+            x: The batch's normalised inputs (``None`` where the loss needs only the logits).
+            y: The batch's targets: class indices or class probabilities.
+            y_pred: The model's logits of the batch.
+            indices: The positions of the batch's faces in the training data (in training; see
+                :meth:`train_step`).
+            training: Whether the loss is for an optimisation step or for evaluation.
 
         Example:
             >>> import torch, facexpr
             >>> from facexpr.training import Trainer
             >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
             >>> logits = torch.tensor([[2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]])
-            >>> round(float(trainer.compute_loss(logits, torch.tensor([0]))), 4)
+            >>> round(float(trainer.compute_loss(y=torch.tensor([0]), y_pred=logits)), 4)
             0.5461
             >>> votes = torch.tensor([[0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3]])
-            >>> round(float(trainer.compute_loss(logits, votes)), 4)
+            >>> round(float(trainer.compute_loss(y=votes, y_pred=logits)), 4)
             1.1461
         """
+        if y_pred is None:
+            if x is None or y is None:
+                raise TypeError("compute_loss needs y (the targets) and y_pred (the logits).")
+            warnings.warn(
+                "compute_loss(logits, targets) is deprecated; call compute_loss(x, y, y_pred) "
+                "(or compute_loss(y=targets, y_pred=logits)).", DeprecationWarning, stacklevel=2,
+            )
+            x, y, y_pred = None, y, x
         if self._loss_fn is not None:
-            return self._loss_fn(logits, targets)
-        return F.cross_entropy(
-            logits.float(), targets, weight=self._weight, label_smoothing=self.label_smoothing
-        )
+            return self._loss_fn(y_pred, y)
+        if not training:
+            return F.cross_entropy(y_pred.float(), y, reduction="none")
+        return F.cross_entropy(y_pred.float(), y, weight=self._weight, label_smoothing=self.label_smoothing)
 
-    def _autocast(self) -> Any:
+    def _loss(
+        self, x: torch.Tensor, y: torch.Tensor, y_pred: torch.Tensor, indices: torch.Tensor | None, training: bool
+    ) -> torch.Tensor:
+        """:meth:`compute_loss`, also for subclasses that override its 0.1 form ``(logits, targets)``."""
+        if self._legacy_loss:
+            return self.compute_loss(y_pred, y)  # type: ignore[call-arg]
+        return self.compute_loss(x, y, y_pred, indices=indices, training=training)
+
+    def autocast(self) -> Any:
+        """The mixed-precision context of the trainer's forward passes.
+
+        bfloat16 autocast on CUDA with ``amp=True``; elsewhere a context that changes nothing.
+        Custom steps and losses that run a model (such as a distillation teacher) use it too.
+
+        Example:
+            >>> import torch, facexpr
+            >>> from facexpr.training import Trainer
+            >>> trainer = Trainer(facexpr.load("simple", pretrained=False), device="cpu")
+            >>> with trainer.autocast():
+            ...     logits = trainer.model(torch.zeros(1, 1, 48, 48))
+            >>> logits.dtype
+            torch.float32
+        """
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     # -- steps users may override ---------------------------------------------------------------
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    def train_step(
+        self, images: torch.Tensor, targets: torch.Tensor, *, indices: torch.Tensor | None = None
+    ) -> dict[str, float]:
         """One optimisation step on a normalised batch. Returns ``{"loss", "correct"}``.
 
-        Override to customise training (mixup, distillation, ...); keep the return keys and
-        call :meth:`check_loss` before ``backward()``.
+        Override to customise training (mixup, ...); keep the return keys and call
+        :meth:`check_loss` before ``backward()``. Everything a step needs arrives with the
+        batch: :meth:`fit` passes the positions of the batch's faces in the training data as
+        ``indices``, which :meth:`compute_loss` and :meth:`hard_targets` take.
+
+        Args:
+            images: The augmented, normalised batch, on the device.
+            targets: Its targets (class indices or class probabilities), on the device.
+            indices: The positions of its faces in the training data (``None`` outside
+                :meth:`fit`).
 
         Example:
             Mixup by overriding the step (the batch arrives normalised, on the device)::
 
                 class MixupTrainer(Trainer):
-                    def train_step(self, images, targets):
+                    def train_step(self, images, targets, *, indices=None):
                         lam = float(torch.distributions.Beta(0.4, 0.4).sample())
                         order = torch.randperm(len(images))
+                        mixed = lam * images + (1 - lam) * images[order]
                         self.optimizer.zero_grad(set_to_none=True)
-                        logits = self.model(lam * images + (1 - lam) * images[order])
-                        loss = lam * self.compute_loss(logits, targets) + (1 - lam) * self.compute_loss(
-                            logits, targets[order])
+                        logits = self.model(mixed)
+                        loss = lam * self.compute_loss(mixed, targets, logits) + (1 - lam) * self.compute_loss(
+                            mixed, targets[order], logits)
                         self.check_loss(loss)
                         loss.backward()
                         self.optimizer.step()
-                        correct = (logits.argmax(1) == self.hard_targets(targets)).sum()
+                        correct = (logits.argmax(1) == self.hard_targets(targets, indices)).sum()
                         return {"loss": float(loss.detach()), "correct": float(correct)}
         """
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             logits = self.model(images)
-        loss = self.compute_loss(logits, targets)
+        loss = self._loss(images, targets, logits, indices, training=True)
+        if loss.ndim:  # one loss per face: the step minimises their mean
+            loss = loss.mean()
         self.check_loss(loss)
         loss.backward()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
-        correct = (logits.argmax(1) == self.hard_targets(targets)).sum()
+        correct = (logits.argmax(1) == self.hard_targets(targets, indices)).sum()
         return {"loss": float(loss.detach()), "correct": float(correct)}
 
-    def hard_targets(self, targets: torch.Tensor) -> torch.Tensor:
+    def hard_targets(self, targets: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
         """The class indices that a batch's accuracy counts: ``targets`` themselves, or for
         class probabilities each face's majority class.
 
-        Inside :meth:`fit` that is the training data's
-        :attr:`~facexpr.data.FaceDataset.hard_targets` for the faces of the batch (FER+'s majority
-        label, ties broken as FER+ does); elsewhere each distribution's most probable class.
+        With the batch's ``indices`` in the training data of the current :meth:`fit`, that is
+        the data's :attr:`~facexpr.data.FaceDataset.hard_targets` for those faces (FER+'s
+        majority label, ties broken as FER+ does); otherwise each distribution's most probable
+        class.
+
+        Args:
+            targets: The batch's targets.
+            indices: The positions of its faces in the training data, as :meth:`train_step`
+                receives them.
 
         Example:
             >>> import torch, facexpr
@@ -446,8 +577,8 @@ class Trainer:
         """
         if targets.ndim != 2:
             return targets
-        if self._train_hard is not None and self._batch_indices is not None and len(self._batch_indices) == len(targets):
-            return self._train_hard[self._batch_indices].to(targets.device)
+        if self._train_hard is not None and indices is not None and len(indices) == len(targets):
+            return self._train_hard[indices.to(self._train_hard.device)].to(targets.device)
         return targets.argmax(1)
 
     def check_loss(self, loss: torch.Tensor) -> None:
@@ -477,9 +608,10 @@ class Trainer:
     def eval_step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward a normalised batch without gradients. Returns ``(summed loss, logits)``.
 
-        Uses :attr:`unwrapped_model`, so ranks may evaluate different numbers of batches.
-        ``targets`` may be class indices or class probabilities (the loss is then the
-        cross-entropy against each face's distribution).
+        Uses :attr:`unwrapped_model`, so ranks may evaluate different numbers of batches. The
+        loss is :meth:`compute_loss` with ``training=False``, summed over the batch's faces (a
+        scalar loss counts as the batch's mean): a custom loss is what ``val_loss`` reports.
+        ``targets`` may be class indices or class probabilities.
 
         Example:
             >>> import torch, facexpr
@@ -489,10 +621,10 @@ class Trainer:
             >>> logits.shape
             torch.Size([2, 7])
         """
-        with self._autocast():
+        with self.autocast():
             logits = self.unwrapped_model(images)
-        loss = F.cross_entropy(logits.float(), targets, reduction="sum")
-        return loss, logits.float()
+        loss = self._loss(images, targets, logits, None, training=False)
+        return _batch_sum(loss, len(images)), logits.float()
 
     # -- public API ---------------------------------------------------------------------------
     def fit(
@@ -546,7 +678,7 @@ class Trainer:
         if _distributed.wants_distributed():
             self.device = _distributed.init_from_env(self.device)
         self._sync_labels(train_ds)
-        self._prepare_fit(train_ds, batch_size)
+        self.setup_fit(train_ds, batch_size)
         self._weight = self._class_weights(train_ds)
         self._train_hard = train_ds.hard_targets if train_ds.soft else None
         self.epochs = epochs
@@ -664,14 +796,11 @@ class Trainer:
             logits, labels = logits[:, columns], tuple(ds.classes)
         else:
             logits, loss = self._logits(ds, batch_size, progress=progress)
-        preds = logits.argmax(1)
-        cm = confusion_matrix(preds, ds.hard_targets, len(labels))
-        report: dict[str, Any] = {"loss": loss, **classification_report(cm, labels)}
-        if votes is not None and len(ds):
-            probs = (logits.double() / getattr(config, "temperature", 1.0)).softmax(1)
-            report["kl_divergence"] = kl_divergence(votes, probs)
-            report["ece_votes"] = expected_calibration_error(probs, votes)
-        return report
+        if not len(ds):
+            logits = torch.empty(0, len(labels))
+        report = logits_report(logits, ds.hard_targets, labels, temperature=getattr(config, "temperature", 1.0),
+                               votes=votes if len(ds) else None)
+        return {"loss": loss, **report}
 
     def predict(self, data: DataLike, *, batch_size: int = 256) -> torch.Tensor:
         """Return class probabilities ``N x num_classes`` (CPU) for a data set, in order.
@@ -826,11 +955,10 @@ class Trainer:
                 images = self.augment(images, generator=generator)
             images = self._normalize_unit(images.to(self.device, non_blocking=True))
             targets = train.targets[batch_index].to(self.device, non_blocking=True)
-            self._batch_indices = batch_index
-            try:
+            if self._legacy_step:
                 out = self.train_step(images, targets)
-            finally:
-                self._batch_indices = None  # belongs to this batch only
+            else:
+                out = self.train_step(images, targets, indices=batch_index)
             if self.scheduler is not None and optim.steps_per_batch(self.scheduler_name):
                 self.scheduler.step()
             n = len(batch_index)
@@ -845,36 +973,36 @@ class Trainer:
             logs["accuracy"] = total_correct / max(seen, 1)
         return logs
 
-    def _input_batches(self, images: torch.Tensor, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(start index, normalised float batch on the device)`` of ``uint8`` images."""
-        transform = self.transforms()
-        for start in range(0, len(images), batch_size):
-            batch = transform.normalize(images[start : start + batch_size].to(self.device))
-            yield start, self._layout(batch)
-
-    @torch.inference_mode()
     def _logits_sum(
         self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, progress: bool = False
     ) -> tuple[torch.Tensor, float]:
-        """Return ``(logits N x C on the CPU, summed loss)`` of ``uint8`` images."""
+        """Return ``(logits N x C on the CPU, summed loss)`` of ``uint8`` images.
+
+        The logits come from :func:`facexpr.inference.face_logits` (the model's own view of
+        each face), each batch going through :meth:`eval_step` for its loss.
+        """
         from tqdm.auto import tqdm
 
-        was_training = self.model.training
-        self.model.eval()
-        outputs, total = [], 0.0
+        if not len(images):
+            return torch.empty(0, 0), 0.0
+        total = 0.0
         bar = tqdm(total=len(images), unit="face", desc="evaluating", file=sys.stderr, leave=False,
                    dynamic_ncols=True, disable=not (progress and interactive(sys.stderr)))
+
+        def step(inputs: torch.Tensor, start: int) -> torch.Tensor:
+            nonlocal total
+            loss, logits = self.eval_step(inputs, targets[start : start + len(inputs)].to(self.device))
+            total += float(loss)
+            bar.update(len(inputs))
+            return logits
+
+        was_training = self.model.training
         try:
-            for start, batch in self._input_batches(images, batch_size):
-                batch_targets = targets[start : start + batch_size].to(self.device)
-                loss, logits = self.eval_step(self._model_view(batch), batch_targets)
-                total += float(loss)
-                outputs.append(logits.cpu())
-                bar.update(len(batch_targets))
+            logits = face_logits(self.unwrapped_model, images, batch_size=batch_size,
+                                 transform=self.transforms(), forward=step)[0]
         finally:
             bar.close()
             self.model.train(was_training)
-        logits = torch.cat(outputs) if outputs else torch.empty(0, 0)
         return logits, total
 
     def _logits(self, ds: FaceDataset, batch_size: int, progress: bool = False) -> tuple[torch.Tensor, float]:
