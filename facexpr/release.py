@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -26,7 +27,7 @@ from .models._hub import CARD_NAME, FER2013_TEST, FERPLUS_TEST, data_facts, mode
 from .metrics import expected_calibration_error, logits_report
 
 __all__ = [
-    "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "release_card",
+    "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "build_mixed_release", "release_card",
     "check_release", "publish",
 ]
 
@@ -112,7 +113,7 @@ def choose_crop_pct(
 
 def evaluate_split(
     model: FaceModel, images: torch.Tensor, targets: torch.Tensor, *, temperature: float | None = None,
-    votes: torch.Tensor | None = None,
+    votes: torch.Tensor | None = None, classes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every released metric of one split, with the model's (or the given) temperature.
 
@@ -123,6 +124,8 @@ def evaluate_split(
         temperature: Temperature of the calibrated metrics (default: the model's).
         votes: Label distributions ``N x C`` (FER+'s votes), for the probability quality
             against the votes.
+        classes: Score over these of the model's labels only, as ``predict(..., classes=...)``
+            answers (``targets`` index them): FER2013's seven for an eight-class model.
 
     Returns:
         accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, ``accuracy_tta``
@@ -146,7 +149,11 @@ def evaluate_split(
     t = model.config.temperature if temperature is None else temperature
     logits = split_logits(model, images)  # the model's own view (its crop_pct)
     views = split_logits(model, images, tta=True)
-    report = logits_report(logits, targets, model.labels, temperature=t, votes=votes)
+    labels = tuple(model.labels)
+    if classes is not None:
+        columns = [labels.index(c) for c in classes]
+        logits, views, labels = logits[:, columns], views[:, :, columns], tuple(classes)
+    report = logits_report(logits, targets, labels, temperature=t, votes=votes)
     against_votes = {key: report.pop(key) for key in ("kl_divergence", "ece_votes") if key in report}
     tta_probs = (views / t).softmax(2).mean(0)
     raw, calibrated = logits.softmax(1), (logits / t).softmax(1)
@@ -189,8 +196,8 @@ def confusion_image(cm: list[list[int]], labels: tuple[str, ...], path: Path, ti
 
 
 def build_release(
-    model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
-    command: str | None = None,
+    model_dir: str | os.PathLike, data: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike, *,
+    name: str | None = None, command: str | None = None, dev: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Choose the crop and calibrate on val, measure val and test, and write the release folder ``out``.
 
@@ -202,9 +209,13 @@ def build_release(
         data: FER2013 root, or a FER+ root (see :class:`~facexpr.data.FERPlus`): then the
             accuracy is against FER+'s majority label, and the probabilities are also measured
             against the votes.
+            Several roots (FER2013, FER+ and faces in photos) release a model of the ``"mixed"``
+            recipe: see :func:`build_mixed_release`.
         out: Release folder to write.
         name: Public model name (default: the architecture).
         command: The command that reproduces the training, for the model card.
+        dev: Mixed releases: a face-box development set (e.g. ExpW photos kept out of
+            training) measured over FER2013's seven classes.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -218,6 +229,10 @@ def build_release(
     from .data import FER2013, FERPlus
     from .data.ferplus import ferplus_layout
 
+    roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if len(roots) > 1:
+        return build_mixed_release(model_dir, roots, out, name=name, command=command, dev=dev)
+    data = roots[0]
     model = load(model_dir, device="cpu")
     name = name or model.architecture
     ferplus = ferplus_layout(data) is not None
@@ -246,6 +261,84 @@ def build_release(
     write_card(card, out / CARD_NAME)
     confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
                     f"facexpr {name}: {'FER+' if ferplus else 'FER2013'} test, accuracy {metrics['test']['accuracy']:.4f}")
+    check_release(out)
+    return metrics
+
+
+def build_mixed_release(
+    model_dir: str | os.PathLike, roots: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+    name: str | None = None, command: str | None = None, dev: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Release a model trained on several label sources (the ``"mixed"`` recipe).
+
+    The data is rebuilt as the recipe built it (:func:`~facexpr.data.mixing.mix_sources`, with
+    the recipe's settings from the model's config). The ``crop_pct`` is chosen on the mixed
+    validation set the training run chose its epoch on; the temperature is fitted on the faces
+    from photos held out of training, since real photos are what users bring (never on the
+    ``dev`` set it is reported on). ``val`` and ``test`` are FER+'s (majority label, the
+    model's eight classes, with the fit to the votes); ``sources`` adds FER2013's own labels
+    (seven classes), the held-out faces from photos and the ``dev`` set.
+
+    Args:
+        model_dir: The trained model folder.
+        roots: The FER2013, FER+ and face-box roots the model was trained on.
+        out: Release folder to write.
+        name: Public model name (default: the architecture).
+        command: The command that reproduces the training.
+        dev: A face-box development set, measured over FER2013's seven classes.
+
+    Returns:
+        The metrics written to ``metrics.json``.
+
+    Raises:
+        ValueError: If ``roots`` lack the faces from photos (nothing to calibrate on).
+    """
+    from .data import FER2013, FaceBoxes, FERPlus
+    from .data.mixing import find_sources, mix_sources
+    from .labels import FER2013_LABELS
+
+    model = load(model_dir, device="cpu")
+    name = name or model.architecture
+    recipe = model.config.recipe or {}
+    sources = find_sources(roots)
+    if sources.faceboxes is None:
+        raise ValueError("A mixed release calibrates on faces from photos: give their face-box root among the data.")
+    train, val, parts = mix_sources(roots, votes_weight=recipe.get("votes_weight", 0.7),
+                                    faceboxes_repeat=recipe.get("faceboxes_repeat", 4), seed=recipe.get("seed", 0))
+    model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.hard_targets)
+    held_out = parts["faceboxes"]
+    model.config.temperature = fit_temperature(split_logits(model, held_out.images), held_out.hard_targets)
+    seven = tuple(FER2013_LABELS)
+    plus = {split: FERPlus(sources.ferplus, split, fer2013=sources.fer2013) for split in ("val", "test")}
+    fer = {split: FER2013(sources.fer2013, split) for split in ("val", "test")}
+    measured: dict[str, Any] = {
+        "fer2013_val": evaluate_split(model, fer["val"].images, fer["val"].targets, classes=seven),
+        "fer2013_test": evaluate_split(model, fer["test"].images, fer["test"].targets, classes=seven),
+        "photos_val": evaluate_split(model, held_out.images, held_out.hard_targets, classes=seven),
+    }
+    if dev is not None:
+        dev_faces = FaceBoxes(dev, classes=seven)
+        measured["dev"] = {**evaluate_split(model, dev_faces.images, dev_faces.targets, classes=seven),
+                           "data": Path(dev).name}
+    metrics = {
+        "temperature_fitted_to": f"photos: the {len(held_out)} faces held out of {sources.faceboxes.name}",
+        "val_crop_pct_accuracy": crop_accuracy,
+        "val": evaluate_split(model, plus["val"].images, plus["val"].hard_targets, votes=plus["val"].votes),
+        "test": evaluate_split(model, plus["test"].images, plus["test"].hard_targets, votes=plus["test"].votes),
+        "sources": measured,
+        "checkpoint": model.config.metrics.get("checkpoint", {}),
+        "train_data": data_facts(train.hard_targets, train.classes),
+        "data_sets": {"fer2013": sources.fer2013.name, "ferplus": sources.ferplus.name,
+                      "photos": sources.faceboxes.name},
+        "command": command or ("facexpr train --recipe " + name + " " + " ".join(
+            f"--data {Path(r).name}" for r in roots) + f" --out runs/{name}"),
+    }
+    model.config.metrics = metrics
+    out = Path(out)
+    model.save_pretrained(out)
+    write_card(model_card(model.config, name=name, dataset=FERPLUS_TEST), out / CARD_NAME)
+    confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
+                    f"facexpr {name}: FER+ test, accuracy {metrics['test']['accuracy']:.4f}")
     check_release(out)
     return metrics
 

@@ -289,3 +289,27 @@ def test_the_expw_training_faces_read_as_the_generalisation_benchmark_reads_them
     model = facexpr.load("vgg8_bn.ferplus", device="cpu")
     accuracy = float((model.predict_proba(faces.images, classes=FER2013_LABELS).argmax(1) == faces.targets).float().mean())
     assert accuracy == pytest.approx(0.3733, abs=5e-4)  # docs/benchmarks/generalization.md: 0.373 (280 of 750)
+
+
+def test_a_mixed_model_trains_on_several_roots_and_releases_with_every_source(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    roots = [str(r) for r in _tiny_fer_sources(tmp_path)]
+    out, release = tmp_path / "run", tmp_path / "release"
+    data = [arg for root in roots for arg in ("--data", root)]
+    assert main(["train", "--model", "simple", *data, "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                 "--device", "cpu"]) == 0
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["dataset"] == "mixed" and recipe["votes_weight"] == 0.7
+    assert main(["release", "--model", str(out / "best"), *data, "--dev", roots[2], "--out", str(release),
+                 "--name", "simple.mixed"]) == 0
+    printed = capsys.readouterr().out
+    assert "fer2013_test: accuracy" in printed and "dev: accuracy" in printed
+    metrics = json.loads((release / "metrics.json").read_text())["metrics"]
+    assert set(metrics["sources"]) == {"fer2013_val", "fer2013_test", "photos_val", "dev"}
+    assert metrics["sources"]["dev"]["n"] == 10 and len(metrics["sources"]["fer2013_test"]["per_class"]) == 7
+    card = (release / "README.md").read_text()
+    assert "license: other" in card and "license_name: research-only" in card
+    assert "research use only" in card and "photos held out of training" in card
+    assert f"{metrics['sources']['fer2013_test']['accuracy']:.4f}" in card

@@ -91,7 +91,22 @@ def _card_values(config: ModelConfig, name: str, command: str | None) -> dict[st
     tried = metrics.get("val_crop_pct_accuracy") or {}
     teacher = recipe.get("teacher")
     folder = "ferplus" if ferplus else "fer2013"
+    sources = metrics.get("sources") or {}
+    if sources:
+        def row(name: str, key: str, classes: int) -> dict[str, Any]:
+            return {"name": name, "n": f"{sources[key]['n']:,}", "classes": classes, "m": sources[key]}
+
+        rows = [{"name": "FER+ test (majority)", "n": f"{test['n']:,}", "classes": len(config.labels), "m": test},
+                row("FER2013 val (its own labels)", "fer2013_val", 7), row("FER2013 test (its own labels)", "fer2013_test", 7),
+                row("photos held out of training (validation, calibration)", "photos_val", 7)]
+        if "dev" in sources:
+            rows.append(row(f"photos of `{sources['dev'].get('data', 'dev')}` (development set, never trained on)", "dev", 7))
+        weight = float(recipe.get("votes_weight", 0.7))
+        values.update(source_rows=rows, data_sets=metrics.get("data_sets") or {}, votes_weight=f"{weight:g}",
+                      label_weight=f"{1 - weight:g}", photos_repeat=recipe.get("faceboxes_repeat", 4),
+                      temperature_fitted_to=metrics.get("temperature_fitted_to", "photos"))
     values.update(
+        mixed=bool(sources),
         ferplus=ferplus,
         start=(f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
                if recipe.get("pretrained") else "trained from\nscratch on"),
@@ -154,12 +169,16 @@ def model_card(
 
     name = name or config.architecture
     test = (config.metrics or {}).get("test") or {}
+    research_only = bool((config.metrics or {}).get("sources"))  # trained on ExpW: research use only
     data: dict[str, Any] = {
         "library_name": "facexpr",
-        "license": "mit",
+        "license": "other" if research_only else "mit",
         "pipeline_tag": "image-classification",
         "tags": list(_TAGS),
     }
+    if research_only:
+        data.update(license_name="research-only",
+                    license_link="https://github.com/facexpr/facexpr/blob/main/docs/zoo.md#licences")
     if dataset is not None and "accuracy" in test:
         kind, title, split = dataset
         common = dict(task_type="image-classification", task_name="Facial expression recognition",
