@@ -46,7 +46,7 @@ import torch
 from PIL import Image
 
 from ._io import list_images
-from .detection import Detections, DetectorLike, _run_detector, get_detector
+from .detection import Detections, DetectorLike, run_detector, get_detector
 from .errors import InvalidImageError
 from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_faces, predict_proba, select_classes
 from .models._registry import DEFAULT_MODEL
@@ -200,7 +200,7 @@ class _Pipeline:
 
     def prepare_rgb(self, rgb: np.ndarray, source: str | None = None) -> _Pending:
         """Find and cut out the faces of a decoded RGB ``uint8`` photo (e.g. a video frame)."""
-        detections = _run_detector(self.detector, rgb)
+        detections = run_detector(self.detector, rgb)
         faces = _faces_to_uint8(rgb, detections, self.size)
         return _Pending(source, rgb.shape[1], rgb.shape[0], detections.boxes, detections.scores, faces)
 

@@ -28,7 +28,7 @@ import torch
 
 from ._io import atomic_write, csv_header, csv_rows
 from .annotate import annotate
-from .detection import DetectorLike, _import_cv2, box_iou
+from .detection import DetectorLike, import_cv2, box_iou
 from .models._registry import DEFAULT_MODEL
 from .photos import _Pipeline, _resolve_model
 from .results import FrameResult, Prediction
@@ -155,7 +155,7 @@ def video_info(source: VideoSource) -> VideoInfo:
         >>> video_info("clip.mp4")  # doctest: +SKIP
         VideoInfo(fps=25.0, frames=250, width=640, height=480)
     """
-    cv2 = _import_cv2("Reading video")
+    cv2 = import_cv2("Reading video")
     capture = _open_capture(source, cv2)
     try:
         return VideoInfo(
@@ -222,7 +222,7 @@ def predict_video(
         raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}.")
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must be >= 0, got {max_frames}.")
-    cv2 = _import_cv2("Reading video")
+    cv2 = import_cv2("Reading video")
     resolved = _resolve_model(model, device)
     pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
     return _frames(source, cv2, pipeline, every, smoothing, max_frames, keep_frames)
@@ -290,7 +290,7 @@ class VideoWriter:
             )
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}.")
-        self._cv2 = _import_cv2("Writing video")
+        self._cv2 = import_cv2("Writing video")
         self.fps = float(fps)
         self.frames = 0
         self._size: tuple[int, int] | None = None
