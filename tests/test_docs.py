@@ -40,7 +40,7 @@ YUNET_ONNX = SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.
 DOCS_EXTRAS = ("sphinx", "furo", "myst_parser", "sphinx_copybutton")
 API_MODULES = (
     "facexpr", "facexpr.models", "facexpr.results", "facexpr.inference", "facexpr.transforms", "facexpr.photos",
-    "facexpr.detection", "facexpr.annotate", "facexpr.video", "facexpr.webcam", "facexpr.data", "facexpr.training",
+    "facexpr.engine", "facexpr.detection", "facexpr.annotate", "facexpr.video", "facexpr.webcam", "facexpr.data", "facexpr.training",
     "facexpr.training.recipes", "facexpr.training.optim", "facexpr.training.checkpoint", "facexpr.metrics",
     "facexpr.release", "facexpr.calibration", "facexpr.export", "facexpr.labels", "facexpr.errors",
     "facexpr.assets", "facexpr.cli", "facexpr.ray",
