@@ -55,7 +55,9 @@ def _show_window(title: str) -> Callable[[np.ndarray], bool]:
     except ImportError:
         raise ValueError(
             "This OpenCV build has no window support (opencv-python-headless) and tkinter is "
-            "not installed: install opencv-python (with GUI) or python3-tk, or use --no-window."
+            "not installed: install python3-tk, or replace OpenCV with its GUI build (`pip uninstall "
+            "opencv-python-headless opencv-python` then `pip install opencv-python`: the two must "
+            "not be installed together), or use --no-window."
         ) from None
     root = tkinter.Tk()
     root.title(title)
