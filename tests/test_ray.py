@@ -67,7 +67,8 @@ def expected_rows(folder: Path, model: facexpr.FaceModel, **kwargs: Any) -> list
                 row.update(dict.fromkeys(facexpr._io.csv_header(labels)[1:]))
             else:
                 x, y, w, h = face.box
-                row.update(face=i, x=x, y=y, width=w, height=h, score=face.score, label=face.label,
+                row.update(face=i, x=x, y=y, width=w, height=h, score=face.score, detector=face.detector,
+                           label=face.label,
                            confidence=face.confidence, **{f"p_{k}": v for k, v in face.probabilities.items()})
             rows.append(row)
     return rows
@@ -173,7 +174,7 @@ def _parsed(value: str, column: str) -> Any:
         return None
     if column in ("face", "x", "y", "width", "height"):
         return int(value)
-    if column in ("image", "label"):
+    if column in ("image", "label", "detector"):
         return value
     return float(value)
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import facexpr
-from facexpr.inference import _read_ahead
+from facexpr.inference import read_ahead
 from facexpr.transforms import _faces_uint8, _gray, _resize, _to_levels, to_face_uint8
 
 
@@ -92,7 +92,7 @@ def test_read_ahead_keeps_order_runs_one_task_ahead_and_raises_in_order() -> Non
             raise ValueError("task 3")
         return i
 
-    results = _read_ahead(lambda i=i: task(i) for i in range(6))
+    results = read_ahead(lambda i=i: task(i) for i in range(6))
     assert next(results) == 0
     assert next(results) == 1
     assert started[:3] == [0, 1, 2] and len(started) <= 3  # at most one task ahead of the caller

@@ -52,8 +52,8 @@ def test_video_end_to_end_csv_row_by_row(clip: Path, yunet: Path, model_dir: Pat
     assert main(["video", str(clip), "--csv", str(out_csv), "--save", str(out_video), "--model", str(model_dir)]) == 0
     assert f"{FRAMES} frames, {FRAMES - len(BLANK)} faces" in capsys.readouterr().err
     rows = list(iter_rows(out_csv))
-    assert list(rows[0]) == ["frame", "time_s", "face", "track", "x", "y", "width", "height", "score", "label",
-                             "confidence", *(f"p_{label}" for label in facexpr.FER2013_LABELS)]
+    assert list(rows[0]) == ["frame", "time_s", "face", "track", "x", "y", "width", "height", "score", "detector",
+                             "label", "confidence", *(f"p_{label}" for label in facexpr.FER2013_LABELS)]
     assert len(rows) == FRAMES  # one face per frame, one empty row per blank frame
     tracks: set[tuple[str, bool]] = set()
     for i, row in enumerate(rows):
