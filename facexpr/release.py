@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import _hf
-from ._io import atomic_write
+from ._io import atomic_write, check_outputs
 from .calibration import fit_temperature
 from .inference import _view_logits
 from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
@@ -28,6 +28,7 @@ from .metrics import classification_report, confusion_matrix, expected_calibrati
 
 __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "check_release", "publish",
+    "reproduce_command",
 ]
 
 CONFUSION_NAME = "confusion_matrix.png"
@@ -207,13 +208,25 @@ def _start_phrase(config: ModelConfig) -> str:
     return f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
 
 
-def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = False) -> str:
-    """The Markdown of a release card, after its front matter (see :func:`model_card`)."""
+def _faces(count: int | None) -> str:
+    """``", 3,589 faces"``, or nothing when the size was not measured."""
+    return f", {count:,} faces" if count is not None else ""
+
+
+def _card_body(
+    config: ModelConfig, name: str, command: str, *, ferplus: bool = False, train_size: int | None = None
+) -> str:
+    """The Markdown of a release card, after its front matter (see :func:`model_card`).
+
+    Every data size it states is measured: val and test from their metrics (``n``), train
+    from ``train_size`` (left out when not measured).
+    """
     val, test = config.metrics["val"], config.metrics["test"]
+    n_val, n_test = val.get("n"), test.get("n")
     if ferplus:
         trained_on = ("FER2013's faces with FER+'s votes (Barsoum et al., 2016; ten votes per face over "
-                      "eight emotions), learning the vote distributions: `train` (28,384 faces)")
-        sizes = ("(PublicTest, 3,555 faces)", "(PrivateTest, 3,545 faces; accuracy against the majority label)")
+                      f"eight emotions), learning the vote distributions: `train` (Training{_faces(train_size)})")
+        sizes = (f"(PublicTest{_faces(n_val)})", f"(PrivateTest{_faces(n_test)}; accuracy against the majority label)")
         votes = (f"\n\nThe temperature was fitted to FER+'s votes, not to the majority label: a probability "
                  f"is the share of annotators expected to read the face that way, so against the majority "
                  f"label alone it looks under-confident (the ECE above). Against the votes on `test`: mean "
@@ -225,8 +238,8 @@ def _card_body(config: ModelConfig, name: str, command: str, *, ferplus: bool = 
         layout = ("the data folder holds `ferplus.csv` beside the FER2013 folders, `fer2013new.csv` beside "
                   "`fer2013.csv`, or the `FER2013Train/` folders")
     else:
-        trained_on = "FER2013 `train` (Training, 28,709 faces)"
-        sizes = ("(PublicTest, 3,589 faces)", "(PrivateTest, 3,589 faces)")
+        trained_on = f"FER2013 `train` (Training{_faces(train_size)})"
+        sizes = (f"(PublicTest{_faces(n_val)})", f"(PrivateTest{_faces(n_test)})")
         votes = ""
         data_text = "FER2013 (Goodfellow et al., 2013), 48x48 grayscale faces from web image search, seven classes"
         noise = ("**Label noise.** Many FER2013 labels are wrong or ambiguous; human accuracy on it is about\n"
@@ -330,6 +343,7 @@ def build_release(
     from .data import FER2013, FERPlus
     from .data.ferplus import ferplus_layout
 
+    check_outputs([("out", out)], [model_dir, data])  # before any work: never over the model or the data
     model = load(model_dir, device="cpu")
     name = name or model.architecture
     ferplus = ferplus_layout(data) is not None
@@ -337,6 +351,12 @@ def build_release(
         val, test = FERPlus(data, "val"), FERPlus(data, "test")
     else:
         val, test = FER2013(data, "val"), FER2013(data, "test")
+    if tuple(model.labels) != tuple(val.classes):
+        raise ValueError(
+            f"'{model_dir}' predicts {model.num_classes} classes {list(model.labels)}, but "
+            f"{'FER+' if ferplus else 'FER2013'} at '{data}' has {len(val.classes)} {list(val.classes)}: a release "
+            "is measured on the data of its own classes, in their order."
+        )
     model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.hard_targets)
     val_logits = split_logits(model, val.images)
     # FER+: fitted to the votes, so that a probability is the share of annotators reading the
@@ -352,15 +372,48 @@ def build_release(
     model.config.metrics = metrics
     out = Path(out)
     model.save_pretrained(out)
-    folder = "ferplus" if ferplus else "fer2013"
-    command = command or f"facexpr train --recipe {name} --data {folder} --out runs/{name}"
-    card = model_card(model.config, name=name, body=_card_body(model.config, name, command, ferplus=ferplus),
+    command = command or reproduce_command(model.config, name, ferplus=ferplus)
+    try:  # the card states the training size only when it was measured here
+        train_size: int | None = len(FERPlus(data, "train") if ferplus else FER2013(data, "train"))
+    except (OSError, ValueError):
+        train_size = None
+    body = _card_body(model.config, name, command, ferplus=ferplus, train_size=train_size)
+    card = model_card(model.config, name=name, body=body,
                       dataset=FERPLUS_TEST if ferplus else FER2013_TEST)
     write_card(card, out / CARD_NAME)
     confusion_image(metrics["test"]["confusion_matrix"], model.labels, out / CONFUSION_NAME,
                     f"facexpr {name}: {'FER+' if ferplus else 'FER2013'} test, accuracy {metrics['test']['accuracy']:.4f}")
     check_release(out)
     return metrics
+
+
+def reproduce_command(config: ModelConfig, name: str, *, ferplus: bool = False) -> str:
+    """The ``facexpr train`` command that trains this model again, for its model card.
+
+    The recipe is the one recorded in ``config.recipe``: a registered recipe of that name (or
+    the architecture's ``.ferplus`` recipe on FER+) when it matches the data set, else the
+    architecture's recipe with ``--dataset`` set, so the command runs on the data it names.
+
+    Example:
+        >>> from facexpr.models import ModelConfig
+        >>> config = ModelConfig(architecture="better", recipe={"model": "better", "dataset": "ferplus-probability"})
+        >>> reproduce_command(config, "better", ferplus=True)
+        'facexpr train --recipe better.ferplus --data ferplus --out runs/better.ferplus'
+        >>> reproduce_command(ModelConfig(architecture="simple"), "simple")
+        'facexpr train --recipe simple --data fer2013 --out runs/simple'
+    """
+    from .training.recipes import RECIPES
+
+    recipe = config.recipe or {}
+    arch = recipe.get("model", config.architecture)
+    dataset = recipe.get("dataset", "ferplus-probability" if ferplus else "fer2013")
+    folder = "ferplus" if dataset != "fer2013" else "fer2013"
+    for candidate in (name, f"{arch}.ferplus" if dataset != "fer2013" else arch):
+        spec = RECIPES.get(candidate)
+        if spec is not None and spec.model == arch and spec.dataset == dataset:
+            return f"facexpr train --recipe {candidate} --data {folder} --out runs/{candidate}"
+    extra = f" --dataset {dataset}" if dataset != "fer2013" else ""
+    return f"facexpr train --model {arch}{extra} --data {folder} --out runs/{name}"
 
 
 def check_release(folder: str | os.PathLike) -> list[Path]:
