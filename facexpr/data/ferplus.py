@@ -253,10 +253,13 @@ def _from_folder(folder: Path, split: str, cache: bool) -> tuple[torch.Tensor, n
 
 
 def _warn_dropped(root: Path, split: str, votes: np.ndarray) -> None:
-    """One warning that counts the faces left out, by reason (the rule of :func:`votes_to_targets`)."""
+    """One warning that counts the faces left out, by reason (the rule of :func:`votes_to_targets`); an error if all are."""
     not_emotion = votes.argmax(axis=1) >= 8
     no_votes = ~not_emotion & (votes[:, :8].sum(axis=1) == 0)
     dropped = int(not_emotion.sum() + no_votes.sum())
+    if dropped == len(votes):
+        raise ValueError(f"FER+ '{root}' {split}: all {len(votes)} faces are left out ({int(not_emotion.sum())} whose "
+                         f"top vote is unknown or NF, {int(no_votes.sum())} without any emotion vote): no face to use.")
     if dropped:
         warnings.warn(
             f"FER+ '{root}' {split}: left out {dropped} of {len(votes)} faces: {int(not_emotion.sum())} whose top "
