@@ -115,6 +115,10 @@ def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> 
 # -- crops -----------------------------------------------------------------------------------------
 
 
+_PAD_LIMIT_BYTES = 1 << 26
+"""Largest full-size square (64 MiB) :func:`_crop_square` builds before shrinking it."""
+
+
 def _crop_square(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Cut a square ``(x, y, side, side)`` from ``rgb``, repeating edge pixels past the border."""
     height, width = rgb.shape[:2]
@@ -127,9 +131,20 @@ def _crop_square(rgb: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
         cx1, cy1 = cx0 + 1, cy0 + 1
     patch = rgb[cy0:cy1, cx0:cx1]
     pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
+    factor = side // (4 * size)
+    if factor >= 2 and side * side * rgb.shape[2] > _PAD_LIMIT_BYTES:
+        # A huge square that is mostly border (a box far wider than the image is tall, say):
+        # shrink what lies inside the image first, then repeat its edges at the shrunk scale,
+        # instead of building the full-size square (42292 x 40 pixels would make 5 GB).
+        small = np.array(Image.fromarray(np.ascontiguousarray(patch)).reduce(factor))
+        side_small = -(-side // factor)
+        top, left = round(pad[0][0] / factor), round(pad[1][0] / factor)
+        small = small[: side_small - top, : side_small - left]
+        bottom = max(side_small - top - small.shape[0], 0)
+        right = max(side_small - left - small.shape[1], 0)
+        return np.pad(small, ((top, bottom), (left, right), (0, 0)), mode="edge")
     if any(p for pair in pad for p in pair):
         patch = np.pad(patch, pad, mode="edge")
-    factor = side // (4 * size)
     if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
         patch = np.array(Image.fromarray(patch).reduce(factor))
     return patch

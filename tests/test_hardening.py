@@ -514,3 +514,29 @@ def test_export_opset_with_torchscript_is_refused(model_dir: Path, tmp_path: Pat
     assert main(argv) == 2
     assert "opset" in _err_line(capsys)
     assert not (tmp_path / "m.pt").exists()
+
+
+# -- found by the 2000-example fuzz run: a 42292 x 40 JPEG made facexpr.predict allocate 12 GB -----
+
+
+def test_a_face_box_far_wider_than_the_image_is_tall_is_cropped_in_little_memory() -> None:
+    import tracemalloc
+
+    from facexpr.photos import _crop_square
+
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 12000, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        patch = _crop_square(rgb, np.array([0.0, -5996.0, 12000.0, 12000.0]), 48)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"{peak / 2**20:.0f} MiB for a 12000 x 12000 square that is mostly border"
+    assert patch.shape[0] == patch.shape[1] and 48 <= patch.shape[0] <= 4 * 48 * 2
+
+
+def test_facexpr_predict_on_a_very_wide_photo_gives_a_prediction(model: facexpr.FaceModel, tmp_path: Path) -> None:
+    Image.new("RGB", (6000, 8), (120, 60, 30)).save(tmp_path / "wide.png")
+    whole = lambda image: ([[0, 0, image.shape[1], image.shape[0]]], [1.0])  # noqa: E731
+    faces = facexpr.predict(str(tmp_path / "wide.png"), model=model, detector=whole)
+    assert len(faces) == 1 and faces[0].label in model.labels
