@@ -106,7 +106,8 @@ def check_outputs(outputs: Sequence[tuple[str, str | os.PathLike]], inputs: Iter
 
     An output is refused when it is the same file as an input (after resolving links, or the
     same inode), when it lies inside an input that is a folder, or when two outputs are one
-    file (the second would replace the first).
+    file (the second would replace the first). Inputs that do not exist (a model given by
+    name) are not compared.
 
     Args:
         outputs: ``(what it is, path)`` pairs, e.g. ``("--csv", "faces.csv")``; the first
@@ -117,14 +118,21 @@ def check_outputs(outputs: Sequence[tuple[str, str | os.PathLike]], inputs: Iter
         ValueError: Naming the output and the input (or the other output) it collides with.
 
     Example:
-        >>> check_outputs([("--csv", "photo.jpg")], ["photo.jpg"])
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = (Path(tmp) / "photo.jpg").write_bytes(b"...")
+        ...     check_outputs([("--csv", Path(tmp) / "faces.csv")], [Path(tmp) / "photo.jpg"])  # fine
+        ...     check_outputs([("--csv", Path(tmp) / "photo.jpg")], [Path(tmp) / "photo.jpg"])
         Traceback (most recent call last):
         ...
-        ValueError: --csv 'photo.jpg' is the input 'photo.jpg': facexpr never writes over what it reads; choose another output path.
+        ValueError: --csv '...photo.jpg' is the input '...photo.jpg': facexpr never writes over what it reads; choose another output path.
     """
     by_key: dict[object, Path] = {}
     folders: list[Path] = []
     for source in map(Path, inputs):
+        if not os.path.lexists(source):  # nothing there to destroy (or a name, not a path)
+            continue
         for key in _file_keys(source):
             by_key.setdefault(key, source)
         if source.is_dir():
