@@ -49,6 +49,8 @@ def resolve_output(path: str | os.PathLike) -> Path:
     Raises:
         IsADirectoryError: If the target is a folder.
         ValueError: If the target is a device, FIFO or socket.
+
+    The errors of the file system kind (folder, read-only) carry the path as ``filename``.
         PermissionError: If the target is a read-only file.
 
     Example:
@@ -73,12 +75,12 @@ def resolve_output(path: str | os.PathLike) -> Path:
         kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
         shown = f"'{given}'" + (f" (-> '{target}')" if target != given.absolute() else "")
         if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(f"{shown} is a folder; expected the path of a file to write.")
+            raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the path of a file to write", str(given))
         raise ValueError(f"{shown} is {kind}, not a regular file; facexpr writes only regular files, "
                          "so choose a file path instead.")
     if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, f"'{given}' is a read-only file (mode {stat.S_IMODE(info.st_mode):o}); "
-                              "facexpr does not replace it: make it writable or choose another path")
+        raise PermissionError(errno.EACCES, f"Read-only file (mode {stat.S_IMODE(info.st_mode):o}); facexpr does not "
+                              "replace it: make it writable or choose another path", str(given))
     return target
 
 

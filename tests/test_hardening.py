@@ -172,7 +172,7 @@ def test_atomic_write_refuses_a_read_only_file_even_as_root(tmp_path: Path) -> N
     target = tmp_path / "keep.csv"
     target.write_text("precious")
     target.chmod(0o444)
-    with pytest.raises(PermissionError, match="read-only"):
+    with pytest.raises(PermissionError, match="Read-only file"):
         atomic_write(target, lambda tmp: tmp.write_text("new"))
     assert target.read_text() == "precious" and stat.S_IMODE(target.stat().st_mode) == 0o444
     assert [p.name for p in tmp_path.iterdir()] == ["keep.csv"]
@@ -227,7 +227,7 @@ def test_cli_export_to_a_device_and_csv_to_a_read_only_file_are_one_line_errors(
     table.write_text("old")
     table.chmod(0o400)
     assert main(["predict", str(FACE), "--csv", str(table), "--model", str(model_dir), "--no-detect"]) == 2
-    assert "read-only" in _err_line(capsys)
+    assert "Read-only file" in _err_line(capsys)
     assert table.read_text() == "old"
 
 
