@@ -21,6 +21,14 @@ class _UserError(Exception):
     """An error caused by the command's input, shown as one line."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` runs (no half-written file is left)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise _Terminated()
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -30,12 +38,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import load
     from .photos import is_photo
 
-    model = load(args.model, device=args.device)
-    if args.classes is not None:
-        from .inference import select_classes
-
-        select_classes(torch.empty(0, model.num_classes), model.labels, args.classes)  # refuse unknown names now
-    k = max(1, min(args.top_k, len(args.classes or model.labels)))
     folders = [Path(name) for name in args.images if Path(name).is_dir()]
     if args.recursive and not folders:
         raise _UserError("--recursive needs a folder among the inputs.")
@@ -50,11 +52,47 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         where = ", ".join(f"'{f}'" for f in folders)
         hint = "" if args.recursive else "; add --recursive to look in subfolders"
         raise _UserError(f"No image files in {where} (expected .jpg, .png, .webp, ... files{hint}).")
+    _check_predict_outputs(args, items, single=len(args.images) == 1 and not folders)
+    model = load(args.model, device=args.device)
+    if args.classes is not None:
+        from .inference import select_classes
+
+        select_classes(torch.empty(0, model.num_classes), model.labels, args.classes)  # refuse unknown names now
+    k = max(1, min(args.top_k, len(args.classes or model.labels)))
     # Face crops only (no folder, no photo): a short table, one line per image.
     size = model.transforms().size
     crops_only = not folders and not any(is_photo(name, args.detect, input_size=size) for name in args.images)
     return _predict_stream(args, model, items, k=k, single=len(args.images) == 1 and not folders,
                            crop_table=crops_only and args.save is None)
+
+
+def _save_folder(args: argparse.Namespace, single: bool) -> object:
+    """The folder ``--save`` names (several images), or ``None`` (one image: ``--save`` is its file)."""
+    from pathlib import Path
+
+    if args.save is None or (single and not Path(args.save).is_dir()):
+        return None
+    save_dir = Path(args.save)
+    if save_dir.exists() and not save_dir.is_dir():
+        raise _UserError(f"--save '{save_dir}' is a file; with several images it must name a folder.")
+    return save_dir
+
+
+def _check_predict_outputs(args: argparse.Namespace, items: list[tuple[str, str, bool]], *, single: bool) -> None:
+    """Refuse a --csv or --save file that is one of the images read, or the same as the other."""
+    from pathlib import Path
+
+    from ._io import check_outputs
+
+    outputs: list[tuple[str, object]] = []
+    if args.csv is not None:
+        outputs.append(("--csv", args.csv))
+    save_dir = _save_folder(args, single)
+    if save_dir is not None:
+        outputs += [("--save", save_dir / out) for _, out, _ in items]  # type: ignore[operator]
+    elif args.save is not None:
+        outputs.append(("--save", args.save))
+    check_outputs(outputs, [Path(path) for path, _, _ in items])  # type: ignore[arg-type]
 
 
 def _detector(value: str) -> object:
@@ -78,11 +116,7 @@ def _predict_stream(
 
     named = {path for path, _, explicit in items if explicit}
     out_names = {path: out for path, out, _ in items}
-    save_dir: Path | None = None
-    if args.save is not None and not (single and not Path(args.save).is_dir()):
-        save_dir = Path(args.save)
-        if save_dir.exists() and not save_dir.is_dir():
-            raise _UserError(f"--save '{save_dir}' is a file; with several images it must name a folder.")
+    save_dir: Path | None = _save_folder(args, single)  # type: ignore[assignment]
     progress = _progress(total=len(items), unit="img", enabled=len(items) > 1)
 
     def on_error(source: str, err: Exception) -> None:
@@ -168,6 +202,11 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from .video import process_video, video_info
 
     source: str | int = int(args.source) if args.source.isdigit() else args.source
+    if not isinstance(source, int):
+        from ._io import check_outputs
+
+        check_outputs([(name, path) for name, path in (("--csv", args.csv), ("--save", args.save)) if path is not None],
+                      [source])
     model = load(args.model, device=args.device)
     info = video_info(source)
     total = None
@@ -611,15 +650,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     printed as one ``facexpr: error:`` line and gives exit status 2; warnings are printed as
     one ``facexpr: warning:`` line each. ``--debug`` shows the full traceback instead.
 
+    SIGTERM is handled like an interruption: files being written are removed, nothing is
+    left half-written, and the exit status is 143.
+
     Example:
         >>> main(["models", "--filter", "simple"])  # doctest: +SKIP
     """
+    import signal
+    import threading
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _run(args)
+    except _Terminated:
+        print("facexpr: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors in what the user gave become one line and status 2."""
     import warnings
 
     from .errors import FacexprError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     with warnings.catch_warnings():
         if not args.debug:
             warnings.showwarning = _show_warning

@@ -20,6 +20,7 @@ __all__ = [
     "DetectorNotAvailableError",
     "InvalidConfigError",
     "HubError",
+    "TrainingDivergedError",
 ]
 
 
@@ -152,5 +153,17 @@ class HubError(FacexprError, OSError):
     Example:
         >>> import facexpr
         >>> issubclass(facexpr.HubError, OSError)
+        True
+    """
+
+
+class TrainingDivergedError(FacexprError, FloatingPointError):
+    """Training stopped because the loss or the weights stopped being finite numbers (NaN, inf).
+
+    Nothing of the diverged epoch is saved: not its checkpoint, not its weights as the best
+    model. Lower the learning rate or clip the gradients.
+
+    Example:
+        >>> issubclass(TrainingDivergedError, FloatingPointError)
         True
     """

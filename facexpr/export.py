@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ._io import atomic_write
+from ._io import atomic_write, check_outputs
 from .models import FaceModel, ORTFaceModel, load
 from .models._onnx import config_metadata, write_onnx
 
@@ -40,7 +40,8 @@ def export(
         The written file.
 
     Raises:
-        ValueError: If ``format`` is unknown.
+        ValueError: If ``format`` is unknown, ``opset`` is given for TorchScript, or ``out``
+            is the model's own file or lies in its folder.
         TypeError: If ``model`` is an :class:`~facexpr.models.ORTFaceModel` (already exported).
         ImportError: If the ONNX packages are missing; the message says what to install.
 
@@ -52,6 +53,10 @@ def export(
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {format!r}. Available: {', '.join(EXPORT_FORMATS)}.")
+    if opset is not None and format != "onnx":
+        raise ValueError(f"opset={opset} applies to ONNX only; a {format} export has no opset (leave it out).")
+    if isinstance(model, (str, os.PathLike)) and Path(model).exists():
+        check_outputs([("out", out)], [model])  # never over the model being exported
     if isinstance(model, ORTFaceModel):
         raise TypeError(
             "This model is already an ONNX Runtime model (backend='onnxruntime'); export the PyTorch model: "

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import _hf
-from ._io import atomic_write
+from ._io import atomic_write, check_outputs
 from .calibration import fit_temperature
 from .inference import face_logits
 from .models import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, FaceModel, ModelConfig, load
@@ -28,7 +28,7 @@ from .metrics import expected_calibration_error, logits_report
 
 __all__ = [
     "split_logits", "choose_crop_pct", "CROP_CHOICES", "evaluate_split", "build_release", "build_mixed_release", "release_card",
-    "check_release", "publish",
+    "check_release", "publish", "reproduce_command",
 ]
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ def build_release(
     from .data.ferplus import ferplus_layout
 
     roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    check_outputs([("out", out)], [model_dir, *roots])  # before any work: never over the model or the data
     if len(roots) > 1:
         return build_mixed_release(model_dir, roots, out, name=name, command=command, dev=dev)
     data = roots[0]
@@ -240,6 +241,12 @@ def build_release(
         train, val, test = FERPlus(data, "train"), FERPlus(data, "val"), FERPlus(data, "test")
     else:
         train, val, test = FER2013(data, "train"), FER2013(data, "val"), FER2013(data, "test")
+    if tuple(model.labels) != tuple(val.classes):
+        raise ValueError(
+            f"'{model_dir}' predicts {model.num_classes} classes {list(model.labels)}, but "
+            f"{'FER+' if ferplus else 'FER2013'} at '{data}' has {len(val.classes)} {list(val.classes)}: a release "
+            "is measured on the data of its own classes, in their order."
+        )
     model.config.crop_pct, crop_accuracy = choose_crop_pct(model, val.images, val.hard_targets)
     val_logits = split_logits(model, val.images)
     # FER+: fitted to the votes, so that a probability is the share of annotators reading the
@@ -252,7 +259,7 @@ def build_release(
         "test": evaluate_split(model, test.images, test.hard_targets, votes=getattr(test, "votes", None)),
         "checkpoint": model.config.metrics.get("checkpoint", {}),
         "train_data": data_facts(train.hard_targets, train.classes),  # what the card says of the data
-        "command": command or f"facexpr train --recipe {name} --data {'ferplus' if ferplus else 'fer2013'} --out runs/{name}",
+        "command": command or reproduce_command(model.config, name, ferplus=ferplus),
     }
     model.config.metrics = metrics
     out = Path(out)
@@ -378,6 +385,33 @@ def release_card(
     ferplus = "kl_divergence" in config.metrics.get("test", {})
     return model_card(config, name=name or folder.name, dataset=FERPLUS_TEST if ferplus else FER2013_TEST,
                       command=command)
+def reproduce_command(config: ModelConfig, name: str, *, ferplus: bool = False) -> str:
+    """The ``facexpr train`` command that trains this model again, for its model card.
+
+    The recipe is the one recorded in ``config.recipe``: a registered recipe of that name (or
+    the architecture's ``.ferplus`` recipe on FER+) when it matches the data set, else the
+    architecture's recipe with ``--dataset`` set, so the command runs on the data it names.
+
+    Example:
+        >>> from facexpr.models import ModelConfig
+        >>> config = ModelConfig(architecture="better", recipe={"model": "better", "dataset": "ferplus-probability"})
+        >>> reproduce_command(config, "better", ferplus=True)
+        'facexpr train --recipe better.ferplus --data ferplus --out runs/better.ferplus'
+        >>> reproduce_command(ModelConfig(architecture="simple"), "simple")
+        'facexpr train --recipe simple --data fer2013 --out runs/simple'
+    """
+    from .training.recipes import RECIPES
+
+    recipe = config.recipe or {}
+    arch = recipe.get("model", config.architecture)
+    dataset = recipe.get("dataset", "ferplus-probability" if ferplus else "fer2013")
+    folder = "ferplus" if dataset != "fer2013" else "fer2013"
+    for candidate in (name, f"{arch}.ferplus" if dataset != "fer2013" else arch):
+        spec = RECIPES.get(candidate)
+        if spec is not None and spec.model == arch and spec.dataset == dataset:
+            return f"facexpr train --recipe {candidate} --data {folder} --out runs/{candidate}"
+    extra = f" --dataset {dataset}" if dataset != "fer2013" else ""
+    return f"facexpr train --model {arch}{extra} --data {folder} --out runs/{name}"
 
 
 def check_release(folder: str | os.PathLike) -> list[Path]:

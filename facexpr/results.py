@@ -67,7 +67,12 @@ class Prediction:
             >>> p = Prediction("happy", 3, {"sad": 0.1, "happy": 0.7, "neutral": 0.2})
             >>> p.top_k(2)
             [('happy', 0.7), ('neutral', 0.2)]
+
+        Raises:
+            ValueError: If ``k`` is not a whole number >= 0.
         """
+        if isinstance(k, bool) or not hasattr(k, "__index__") or k.__index__() < 0:
+            raise ValueError(f"top_k needs a whole number of classes >= 0, got {k!r}.")
         return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
 
     def to_dict(self) -> dict[str, Any]:

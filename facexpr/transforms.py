@@ -654,6 +654,10 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True).reshape(out_shape)
 
 
+_PAD_LIMIT_BYTES = 1 << 26
+"""Largest full-size square (64 MiB) :func:`crop_square` builds before shrinking it."""
+
+
 def crop_square(rgb: np.ndarray, box: np.ndarray | Sequence[float], size: int) -> np.ndarray:
     """Cut the square ``box = (x, y, side, side)`` out of a photo, repeating edge pixels past its border.
 
@@ -685,9 +689,20 @@ def crop_square(rgb: np.ndarray, box: np.ndarray | Sequence[float], size: int) -
         cx1, cy1 = cx0 + 1, cy0 + 1
     patch = rgb[cy0:cy1, cx0:cx1]
     pad = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
+    factor = side // (4 * size)
+    if factor >= 2 and side * side * rgb.shape[2] > _PAD_LIMIT_BYTES:
+        # A huge square that is mostly border (a box far wider than the image is tall, say):
+        # shrink what lies inside the image first, then repeat its edges at the shrunk scale,
+        # instead of building the full-size square (42292 x 40 pixels would make 5 GB).
+        small = np.array(Image.fromarray(np.ascontiguousarray(patch)).reduce(factor))
+        side_small = -(-side // factor)
+        top, left = round(pad[0][0] / factor), round(pad[1][0] / factor)
+        small = small[: side_small - top, : side_small - left]
+        bottom = max(side_small - top - small.shape[0], 0)
+        right = max(side_small - left - small.shape[1], 0)
+        return np.pad(small, ((top, bottom), (left, right), (0, 0)), mode="edge")
     if any(p for pair in pad for p in pair):
         patch = np.pad(patch, pad, mode="edge")
-    factor = side // (4 * size)
     if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
         patch = np.array(Image.fromarray(patch).reduce(factor))
     return patch

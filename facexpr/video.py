@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
-from ._io import atomic_write, csv_header, csv_rows
+from ._io import atomic_write, check_outputs, csv_header, csv_rows, resolve_output
 from .annotate import annotate
 from .detection import DetectorLike, import_cv2, box_iou
 from .models._registry import DEFAULT_MODEL
@@ -225,17 +226,18 @@ def predict_video(
     cv2 = import_cv2("Reading video")
     resolved = resolve_model(model, device)
     pipeline = PhotoEngine(resolved, detector, batch_size=batch_size, tta=tta, crop_limit=0)
-    return _frames(source, cv2, pipeline, every, smoothing, max_frames, keep_frames)
+    capture = _open_capture(source, cv2)  # a missing or unreadable file is refused now, not at the first frame
+    return _frames(source, capture, cv2, pipeline, every, smoothing, max_frames, keep_frames)
 
 
 def _frames(
-    source: VideoSource, cv2: Any, pipeline: PhotoEngine, every: int, smoothing: float,
+    source: VideoSource, capture: Any, cv2: Any, pipeline: PhotoEngine, every: int, smoothing: float,
     max_frames: int | None, keep_frames: bool,
 ) -> Iterator[FrameResult]:
-    capture = _open_capture(source, cv2)
     tracker = _Tracker(smoothing, pipeline.model.labels)
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     camera = isinstance(source, int)
+    expected = 0 if camera else int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     start = time.monotonic()
     index = 0
     try:
@@ -257,6 +259,10 @@ def _frames(
             faces, tracks = tracker.update(result.faces)
             yield FrameResult(index, timestamp, faces, tracks, rgb if keep_frames else None)
             index += 1
+        wanted = expected if max_frames is None else min(expected, max_frames)
+        if index < wanted:
+            warnings.warn(f"Video '{source}' ended after {index} of the {expected} frames its header announces: "
+                          "the file is probably truncated or damaged.", UserWarning, stacklevel=2)
     finally:
         capture.release()
 
@@ -296,7 +302,9 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None
         self._writer: Any = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{id(self)}.part{suffix}"
+        target = resolve_output(self.path)  # refuses folders, devices, read-only files now; follows links
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = target.parent / f".{target.name}.{os.getpid()}.{id(self)}.part{suffix}"
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB ``uint8`` ``H x W x 3`` frame.
@@ -487,6 +495,8 @@ def process_video(
         VideoSummary(frames=250, faces=498, ...)
     """
     began = time.monotonic()
+    outputs = [(name, path) for name, path in (("csv_path", csv_path), ("save", save)) if path is not None]
+    check_outputs(outputs, [] if isinstance(source, int) else [source])  # before any work
     resolved = resolve_model(model, device)
     labels = resolved.labels
     frames_iter = predict_video(source, model=resolved, detector=detector, every=every, smoothing=smoothing,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -316,3 +317,115 @@ def test_release_on_ferplus_measures_the_majority_and_the_votes(joined_layout: P
     val = FERPlus(joined_layout, "val")
     assert metrics["temperature_fitted_to"] == "votes" and "fitted to FER+'s votes" in card.text
     assert released.config.temperature == pytest.approx(fit_temperature(split_logits(released, val.images), val.votes))
+
+
+# -- issue 24: votes must be whole numbers >= 0; dropped faces are counted; one-line errors ---------
+
+_VOTE_FILE = {"joined_layout": ("ferplus.csv", 2), "official_csv_layout": ("fer2013new.csv", 2),
+              "folder_layout": ("FER2013Train/label.csv", 1)}
+"""Layout -> (the file holding face 0's votes, its line)."""
+
+
+def _set_first_votes(root: Path, layout: str, votes: str) -> Path:
+    """Replace face 0's ten votes (``0,8,1,0,0,0,0,0,1,0``) in the layout's vote file; return that file."""
+    name, _ = _VOTE_FILE[layout]
+    path = root / name
+    text = path.read_text()
+    assert text.count("0,8,1,0,0,0,0,0,1,0") == 1
+    path.write_text(text.replace("0,8,1,0,0,0,0,0,1,0", votes))
+    return path
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("votes", ["1.2,1.9,0,0,0,0,0,0,0,0", "-0.5,8,1,0,0,0,0,0,1,0", "0.4,0.6,0,0,0,0,0,0,0,0",
+                                   "inf,8,1,0,0,0,0,0,1,0", "1e400,8,1,0,0,0,0,0,1,0", "nan,8,1,0,0,0,0,0,1,0",
+                                   "x,8,1,0,0,0,0,0,1,0"])
+def test_votes_that_are_not_whole_numbers_are_refused_with_file_and_line(
+    layout: str, votes: str, request: pytest.FixtureRequest
+) -> None:
+    root = request.getfixturevalue(layout)
+    path = _set_first_votes(root, layout, votes)
+    line = _VOTE_FILE[layout][1]
+    with pytest.raises(ValueError, match=rf"'{path}' line {line}: the neutral vote .* is not a whole number >= 0"):
+        FERPlus(root, "train", cache=False)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_whole_votes_written_as_floats_read_as_integers(layout: str, request: pytest.FixtureRequest) -> None:
+    root = request.getfixturevalue(layout)
+    _set_first_votes(root, layout, "0.0,8.0,1,0,0,0,0,0,1,0")
+    with pytest.warns(UserWarning, match="left out"):
+        assert FERPlus(root, "train", cache=False).classes[0] == "angry"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dropped_faces_are_counted_by_reason_in_one_warning(layout: str, request: pytest.FixtureRequest) -> None:
+    root = request.getfixturevalue(layout)
+    _set_first_votes(root, layout, "0,0,0,0,0,0,0,0,0,0")  # no vote at all
+    with pytest.warns(UserWarning) as caught:
+        train = FERPlus(root, "train", cache=False)
+    messages = [str(w.message) for w in caught if "FER+" in str(w.message)]
+    assert messages == [f"FER+ '{root}' train: left out 3 of 6 faces: 2 whose top vote is unknown or NF (not a "
+                        "face), 1 without any emotion vote."]
+    assert [train.classes[t] for t in train.targets] == ["neutral", "neutral", "contempt"]  # majority rule unchanged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FERPlus(root, "val", cache=False)  # nothing left out: no warning
+
+
+def test_latin1_file_is_refused_with_its_file_and_line(official_csv_layout: Path) -> None:
+    path = official_csv_layout / "fer2013new.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"fer0000002.png", b"fer\xe9.png")
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=rf"'{path}' line 4: not UTF-8 text"):
+        FERPlus(official_csv_layout, "train", cache=False)
+
+
+@pytest.mark.parametrize("line", ["", "Training,fer0000009.png,1,2"])
+def test_blank_or_short_line_in_fer2013new_is_a_clear_error(official_csv_layout: Path, line: str) -> None:
+    path = official_csv_layout / "fer2013new.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = line
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"'{path}' line 3: expected 12 fields"):
+        FERPlus(official_csv_layout, "train", cache=False)
+
+
+@pytest.mark.parametrize("pixel", ["300", "x", "-1", "1e400"])
+def test_bad_pixel_in_the_official_layout_names_the_file_and_line(official_csv_layout: Path, pixel: str) -> None:
+    path = official_csv_layout / "fer2013.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace(" 10 ", f" {pixel} ", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"'{path}' line 2: pixel '{pixel}' is not a gray value 0-255"):
+        FERPlus(official_csv_layout, "train", cache=False)
+
+
+def test_cli_evaluate_with_infinite_votes_is_one_line(
+    joined_layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _set_first_votes(joined_layout, "joined_layout", "1e400,8,1,0,0,0,0,0,1,0")
+    model = facexpr.load("simple", pretrained=False, labels=list(FERPLUS_LABELS), device="cpu")
+    folder = model.save_pretrained(tmp_path / "model")
+    assert main(["evaluate", "--model", str(folder), "--data", str(joined_layout), "--split", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("facexpr: error:")
+    assert "line 2: the neutral vote '1e400'" in err
+
+
+def test_release_card_of_a_ferplus_model_quotes_a_command_that_runs(joined_layout: Path, tmp_path: Path) -> None:
+    from facexpr.cli import build_parser
+    from facexpr.release import build_release
+
+    model = facexpr.load("better", pretrained=False, labels=list(FERPLUS_LABELS), device="cpu")
+    model.config.recipe = RECIPES["better.ferplus"].to_dict()
+    with pytest.warns(UserWarning, match="left out"):
+        build_release(model.save_pretrained(tmp_path / "best"), joined_layout, tmp_path / "release")
+    card = (tmp_path / "release" / "README.md").read_text()
+    command = next(line for line in card.splitlines() if line.startswith("facexpr train"))
+    args = build_parser().parse_args(command.split()[1:])
+    recipe = get_recipe(args.recipe or args.model, dataset=args.dataset)
+    assert recipe.dataset == "ferplus-probability" and recipe.model == "better", command
+    test = FERPlus(joined_layout, "test")
+    assert f"(PrivateTest, {len(test)} faces;" in card and "3,545" not in card and "28,384" not in card

@@ -168,3 +168,23 @@ def test_publish_without_a_hub_raises_a_facexpr_error(monkeypatch: pytest.Monkey
         publish(folder, "org/simple", token="hf_test")
     assert "'org/simple'" in str(info.value) and closed_port_endpoint in str(info.value)
     assert str(folder) in str(info.value)  # the user's folder, by its path
+
+
+def test_release_of_a_model_with_other_classes_is_one_line(
+    tiny_fer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = facexpr.load("simple", pretrained=False, labels=["calm", "excited"], device="cpu")
+    folder = model.save_pretrained(tmp_path / "two")
+    assert main(["release", "--model", str(folder), "--data", str(tiny_fer), "--out", str(tmp_path / "rel")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("facexpr: error:")
+    assert "predicts 2 classes ['calm', 'excited']" in err and not (tmp_path / "rel").exists()
+
+
+def test_card_states_the_data_sizes_that_were_measured(tiny_fer: Path, tmp_path: Path) -> None:
+    model = facexpr.load("simple", pretrained=False, device="cpu")
+    build_release(model.save_pretrained(tmp_path / "best"), tiny_fer, tmp_path / "rel")
+    card = (tmp_path / "rel" / "README.md").read_text()
+    assert "(Training, 14 faces)" in card and "(PublicTest, 14 faces)" in card and "(PrivateTest, 14 faces)" in card
+    assert "3,589" not in card and "28,709" not in card
+    assert "facexpr train --recipe simple --data fer2013 --out runs/simple" in card

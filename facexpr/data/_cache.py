@@ -37,16 +37,23 @@ def cache_dir() -> Path:
 
 
 def fingerprint_files(files: Iterable[Path], *extra: str) -> str:
-    """Hash file paths, sizes and modification times (plus ``extra`` strings).
+    """Hash each file's path, size, modification and change times and inode (plus ``extra`` strings).
 
-    Any added, removed, renamed or rewritten file changes the fingerprint.
+    Any added, removed, renamed or rewritten file changes the fingerprint: writing a file sets
+    its change time (``st_ctime_ns``), which, unlike the modification time, cannot be set back,
+    and replacing a file gives it a new inode. A file that cannot be read (a dangling link) is
+    hashed as missing, so that decoding skips it with a warning, as without the cache.
     """
     digest = hashlib.sha256(CACHE_FORMAT.encode())
     for part in extra:
         digest.update(part.encode() + b"\0")
     for path in files:
-        stat = path.stat()
-        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        try:
+            stat = path.stat()
+            facts = f"{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_dev}\0{stat.st_ino}"
+        except OSError as err:
+            facts = f"unreadable {err.errno}"
+        digest.update(f"{os.path.abspath(path)}\0{facts}\n".encode())
     return digest.hexdigest()[:32]
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._io import read_csv
 from ..labels import FER2013_LABELS
 from ._cache import fingerprint_files, load_cached, save_cached
 from .dataset import FaceDataset
 from .folder import load_folder
 
-__all__ = ["FER2013", "SPLITS", "fer2013_layout"]
+__all__ = ["FER2013", "SPLITS", "fer2013_layout", "parse_pixels"]
 
 SPLITS: dict[str, str] = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 """facexpr split name -> the ``Usage`` value of ``fer2013.csv``."""
@@ -69,34 +69,60 @@ def fer2013_layout(root: str | os.PathLike, split: str = "train") -> str | None:
     return "folders" if names == set(FER2013_LABELS) else None
 
 
+def parse_pixels(text: str, where: str) -> np.ndarray:
+    """The 2304 gray values of a FER2013 ``pixels`` field as ``uint8``; anything else is refused, naming ``where``.
+
+    Example:
+        >>> parse_pixels(" ".join(["7"] * 2304), "x.csv line 2")[:3].tolist()
+        [7, 7, 7]
+        >>> parse_pixels("1 2 300", "x.csv line 2")
+        Traceback (most recent call last):
+        ...
+        ValueError: x.csv line 2: pixel '300' is not a gray value 0-255 (pixels are whole numbers separated by spaces).
+    """
+    values = text.split()
+    try:
+        pixels = np.array(values, dtype=np.int64)
+        ok = bool(((pixels >= 0) & (pixels <= 255)).all())
+    except (ValueError, OverflowError):
+        ok = False
+    if not ok or len(values) != 48 * 48:
+        bad = next((v for v in values if not (v.isascii() and v.isdigit() and int(v) <= 255)), None)
+        if bad is not None:
+            raise ValueError(f"{where}: pixel {bad!r} is not a gray value 0-255 (pixels are whole numbers "
+                             "separated by spaces).")
+        raise ValueError(f"{where}: expected 2304 pixels, got {len(values)}.")
+    return pixels.astype(np.uint8)
+
+
 def _read_csv(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     usage = SPLITS[split]
     images: list[np.ndarray] = []
     targets: list[int] = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        if not {"emotion", "pixels"} <= columns:
-            raise ValueError(
-                f"'{path}' must have the columns emotion,pixels[,Usage]; it has {sorted(columns)}."
-            )
-        has_usage = "Usage" in columns
-        if not has_usage and split != "train":
-            raise ValueError(
-                f"'{path}' has no Usage column, so it only holds the 'train' split; "
-                f"split={split!r} needs fer2013.csv (emotion,pixels,Usage)."
-            )
-        for line, row in enumerate(reader, start=2):
-            if has_usage and row["Usage"] != usage:
-                continue
-            pixels = np.array(row["pixels"].split(), dtype=np.uint8)
-            if pixels.size != 48 * 48:
-                raise ValueError(f"'{path}' line {line}: expected 2304 pixels, got {pixels.size}.")
-            label = int(row["emotion"])
-            if not 0 <= label < len(FER2013_LABELS):
-                raise ValueError(f"'{path}' line {line}: emotion {label} is not in 0-6.")
-            images.append(pixels.reshape(48, 48))
-            targets.append(label)
+    rows = read_csv(path)
+    _, header = next(rows, (1, []))
+    columns = {name: i for i, name in enumerate(header)}
+    if not {"emotion", "pixels"} <= set(columns):
+        raise ValueError(f"'{path}' must have the columns emotion,pixels[,Usage]; it has {sorted(columns)}.")
+    has_usage = "Usage" in columns
+    if not has_usage and split != "train":
+        raise ValueError(
+            f"'{path}' has no Usage column, so it only holds the 'train' split; "
+            f"split={split!r} needs fer2013.csv (emotion,pixels,Usage)."
+        )
+    for line, row in rows:
+        if not row:  # a blank line
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"'{path}' line {line}: expected {len(header)} fields ({','.join(header)}), got {len(row)}.")
+        if has_usage and row[columns["Usage"]] != usage:
+            continue
+        pixels = parse_pixels(row[columns["pixels"]], f"'{path}' line {line}")
+        label_text = row[columns["emotion"]].strip()
+        if not (label_text.isascii() and label_text.isdigit() and int(label_text) < len(FER2013_LABELS)):
+            raise ValueError(f"'{path}' line {line}: emotion {label_text!r} is not one of 0-6.")
+        images.append(pixels.reshape(48, 48))
+        targets.append(int(label_text))
     if not images:
         raise ValueError(f"'{path}' has no rows for split {split!r} (Usage {usage!r}).")
     return torch.from_numpy(np.stack(images)).unsqueeze(1), torch.tensor(targets, dtype=torch.int64)

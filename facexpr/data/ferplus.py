@@ -22,8 +22,10 @@ Example:
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -31,10 +33,11 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .._io import read_csv
 from ..labels import FERPLUS_LABELS
 from ._cache import fingerprint_files, load_cached, save_cached
 from .dataset import FaceDataset
-from .fer2013 import SPLITS, FER2013
+from .fer2013 import SPLITS, FER2013, parse_pixels
 from .folder import decode_images
 
 __all__ = ["FERPLUS_COLUMNS", "FERPlus", "LabelMode", "ferplus_layout", "votes_to_targets"]
@@ -114,19 +117,34 @@ def ferplus_layout(root: str | os.PathLike) -> str | None:
 
 
 def _vote_row(row: list[str], where: str) -> list[int]:
-    try:
-        votes = [int(float(v)) for v in row]
-    except ValueError:
-        raise ValueError(f"{where}: the votes must be numbers, got {row}.") from None
-    if len(votes) != len(FERPLUS_COLUMNS) or min(votes) < 0:
-        raise ValueError(f"{where}: expected {len(FERPLUS_COLUMNS)} vote counts >= 0 "
-                         f"({', '.join(FERPLUS_COLUMNS)}), got {row}.")
+    """The ten votes of a row as integers; anything but a whole number >= 0 is refused, naming ``where``."""
+    if len(row) != len(FERPLUS_COLUMNS):
+        raise ValueError(f"{where}: expected {len(FERPLUS_COLUMNS)} vote counts ({', '.join(FERPLUS_COLUMNS)}), "
+                         f"got {row}.")
+    votes = []
+    for name, text in zip(FERPLUS_COLUMNS, row):
+        count = _vote_count(text)
+        if count is None:
+            raise ValueError(f"{where}: the {name} vote {text!r} is not a whole number >= 0; FER+ votes count "
+                             f"annotators (row: {row}).")
+        votes.append(count)
     return votes
 
 
+def _vote_count(text: str) -> int | None:
+    """``"3"`` (or ``"3.0"``) -> 3; ``None`` for a fraction, a negative, ``inf``, ``nan`` or not a number."""
+    text = text.strip()
+    if text.isdigit() and text.isascii():
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value >= 0 and value.is_integer() else None
+
+
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        yield from enumerate(csv.reader(handle), start=1)
+    return read_csv(path)
 
 
 def _check_header(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
@@ -178,16 +196,18 @@ def _from_official_csv(new_csv: Path, old_csv: Path, split: str) -> tuple[torch.
     for (line, new), old in zip(new_rows, old_rows):
         count = line
         where = f"'{new_csv}' line {line}"
+        if len(new) != len(new_header):
+            raise ValueError(f"{where}: expected {len(new_header)} fields ({','.join(new_header)}), got {len(new)}.")
+        if len(old[1]) != len(old_header):
+            raise ValueError(f"'{old_csv}' line {old[0]}: expected {len(old_header)} fields "
+                             f"({','.join(old_header)}), got {len(old[1])}.")
         if new[new_col["Usage"]] != old[1][old_col["Usage"]]:
             raise ValueError(f"{where} says usage {new[new_col['Usage']]!r} but '{old_csv}' line {line} says "
                              f"{old[1][old_col['Usage']]!r}: the two files must list the same faces in the same order.")
         name = new[new_col["Image name"]].strip()
         if new[new_col["Usage"]] != usage or not name:  # FER+ left this face out
             continue
-        pixels = np.array(old[1][old_col["pixels"]].split(), dtype=np.uint8)
-        if pixels.size != 48 * 48:
-            raise ValueError(f"'{old_csv}' line {line}: expected 2304 pixels, got {pixels.size}.")
-        images.append(pixels.reshape(1, 48, 48))
+        images.append(parse_pixels(old[1][old_col["pixels"]], f"'{old_csv}' line {line}").reshape(1, 48, 48))
         votes.append(_vote_row([new[new_col[c]] for c in FERPLUS_COLUMNS], where))
         names.append(name)
     leftover_new, leftover_old = next(new_rows, None), next(old_rows, None)
@@ -232,6 +252,22 @@ def _from_folder(folder: Path, split: str, cache: bool) -> tuple[torch.Tensor, n
     return images, np.array(votes), [str(f) for f in files]
 
 
+def _warn_dropped(root: Path, split: str, votes: np.ndarray) -> None:
+    """One warning that counts the faces left out, by reason (the rule of :func:`votes_to_targets`); an error if all are."""
+    not_emotion = votes.argmax(axis=1) >= 8
+    no_votes = ~not_emotion & (votes[:, :8].sum(axis=1) == 0)
+    dropped = int(not_emotion.sum() + no_votes.sum())
+    if dropped == len(votes):
+        raise ValueError(f"FER+ '{root}' {split}: all {len(votes)} faces are left out ({int(not_emotion.sum())} whose "
+                         f"top vote is unknown or NF, {int(no_votes.sum())} without any emotion vote): no face to use.")
+    if dropped:
+        warnings.warn(
+            f"FER+ '{root}' {split}: left out {dropped} of {len(votes)} faces: {int(not_emotion.sum())} whose top "
+            f"vote is unknown or NF (not a face), {int(no_votes.sum())} without any emotion vote.",
+            UserWarning, stacklevel=3,
+        )
+
+
 class FERPlus(FaceDataset):
     """FER2013's faces with FER+'s votes: eight classes, majority or probability targets.
 
@@ -246,7 +282,9 @@ class FERPlus(FaceDataset):
       ``label.csv`` and ``ferNNNNNNN.png`` files.
 
     Splits are FER2013's: ``train`` (Training), ``val`` (PublicTest), ``test`` (PrivateTest).
-    Faces whose top vote is ``unknown`` or ``NF`` are dropped.
+    Faces whose top vote is ``unknown`` or ``NF``, and faces without any emotion vote, are
+    left out, counted by reason in one warning. Votes must be whole numbers >= 0 (``3`` or
+    ``3.0``); anything else is refused with the file and line.
 
     Args:
         root: Folder holding one of the layouts (or the ``ferplus.csv`` file itself).
@@ -306,6 +344,7 @@ class FERPlus(FaceDataset):
                 f"the folder {_FOLDERS[split]}/ with label.csv."
             )
         kept, majority, distribution = votes_to_targets(votes)
+        _warn_dropped(root, split, np.asarray(votes, dtype=np.int64).reshape(-1, len(FERPLUS_COLUMNS)))
         targets = majority if labels == "majority" else distribution
         index = torch.from_numpy(kept)
         super().__init__(images[index], targets, FERPLUS_LABELS, [paths[i] for i in kept.tolist()])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,35 @@ from ..transforms import to_face_uint8
 from ._cache import fingerprint_files, load_cached, save_cached
 from .dataset import FaceDataset
 
-__all__ = ["ImageFolder", "scan_class_folders", "decode_images"]
+__all__ = ["ImageFolder", "class_key", "scan_class_folders", "decode_images"]
+
+
+def class_key(name: str) -> str:
+    """The form under which two class names are the same class: NFKC-normalised, then case-folded.
+
+    Folder names are matched to class names this way (``Happy/`` is the class ``happy``), so
+    two folders with the same key would be one class twice; :func:`scan_class_folders`
+    refuses them. NFKC makes look-alike code points equal (the Kelvin sign ``K`` is ``K``),
+    ``casefold`` ignores case more thoroughly than ``lower`` (``Straße`` is ``STRASSE``).
+
+    Example:
+        >>> class_key("Happy") == class_key("happy"), class_key("\u212a") == class_key("k")
+        (True, True)
+    """
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _unique_keys(names: Sequence[str], what: str) -> dict[str, str]:
+    """``{class_key(name): name}``, refusing two names with one key (naming both)."""
+    keys: dict[str, str] = {}
+    for name in names:
+        other = keys.setdefault(class_key(name), name)
+        if other != name:
+            raise ValueError(
+                f"{what} {other!r} and {name!r} differ only in letter case (or in look-alike characters), so "
+                "they would be one class twice: merge them into one folder or rename one."
+            )
+    return keys
 
 
 def scan_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
@@ -34,16 +63,19 @@ def scan_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
 
     Raises:
         FileNotFoundError: If ``root`` is not a folder or holds no class folder.
+        ValueError: If two class folders (or two of ``classes``) are one name apart from case
+            (see :func:`class_key`).
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Data folder '{root}' does not exist or is not a folder.")
     found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    lowered = _unique_keys(found, f"Class folders under '{root}'")
     if classes is None:
         classes = tuple(found)
     else:
-        lowered = {name.lower(): name for name in found}
-        missing = [c for c in classes if c.lower() not in lowered]
+        _unique_keys(classes, "The class names")
+        missing = [c for c in classes if class_key(c) not in lowered]
         if len(missing) == len(classes):
             raise FileNotFoundError(
                 f"Data folder '{root}' has none of the class folders {list(classes)}; "
@@ -53,11 +85,10 @@ def scan_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
         raise FileNotFoundError(
             f"Data folder '{root}' holds no class folders; expected root/<class name>/<images>."
         )
-    lowered = {name.lower(): name for name in found}
     files: list[Path] = []
     targets: list[int] = []
     for index, name in enumerate(classes):
-        folder = lowered.get(name.lower())
+        folder = lowered.get(class_key(name))
         if folder is None:
             continue
         for dirpath, dirnames, filenames in os.walk(root / folder):
@@ -218,6 +249,10 @@ class ImageFolder(FaceDataset):
     image larger than ``size``. Unreadable or non-image files are skipped with one warning that
     counts and names them. Decoded faces are cached under :func:`facexpr.data.cache_dir` and
     rebuilt when any file changes or ``detect``/``detector`` differ.
+    Class folders whose names differ only in letter case are refused. The cache tells a file
+    added, removed, renamed or rewritten (its size, modification time, change time or inode
+    differs; a rewrite always sets the change time, which no user can set back), as
+    :func:`~facexpr.data._cache.fingerprint_files` does.
 
     Args:
         root: Folder with one sub-folder per class.
@@ -231,7 +266,8 @@ class ImageFolder(FaceDataset):
 
     Raises:
         FileNotFoundError: If ``root`` holds no class folder or no readable image.
-        ValueError: If ``classes`` is not given and a class folder holds no readable image.
+        ValueError: If ``classes`` is not given and a class folder holds no readable image, or
+            two class folders differ only in letter case.
 
     Example:
         >>> ds = ImageFolder("my_faces/")  # doctest: +SKIP

@@ -22,7 +22,7 @@ from .. import _hf
 from .._device import channels_last_suits, resolve_device
 from .._io import sha256_file
 from ..errors import ChecksumMismatchError, WeightsNotAvailableError
-from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig, config_error
+from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig, check_labels, config_error
 from ._onnx import ORTFaceModel, check_backend
 from ._registry import get_model_entry, list_models
 
@@ -202,7 +202,10 @@ def load(
     if backend != "torch" and device is not None and resolve_device(device).type != "cpu":
         raise ValueError(f"backend={backend!r} runs on the CPU only, got device={device!r}; pass device='cpu' "
                          "or use backend='torch'.")
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1):
+        raise ValueError(f"num_classes must be an int >= 1 (the classes of a new head), got {num_classes!r}.")
     if labels is not None:
+        labels = check_labels(labels)
         if num_classes is not None and num_classes != len(labels):
             raise ValueError(f"num_classes={num_classes} contradicts the {len(labels)} labels {list(labels)}.")
         num_classes = len(labels)

@@ -7,6 +7,7 @@ every failure into a :class:`CheckpointError` that names the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from torch import nn
 
 from ..errors import FacexprError
 
-__all__ = ["CheckpointError", "check_checkpoint_model", "read_checkpoint"]
+__all__ = ["CheckpointError", "check_checkpoint_model", "check_checkpoint_run", "data_fingerprint", "read_checkpoint"]
 
 
 class CheckpointError(FacexprError, ValueError):
@@ -105,3 +106,61 @@ def check_checkpoint_model(path: str | os.PathLike, state: dict[str, Any], model
             f"{getattr(model, 'num_classes', '?')} classes (first difference: {differ[0]!r}). "
             "Resume with the same model and classes, or write the new run to another folder."
         )
+
+
+def check_checkpoint_run(path: str | os.PathLike, state: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Raise :class:`CheckpointError` unless the checkpoint was written by the run ``expected`` describes.
+
+    ``expected`` holds what identifies a run (``classes``, ``architecture``, ``data``: a
+    :func:`data_fingerprint`, ``settings``: the recipe's...); each key is compared with the
+    checkpoint's ``classes`` and ``run`` entries. Keys the checkpoint lacks (written by an older
+    facexpr) are not compared.
+
+    Example:
+        >>> state = {"classes": ["calm", "excited"], "run": {"settings": {"lr": 0.003}}}
+        >>> check_checkpoint_run("run/checkpoint.pt", state, {"classes": ["calm", "excited"]})
+        >>> check_checkpoint_run("run/checkpoint.pt", state, {"settings": {"lr": 0.1}})
+        Traceback (most recent call last):
+        ...
+        facexpr.training.checkpoint.CheckpointError: Cannot resume from 'run/checkpoint.pt': it belongs to another run (lr 0.003 there, 0.1 now). Resume with the same settings and data, start over (--no-resume, resume=False), or write the new run to another folder.
+    """
+    saved = {**(state.get("run") or {})}
+    if state.get("classes"):
+        saved["classes"] = list(state["classes"])
+    differences: list[str] = []
+    for key, wanted in expected.items():
+        if key not in saved:
+            continue
+        have = saved[key]
+        if isinstance(wanted, dict) and isinstance(have, dict):
+            differences += [f"{name} {have.get(name)!r} there, {wanted.get(name)!r} now"
+                            for name in sorted(set(wanted) | set(have)) if have.get(name) != wanted.get(name)]
+        elif have != wanted:
+            what = "the data (its images or labels) differs" if key == "data" else f"{key} {have!r} there, {wanted!r} now"
+            differences.append(what)
+    if differences:
+        raise CheckpointError(
+            f"Cannot resume from '{path}': it belongs to another run ({'; '.join(differences)}). Resume with the "
+            "same settings and data, start over (--no-resume, resume=False), or write the new run to another folder."
+        )
+
+
+def data_fingerprint(*datasets: Any) -> str:
+    """Hash the images, targets and class names of data sets: the same faces and labels give the same text.
+
+    Example:
+        >>> import torch
+        >>> from facexpr.data import FaceDataset
+        >>> a = FaceDataset(torch.zeros(2, 48, 48, dtype=torch.uint8), torch.tensor([0, 1]), ("x", "y"))
+        >>> b = FaceDataset(torch.zeros(2, 48, 48, dtype=torch.uint8), torch.tensor([1, 0]), ("x", "y"))
+        >>> data_fingerprint(a) == data_fingerprint(a), data_fingerprint(a) == data_fingerprint(b)
+        (True, False)
+    """
+    digest = hashlib.sha256(b"facexpr-data-1")
+    for ds in datasets:
+        digest.update(repr(tuple(ds.classes)).encode() + b"\0")
+        for tensor in (ds.images, ds.targets):
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:32]

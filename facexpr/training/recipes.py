@@ -16,7 +16,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._io import atomic_write
+from .._io import atomic_write, check_outputs
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -362,15 +362,33 @@ def _load_train_val(
     else:
         train, val = train_val_split(ImageFolder(root), val_fraction, seed=seed)
         where = f"'{root}', {val_fraction:g} of each class held out for validation"
+        _check_split(root, train, val)
     return train, val, f"your own {len(train.classes)} classes {list(train.classes)} in {where}"
+
+
+def _check_split(root: Path, train: Any, val: Any) -> None:
+    """Refuse a split with no validation face; warn when some classes have none."""
+    import warnings
+
+    if len(val) == 0:
+        raise ValueError(
+            f"Splitting '{root}' leaves no validation image: every class has a single image, and a class needs "
+            "two to be both learnt and measured. Add images, or give train/ and val/ folders."
+        )
+    unmeasured = [name for name, count in zip(val.classes, val.class_counts()) if count == 0]
+    if unmeasured:
+        warnings.warn(f"Class(es) {unmeasured} of '{root}' have a single image, kept for training: "
+                      "validation does not measure them.", UserWarning, stacklevel=4)
 
 
 def _check_val_classes(val_root: Path, classes: Sequence[str]) -> None:
     """Refuse validation class folders that training does not have (they would be dropped)."""
-    known = {name.lower() for name in classes}
+    from ..data.folder import class_key
+
+    known = {class_key(name) for name in classes}
     extra = sorted(
         d.name for d in val_root.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in known
+        if d.is_dir() and not d.name.startswith(".") and class_key(d.name) not in known
     )
     if extra:
         raise ValueError(
@@ -428,8 +446,14 @@ def train_recipe(
         The ``best/`` folder.
 
     Raises:
-        CheckpointError: When resuming from a ``checkpoint.pt`` that is unreadable or holds
-            another model's weights; nothing in ``out`` is changed then.
+        CheckpointError: When resuming from a ``checkpoint.pt`` that is unreadable, holds
+            another model's weights, or was written by another run: other class names,
+            architecture, data (its faces and labels, by :func:`~facexpr.training.checkpoint.data_fingerprint`)
+            or settings (all but ``epochs``); nothing in ``out`` is changed then, and
+            ``recipe.json`` always records the run that trains.
+        ValueError: If ``out`` is ``data`` or lies inside it.
+        TrainingDivergedError: If the loss or the weights stop being finite; ``best/`` keeps
+            only finite weights of an earlier epoch, if any.
 
     Example:
         >>> import os, tempfile
@@ -460,11 +484,12 @@ def train_recipe(
     import torch
 
     from ..models import load
-    from .checkpoint import check_checkpoint_model, read_checkpoint
+    from .checkpoint import check_checkpoint_model, check_checkpoint_run, data_fingerprint, read_checkpoint
     from .distillation import DistillationTrainer
     from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    check_outputs([("out", out)], [data] if isinstance(data, (str, os.PathLike)) else list(data))  # never into the data
     train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed, dataset=spec.dataset,
                                         recipe=spec)
     if progress:
@@ -476,8 +501,14 @@ def train_recipe(
     model, train, val, head = _starting_model(spec.model, pretrained, train, val, device)
     if progress and head:
         print(f"facexpr: {head}", file=sys.stderr)
-    if resume and checkpoint.is_file():  # refuse another model's run before writing anything
-        check_checkpoint_model(checkpoint, read_checkpoint(checkpoint), model)
+    settings_run = {k: v for k, v in {**spec.to_dict(), "pretrained": pretrained, "freeze": freeze}.items()
+                    if k != "epochs"}  # more epochs may continue a run (the Trainer checks schedules)
+    run = {"architecture": spec.model, "classes": list(train.classes), "data": data_fingerprint(train, val),
+           "settings": settings_run}
+    if resume and checkpoint.is_file():  # refuse another run's checkpoint before writing anything
+        state = read_checkpoint(checkpoint)
+        check_checkpoint_model(checkpoint, state, model)
+        check_checkpoint_run(checkpoint, state, run)
     out.mkdir(parents=True, exist_ok=True)
     recipe_text = json.dumps(spec.to_dict(), indent=2) + "\n"
     atomic_write(out / "recipe.json", lambda tmp: tmp.write_text(recipe_text, encoding="utf-8"))
@@ -494,6 +525,7 @@ def train_recipe(
         )
     else:
         trainer = Trainer(model, **settings)
+    trainer.run_info = run
     return fit_keeping_best(trainer, train, val, out, epochs=spec.epochs, batch_size=spec.batch_size,
                             resume=resume, progress=progress, callbacks=callbacks)
 

@@ -22,11 +22,12 @@ from .._io import atomic_write
 from .._device import channels_last_suits, resolve_device
 from ..data.augment import BatchAugment, get_augment
 from ..data.dataset import FaceDataset
+from ..errors import TrainingDivergedError
 from ..inference import face_logits
 from ..metrics import classification_report, confusion_matrix, logits_report
 from ..transforms import FaceTransform
 from . import _distributed, optim
-from .checkpoint import check_checkpoint_model, read_checkpoint
+from .checkpoint import check_checkpoint_model, check_checkpoint_run, read_checkpoint
 from .callbacks import Callback, CallbackList, ProgressBar, interactive
 from .history import History
 
@@ -45,7 +46,7 @@ def _as_dataset(data: DataLike, name: str, labels: Sequence[str] | None = None) 
     if isinstance(data, tuple) and len(data) == 2:
         images, targets = data
         targets = torch.as_tensor(targets)
-        count = targets.shape[1] if targets.ndim == 2 else int(targets.max()) + 1
+        count = targets.shape[1] if targets.ndim == 2 else int(targets.max()) + 1 if targets.numel() else 0
         if labels is not None and (count == len(labels) or (targets.ndim == 1 and count < len(labels))):
             return FaceDataset(images, targets, tuple(labels))
         return FaceDataset(images, targets, [str(i) for i in range(count)])
@@ -234,6 +235,10 @@ class Trainer:
         self._train_hard: torch.Tensor | None = None
         self._legacy_loss = _overrides_without(type(self), "compute_loss", "y_pred")
         self._legacy_step = _overrides_without(type(self), "train_step", "indices")
+        self.run_info: dict[str, Any] = {}
+        """What identifies the run, written into every checkpoint (``state["run"]``) and compared
+        on resume by :func:`~facexpr.training.checkpoint.check_checkpoint_run` (``train_recipe``
+        stores the architecture, classes, data fingerprint and settings here)."""
         self._apply_freeze()
 
     # -- properties ---------------------------------------------------------------------------
@@ -581,6 +586,12 @@ class Trainer:
             return self._train_hard[indices.to(self._train_hard.device)].to(targets.device)
         return targets.argmax(1)
 
+    def _check_weights(self) -> None:
+        """Raise :class:`FloatingPointError` if a weight or buffer of the model is NaN or infinite."""
+        for name, tensor in self.unwrapped_model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise FloatingPointError(f"the weights are not finite (first: {name!r})")
+
     def check_loss(self, loss: torch.Tensor) -> None:
         """Raise :class:`FloatingPointError` if ``loss`` is NaN or infinite (on any rank).
 
@@ -658,8 +669,11 @@ class Trainer:
             The history of every epoch run so far.
 
         Raises:
-            FloatingPointError: If the loss becomes NaN or infinite; the last checkpoint
-                written (the end of the previous epoch) is left intact.
+            TrainingDivergedError: (a :class:`FloatingPointError`) If the loss or the weights
+                become NaN or infinite; the last checkpoint written (the end of the previous
+                epoch) is left intact, and no callback sees the diverged epoch, so nothing
+                non-finite is saved.
+            ValueError: If the training or validation data holds no faces.
 
         Example:
             >>> import torch, facexpr
@@ -675,6 +689,13 @@ class Trainer:
         val_ds = self._as_dataset(val, "val") if val is not None else None
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if len(train_ds) == 0:
+            raise ValueError("The training data holds no faces.")
+        if val_ds is not None and len(val_ds) == 0:
+            raise ValueError(
+                "The validation data holds no faces: no epoch could be measured or chosen. Give validation "
+                "faces (more images per class, or a val/ folder), or pass val=None."
+            )
         if _distributed.wants_distributed():
             self.device = _distributed.init_from_env(self.device)
         self._sync_labels(train_ds)
@@ -706,12 +727,13 @@ class Trainer:
             started = time.perf_counter()
             try:
                 logs = self._train_epoch(train_ds, batch_size, epoch, callback_list)
+                self._check_weights()  # before validation, callbacks and checkpoints see them
             except FloatingPointError as err:
                 intact = checkpoint is not None and Path(checkpoint).is_file()
                 where = f"; the last good checkpoint '{checkpoint}' is intact" if intact else ""
-                raise FloatingPointError(
-                    f"Training stopped at epoch {epoch + 1}: {err}{where}. Try a lower "
-                    "learning rate or grad_clip."
+                raise TrainingDivergedError(
+                    f"Training stopped at epoch {epoch + 1}: {err}{where}; nothing of this epoch was saved. "
+                    "Try a lower learning rate or grad_clip."
                 ) from None
             if val_ds is not None:
                 val_logs = self._evaluate_logs(val_ds, max(256, batch_size))
@@ -780,6 +802,8 @@ class Trainer:
             True
         """
         ds = self._as_dataset(data, "data")
+        if len(ds) == 0:
+            raise ValueError("Nothing to evaluate: the data holds no faces.")
         config = getattr(self.unwrapped_model, "config", None)
         labels = getattr(config, "labels", ds.classes)
         votes = ds.targets if ds.soft else getattr(ds, "votes", None)
@@ -855,6 +879,8 @@ class Trainer:
                 "python": repr(random.getstate()),
             },
             "seed": self.seed,
+            "classes": list(getattr(getattr(self.unwrapped_model, "config", None), "labels", ()) or ()),
+            "run": dict(self.run_info),
         }
         return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
@@ -866,7 +892,8 @@ class Trainer:
         Raises:
             FileNotFoundError: If ``path`` does not exist.
             CheckpointError: If the file is truncated or corrupt, is not a facexpr checkpoint,
-                or holds the weights of another architecture or number of classes.
+                holds the weights of another architecture or number of classes, was trained on
+                other class names, or its :attr:`run_info` differs from this trainer's.
             ValueError: If it was written by a run of another length whose learning-rate
                 schedule depends on that length.
 
@@ -879,6 +906,8 @@ class Trainer:
         path = Path(path)
         state = read_checkpoint(path, self.device)
         check_checkpoint_model(path, state, self.unwrapped_model)
+        labels = getattr(getattr(self.unwrapped_model, "config", None), "labels", None)
+        check_checkpoint_run(path, state, {"classes": list(labels)} if labels else {})
         planned = state.get("epochs")  # absent from checkpoints of facexpr 0.1.0
         if planned and self.epochs and planned != self.epochs and self.scheduler_name in ("cosine", "onecycle", "step"):
             raise ValueError(
