@@ -1,0 +1,57 @@
+"""``FaceClassifier``: what inference needs from a model, whatever runs it.
+
+:class:`~facexpr.models.FaceModel` (PyTorch) and :class:`~facexpr.models.ORTFaceModel`
+(ONNX Runtime) both satisfy it; :func:`facexpr.predict`, :meth:`FaceModel.predict
+<facexpr.models.FaceModel.predict>`, the photo engine, video, webcam and Ray accept either.
+Training needs a :class:`~facexpr.models.FaceModel`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..transforms import FaceTransform
+    from ._config import ModelConfig
+
+__all__ = ["FaceClassifier"]
+
+
+@runtime_checkable
+class FaceClassifier(Protocol):
+    """A face classifier as inference sees it: metadata, preprocessing and logits.
+
+    Attributes:
+        config: The model's :class:`~facexpr.models.ModelConfig` (labels, input size,
+            mean/std, ``crop_pct``, temperature).
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.models import FaceClassifier
+        >>> isinstance(facexpr.load("simple", pretrained=False), FaceClassifier)
+        True
+        >>> isinstance(facexpr.load("simple", backend="onnxruntime"), FaceClassifier)
+        True
+    """
+
+    config: ModelConfig
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, indexed by output position."""
+        ...
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes."""
+        ...
+
+    def transforms(self) -> FaceTransform:
+        """The preprocessing that turns a face image into the model's input."""
+        ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``N x num_classes`` for a normalised batch ``N x C x H x W``."""
+        ...
