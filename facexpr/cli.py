@@ -30,7 +30,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import load
     from .photos import is_photo
 
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)
     if args.classes is not None:
         from .inference import select_classes
 
@@ -168,7 +168,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from .video import process_video, video_info
 
     source: str | int = int(args.source) if args.source.isdigit() else args.source
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)
     info = video_info(source)
     total = None
     if info.frames > 0:
@@ -197,7 +197,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     from .models import load
     from .webcam import run_webcam
 
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)
     camera: str | int = int(args.camera) if args.camera.isdigit() else args.camera
     frames = run_webcam(camera, model=model, detector=_detector(args.detector), every=args.every,
                         smoothing=args.smoothing, window=not args.no_window, max_frames=args.max_frames)
@@ -344,8 +344,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    path = export(args.model, args.out, format=args.format, opset=args.opset)
-    print(f"Exported {args.model} ({args.format}) to {path}")
+    path = export(args.model, args.out, format=args.format, opset=args.opset, precision=args.precision)
+    print(f"Exported {args.model} ({args.format}, {args.precision}) to {path}")
     return 0
 
 
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         ('predict', ['face.jpg'], 'vgg8_bn.ferplus', 3)
     """
     from . import __version__
+    from .models import PRECISIONS
     from .models._registry import DEFAULT_MODEL
 
     parser = _Parser(
@@ -452,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "8-class FER+ model) or names separated by commas")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")
     p.add_argument("--csv", metavar="FILE", type=_output_file, default=None, help="write one row per face to this CSV file (instead of printing a table)")
     p.add_argument("--save", metavar="PATH", default=None,
@@ -478,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.set_defaults(func=_cmd_video)
 
     p = sub.add_parser(
@@ -493,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, yunet, dlib, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.set_defaults(func=_cmd_webcam)
 
     p = sub.add_parser("models", parents=[debug_flag], help="list the models with their size and accuracy")
@@ -577,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--out", required=True, type=_output_file, help="output file, e.g. better.onnx")
     p.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset version")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                   help="fp32: the float graph; int8: the statically quantized graph that facexpr runs on "
+                   "CPUs (ONNX only) (default: fp32)")
     p.set_defaults(func=_cmd_export)
     return parser
 

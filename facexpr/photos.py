@@ -56,7 +56,7 @@ from .transforms import (
 )
 
 if TYPE_CHECKING:
-    from .models import FaceModel
+    from .models import FaceClassifier
 
 __all__ = [
     "CROP_MAX_SIDE",
@@ -162,7 +162,7 @@ class _Pipeline:
     """
 
     def __init__(
-        self, model: FaceModel, detector: DetectorLike | None = "auto", *, batch_size: int, tta: bool,
+        self, model: FaceClassifier, detector: DetectorLike | None = "auto", *, batch_size: int, tta: bool,
         detect: bool | None = True, crop_limit: int | None = None, classes: Sequence[str] | None = None,
     ) -> None:
         if batch_size < 1:
@@ -245,7 +245,7 @@ def _int_box(box: np.ndarray) -> tuple[int, int, int, int]:
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def _resolve_model(model: str | os.PathLike | FaceModel, device: str | torch.device | None) -> FaceModel:
+def _resolve_model(model: str | os.PathLike | FaceClassifier, device: str | torch.device | None) -> FaceClassifier:
     if isinstance(model, (str, os.PathLike)):
         from .models import load
 
@@ -259,7 +259,7 @@ def _resolve_model(model: str | os.PathLike | FaceModel, device: str | torch.dev
 def predict(
     x: ImageInput | Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -336,7 +336,7 @@ def predict(
 def predict_photos(
     images: Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -384,7 +384,7 @@ def predict_photos(
 def predict_photo(
     image: ImageInput,
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -572,7 +572,7 @@ class PredictionStream(Iterator[ImageResult]):
 def predict_iter(
     images: Iterable[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -625,7 +625,7 @@ def predict_folder(
     folder: str | os.PathLike,
     *,
     recursive: bool = False,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,

@@ -63,6 +63,7 @@ __all__ = [
     "int8_graph",
     "int8_supported",
     "quantize_onnx",
+    "write_int8_files",
     "resolve_runner",
     "weights_sha256",
 ]
@@ -332,6 +333,43 @@ def quantize_onnx(model: FaceModel, out: str | os.PathLike) -> Path:
         onnx.save_model(proto, str(tmp))
 
     return atomic_write(out, write)
+
+
+def write_int8_files(model: FaceModel, folder: str | os.PathLike) -> Path:
+    """Write ``model``'s int8 twin beside its weights: ``model.int8.onnx`` and ``int8.json``.
+
+    ``int8.json`` records the sha256 of the weights the twin was built from (see
+    :func:`weights_sha256`), the calibration, the sha256 of the ONNX file and the versions
+    that built it. This is how the official weights ship their twins
+    (``facexpr/weights/<name>/``), found by :func:`int8_graph` whatever name the weights
+    are loaded by.
+
+    Returns:
+        The path of ``model.int8.onnx``.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.models._int8 import write_int8_files
+        >>> write_int8_files(facexpr.load("simple"), "facexpr/weights/simple")  # doctest: +SKIP
+        PosixPath('facexpr/weights/simple/model.int8.onnx')
+    """
+    import onnxruntime
+
+    from .._version import __version__
+
+    folder = Path(folder)
+    path = quantize_onnx(model, folder / INT8_FILE)
+    record = {
+        "weights_sha256": weights_sha256(model),
+        "calibration": _calibration_record(model),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "built_with": {"facexpr": __version__, "torch": torch.__version__.split("+")[0],
+                       "onnxruntime": onnxruntime.__version__},
+        "format": "ONNX, QDQ: int8 weights per output channel, int8 activations (MinMax over the calibration faces)",
+    }
+    atomic_write(folder / INT8_JSON, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
+    _shipped_index.cache_clear()
+    return path
 
 
 def int8_cache_path(model: FaceModel, sha: str | None = None) -> Path:

@@ -146,6 +146,14 @@ class Trainer:
         optim.check_scheduler(scheduler)
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
+        from ..models import FaceModel
+
+        if not isinstance(model, FaceModel):
+            raise TypeError(
+                f"Trainer trains a facexpr FaceModel (facexpr.load(name) or a registered architecture), got "
+                f"{type(model).__name__}; an ONNX Runtime model only predicts: load it with "
+                "facexpr.load(..., backend='torch')."
+            )
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError(
                 f"{type(model).__name__} has no trainable parameters (an ONNX Runtime model cannot be trained); "
