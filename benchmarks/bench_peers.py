@@ -75,6 +75,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import facexpr  # noqa: E402
 from facexpr.detection import YuNetDetector, box_iou  # noqa: E402
 from facexpr.errors import WeightsNotAvailableError  # noqa: E402
+from facexpr.models import DEFAULT_MODEL  # noqa: E402
 from facexpr.transforms import to_rgb_uint8  # noqa: E402
 
 import bench_generalization  # noqa: E402  (Given, the checked ExpW labels, Wilson, paired bootstrap)
@@ -296,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yunet", type=Path,
                         default=SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.onnx",
                         help="YuNet .onnx file")
-    parser.add_argument("--models", default="better.ferplus,vgg8_bn",
-                        help="comma-separated facexpr models (default: better.ferplus,vgg8_bn)")
+    parser.add_argument("--models", default=f"{DEFAULT_MODEL},{DEFAULT_MODEL}@fp32",
+                        help="facexpr models, comma-separated; NAME@fp32 or NAME@int8 fixes the precision "
+                        "(default: the default model as loaded, int8 on CPUs with VNNI/AMX, and in fp32)")
     parser.add_argument("--fer-python", type=Path, default=DEFAULT_FER_PYTHON,
                         help=f"Python of fer's environment (default: {DEFAULT_FER_PYTHON})")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 1),
@@ -325,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     tools: list[Tool] = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
-            tools.append(Tool(name, facexpr.load(name, device="cpu")))
+            model_name, _, precision = name.partition("@")  # "NAME@fp32": that precision (default: auto)
+            tools.append(Tool(name, facexpr.load(model_name, device="cpu", precision=precision or "auto")))
         except WeightsNotAvailableError:
             print(f"skipping {name}: no weights", file=sys.stderr)
     if not tools:
