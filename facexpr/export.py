@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write
-from .models import FaceModel, ORTFaceModel, load, quantize_onnx
+from .models import FaceModel, ORTFaceModel, int8_graph, load
 from .models._onnx import config_metadata, write_onnx
 
 __all__ = ["export", "EXPORT_FORMATS", "read_onnx_config"]
@@ -37,8 +37,8 @@ def export(
         format: ``"onnx"`` (needs ``pip install facexpr[export]``) or ``"torchscript"``.
         opset: ONNX opset version (default: the exporter's).
         precision: ``"fp32"`` (default), or ``"int8"`` for the statically quantized graph
-            that facexpr runs on CPUs (:func:`~facexpr.models.quantize_onnx`; ONNX only,
-            the exporter's opset).
+            that facexpr runs on CPUs (the one shipped with the weights, else built by
+            :func:`~facexpr.models.quantize_onnx`; ONNX only, the exporter's opset).
 
     Returns:
         The written file.
@@ -72,8 +72,10 @@ def export(
     size = model.config.input_size
     example = torch.zeros(2, model.config.in_chans, size, size)
     out = Path(out)
-    if precision == "int8":
-        return quantize_onnx(model, out)
+    if precision == "int8":  # the twin facexpr runs: shipped with the weights, cached, or built now
+        graph = int8_graph(model)
+        data = graph if isinstance(graph, bytes) else Path(graph).read_bytes()
+        return atomic_write(out, lambda tmp: tmp.write_bytes(data))
     if format == "onnx":
         return write_onnx(model, out, opset=opset)
 

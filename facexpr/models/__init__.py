@@ -13,7 +13,7 @@ from ._base import FaceModel
 from ._builder import load
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 from ._int8 import (
-    INT8_FEATURES, PRECISIONS, calibration_faces, check_precision, cpu_int8_features, int8_supported, quantize_onnx,
+    INT8_FEATURES, PRECISIONS, calibration_faces, check_precision, cpu_int8_features, int8_graph, int8_supported, quantize_onnx,
     resolve_runner, weights_sha256,
 )
 from ._onnx import BACKENDS, ORTFaceModel, onnx_cache_path
@@ -46,6 +46,7 @@ __all__ = [
     "check_precision",
     "cpu_int8_features",
     "get_model_entry",
+    "int8_graph",
     "int8_supported",
     "list_models",
     "load",
