@@ -173,7 +173,7 @@ def test_the_same_inference_contract_for_every_runtime(kind: str, cache: Path, t
         model.predict_proba([EXAMPLE_FACE], classes=["joy"])
     # the photo engine (facexpr.predict) and the inference functions take it as it is
     crop = facexpr.predict(EXAMPLE_FACE, model=model, detect=False)
-    assert [f.label for f in crop.faces] == ["happy"]
+    assert [f.label for f in crop] == ["happy"] and crop[0].box == (0, 0, 125, 125)
     from facexpr.inference import predict_faces, predict_proba
 
     torch.testing.assert_close(predict_proba(model, [EXAMPLE_FACE]), model.predict_proba([EXAMPLE_FACE]))
