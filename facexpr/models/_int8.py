@@ -264,15 +264,21 @@ def _calibration_record(model: FaceModel) -> dict[str, Any]:
     return json.loads(_calibration_key(model))
 
 
-def quantize_onnx(model: FaceModel, out: str | os.PathLike) -> Path:
+def quantize_onnx(model: FaceModel, out: str | os.PathLike, *, faces: torch.Tensor | None = None) -> Path:
     """Build the int8 twin of ``model`` as an ONNX file (written atomically).
 
     The float32 model is exported with :func:`facexpr.export.export`, pre-processed
     (shape inference, BatchNorm folded into the convolutions) and quantized with
     :func:`onnxruntime.quantization.quantize_static`: QDQ format, int8 weights per output
-    channel, int8 activations whose ranges are the minimum and maximum seen on
-    :func:`calibration_faces` (prepared as the model's own view of a face). The file's
-    metadata holds facexpr's config, the weights' sha256 and the calibration.
+    channel, int8 activations whose ranges are the minimum and maximum seen on the
+    calibration faces (prepared as the model's own view of a face). The file's metadata
+    holds facexpr's config, the weights' sha256 and the calibration.
+
+    Args:
+        model: The float32 model.
+        out: The file to write.
+        faces: Calibration faces, ``uint8`` ``N x 1 x H x W`` (e.g. some of your training
+            faces); default: :func:`calibration_faces`, what facexpr's own twins use.
 
     Raises:
         ImportError: If ``onnx``, ``onnxscript`` or ``onnxruntime`` is missing; the message
@@ -300,7 +306,13 @@ def quantize_onnx(model: FaceModel, out: str | os.PathLike) -> Path:
 
     source = copy.deepcopy(model).to("cpu", torch.float32).eval()
     transform = source.transforms()
-    calibration = transform.center_crop(transform.normalize(calibration_faces(CALIBRATION_SIZE, transform.size)))
+    given = faces is not None
+    faces = faces if given else calibration_faces(CALIBRATION_SIZE, transform.size)
+    if faces.dtype != torch.uint8 or faces.ndim != 4 or tuple(faces.shape[2:]) != (transform.size, transform.size):
+        raise ValueError(f"faces must be uint8 N x 1 x {transform.size} x {transform.size}, got "
+                         f"{faces.dtype} {tuple(faces.shape)}.")
+    calibration = transform.center_crop(transform.normalize(faces))
+    calibration_text = f"{len(faces)} faces given to quantize_onnx" if given else _calibration_key(source)
     batches = [{"input": np.ascontiguousarray(calibration[i : i + 64].numpy())} for i in range(0, len(calibration), 64)]
 
     class Reader(CalibrationDataReader):
@@ -327,7 +339,7 @@ def quantize_onnx(model: FaceModel, out: str | os.PathLike) -> Path:
         del proto.metadata_props[:]
         for key, value in (("facexpr_config", config_metadata(source)), ("labels", json.dumps(list(source.labels))),
                            ("facexpr_precision", "int8"), ("weights_sha256", sha),
-                           ("calibration", _calibration_key(source))):
+                           ("calibration", calibration_text)):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save_model(proto, str(tmp))
