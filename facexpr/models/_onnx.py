@@ -288,7 +288,7 @@ class ORTFaceModel:
         Example:
             >>> import facexpr
             >>> facexpr.load("better", backend="onnxruntime").transforms()
-            FaceTransform(size=48, mean=(0.5,), std=(0.5,), crop_pct=1)
+            FaceTransform(size=48, mean=(0.5,), std=(0.5,), crop_pct=0.958333)
         """
         from ..transforms import FaceTransform
 
