@@ -154,9 +154,12 @@ def test_the_cli_and_ray_pass_the_precision_on(capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_model_ships_its_twin(name: str, cache: Path) -> None:
     folder = shipped_weights_dir(name)
+    rebuild = (f"rebuild it: python -c \"import facexpr; from facexpr.models import write_int8_files; "
+               f"write_int8_files(facexpr.load('{name}', device='cpu'), 'facexpr/weights/{name}')\"")
+    assert (folder / "int8.json").is_file() and (folder / "model.int8.onnx").is_file(), f"no int8 twin; {rebuild}"
     record = json.loads((folder / "int8.json").read_text(encoding="utf-8"))
     model = facexpr.load(name, device="cpu")
-    assert record["weights_sha256"] == weights_sha256(model)
+    assert record["weights_sha256"] == weights_sha256(model), f"the twin is of other weights; {rebuild}"
     assert record["calibration"]["calibration"] == _int8.CALIBRATION
     import hashlib
 

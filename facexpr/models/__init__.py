@@ -14,7 +14,7 @@ from ._builder import load
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
 from ._int8 import (
     INT8_FEATURES, PRECISIONS, calibration_faces, check_precision, cpu_int8_features, int8_graph, int8_supported, quantize_onnx,
-    resolve_runner, weights_sha256,
+    resolve_runner, weights_sha256, write_int8_files,
 )
 from ._onnx import BACKENDS, ORTFaceModel, onnx_cache_path
 from ._protocol import FaceClassifier
@@ -58,4 +58,5 @@ __all__ = [
     "resolve_runner",
     "to_memory_format",
     "weights_sha256",
+    "write_int8_files",
 ]

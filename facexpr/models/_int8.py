@@ -361,7 +361,7 @@ def write_int8_files(model: FaceModel, folder: str | os.PathLike) -> Path:
 
     Example:
         >>> import facexpr
-        >>> from facexpr.models._int8 import write_int8_files
+        >>> from facexpr.models import write_int8_files
         >>> write_int8_files(facexpr.load("simple"), "facexpr/weights/simple")  # doctest: +SKIP
         PosixPath('facexpr/weights/simple/model.int8.onnx')
     """
