@@ -409,6 +409,12 @@ def int8_graph(model: FaceModel, *, cache: bool = True) -> str | bytes:
 
     Raises:
         ImportError: If a build is needed and the ``export`` extra is missing.
+
+    Example:
+        >>> import facexpr
+        >>> from facexpr.models import int8_graph
+        >>> print(int8_graph(facexpr.load("simple", device="cpu")))  # doctest: +ELLIPSIS
+        /.../facexpr/weights/simple/model.int8.onnx
     """
     sha = weights_sha256(model)
     shipped = _shipped_index().get(sha + "\0" + json.dumps(_calibration_record(model)))

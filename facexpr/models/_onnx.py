@@ -227,6 +227,13 @@ class ORTFaceModel:
             precision: What the graph computes in, ``"fp32"`` or ``"int8"``.
             num_threads: ONNX Runtime's intra-op threads (default: ``torch.get_num_threads()``,
                 which follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.models import ORTFaceModel, int8_graph
+            >>> model = facexpr.load("simple", device="cpu")
+            >>> ORTFaceModel.from_graph(int8_graph(model), model.config, precision="int8")
+            ORTFaceModel(architecture='simple', num_classes=7, backend='onnxruntime', precision='int8')
         """
         check_backend("onnxruntime", needs_exporter=False)
         import onnxruntime
@@ -274,12 +281,24 @@ class ORTFaceModel:
 
     @property
     def num_classes(self) -> int:
-        """Number of output classes."""
+        """Number of output classes.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("vgg8_bn.ferplus", backend="onnxruntime").num_classes
+            8
+        """
         return self.config.num_classes
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Class names, indexed by output position."""
+        """Class names, indexed by output position.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("vgg8_bn.ferplus", backend="onnxruntime").labels[-1]
+            'contempt'
+        """
         return self.config.labels
 
     def transforms(self) -> FaceTransform:

@@ -40,16 +40,35 @@ class FaceClassifier(Protocol):
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Class names, indexed by output position."""
+        """Class names, indexed by output position.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("simple", backend="onnxruntime").labels[:2]
+            ('angry', 'disgust')
+        """
         ...
 
     @property
     def num_classes(self) -> int:
-        """Number of output classes."""
+        """Number of output classes.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("vgg8_bn.ferplus", backend="onnxruntime").num_classes
+            8
+        """
         ...
 
     def transforms(self) -> FaceTransform:
-        """The preprocessing that turns a face image into the model's input."""
+        """The preprocessing that turns a face image into the model's input.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> facexpr.load("simple", backend="onnxruntime").transforms()(EXAMPLE_FACE).shape
+            torch.Size([1, 48, 48])
+        """
         ...
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
