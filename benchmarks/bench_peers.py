@@ -308,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (default: 3)")
     parser.add_argument("--limit", type=int, default=None,
                         help="N FER2013 crops (evenly spread) and the first N ExpW photos (default: all)")
+    parser.add_argument("--photo-limit", type=int, default=None,
+                        help="the first N ExpW photos only (default: --limit's N, else all), e.g. for a run "
+                        "about throughput")
     parser.add_argument("--resamples", type=int, default=10000, help="paired-bootstrap resamples (default: 10000)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) to this file")
     args = parser.parse_args(argv)
@@ -385,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # -- ExpW: labelled-box crops and whole photos, in chunks through every tool ------------------
         labels = bench_generalization.load_labels(args.expw)
-        names = sorted(labels)[: args.limit] if args.limit else sorted(labels)
+        photo_limit = args.photo_limit if args.photo_limit is not None else args.limit
+        names = sorted(labels)[:photo_limit] if photo_limit else sorted(labels)
         truth_ids: list[int] = []
         groups: list[int] = []
         everyone = ([fer] if fer else []) + tools
