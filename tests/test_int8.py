@@ -28,6 +28,8 @@ from facexpr.models._builder import shipped_weights_dir
 
 from .conftest import FER2013_ROOT, SHARED
 
+pytest.importorskip("onnxruntime", reason="int8 runs in ONNX Runtime (a core dependency on x86-64 only)")
+
 SHIPPED = [name for name in facexpr.list_models(tags=True) if get_model_entry(name).weights is not None
            and get_model_entry(name).weights.shipped and get_model_entry(name).weights.sha256
            and (shipped_weights_dir(name) / "model.safetensors").is_file()]
