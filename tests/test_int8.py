@@ -192,6 +192,28 @@ def test_synthetic_faces_agree_in_int8_and_fp32() -> None:
     assert (fp32 - int8).abs().max() < 0.25 and (fp32 - int8).abs().mean() < 0.02
 
 
+def test_auto_falls_back_to_fp32_once_when_no_twin_can_be_made(monkeypatch: pytest.MonkeyPatch, auto_int8: None,
+                                                                 cache: Path) -> None:
+    torch.manual_seed(0)
+    model = facexpr.load("simple", pretrained=False, device="cpu")  # no shipped twin: one must be built
+    calls = []
+
+    def broken(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(_int8, "quantize_onnx", broken)
+    with pytest.warns(UserWarning, match=r"Running in float32: .*RuntimeError: exporter exploded"):
+        assert model.inference_model() is model
+    assert model.inference_model() is model and calls == [1]  # not tried again for the same weights
+    with pytest.raises(RuntimeError, match="exporter exploded"):
+        model.inference_model("int8")  # asked for int8: the error itself
+    with torch.no_grad():
+        model.get_classifier().bias.add_(1.0)
+    model.inference_model()  # other weights: tried again
+    assert len(calls) == 3
+
+
 def test_a_model_with_its_twin_pickles_and_copies_without_it() -> None:
     model = facexpr.load("simple", device="cpu")
     model.inference_model("int8")

@@ -468,7 +468,7 @@ def int8_twin(model: FaceModel) -> ORTFaceModel:
 
     key = _twin_key(model)
     held = model.__dict__.get("_int8_twin")
-    if held is not None and key is not None and held[0] == key:
+    if held is not None and key is not None and held[0] == key and held[1] is not None:
         return held[1]
     model.__dict__["_int8_twin"] = None
     was_training = model.training
@@ -492,8 +492,8 @@ def resolve_runner(model: FaceClassifier, precision: str | None = None) -> FaceC
 
     Returns:
         The model (``"fp32"``; ``"auto"`` on a GPU, on a CPU that :func:`int8_supported`
-        refuses, or when the twin cannot be built, with one warning saying why), or its int8
-        twin, an :class:`~facexpr.models.ORTFaceModel`.
+        refuses, or when the twin cannot be built, with one warning saying why and no new try
+        until the weights change), or its int8 twin, an :class:`~facexpr.models.ORTFaceModel`.
 
     Raises:
         ValueError: ``precision`` is unknown, or ``"int8"`` for a model on a GPU.
@@ -531,9 +531,18 @@ def resolve_runner(model: FaceClassifier, precision: str | None = None) -> FaceC
         return int8_twin(model)
     if not int8_supported():
         return model
+    held = model.__dict__.get("_int8_twin")
+    if held is not None and held[1] is None and held[0] is not None and held[0] == _twin_key(model):
+        return model  # the twin of these weights could not be made: float32, without trying again
     try:
         return int8_twin(model)
     except ImportError as err:
+        model.__dict__["_int8_twin"] = (_twin_key(model), None)
         _warn_once(f"import:{err}", f"Running in float32: {err}. Pass precision='fp32' to silence this.")
-        return model
+    except Exception as err:  # noqa: BLE001  (auto must not break predictions: say why, run float32)
+        model.__dict__["_int8_twin"] = (_twin_key(model), None)
+        _warn_once(f"build:{type(err).__name__}:{err}",
+                   f"Running in float32: the int8 twin of this {type(model).__name__} could not be made "
+                   f"({type(err).__name__}: {err}). precision='int8' shows the error; precision='fp32' silences this.")
+    return model
 
