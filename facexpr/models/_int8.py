@@ -8,7 +8,7 @@ ranges calibrated on :func:`calibration_faces`), run by an ONNX Runtime session.
 
 * **Which CPUs** (:func:`int8_supported`): an x86-64 CPU with an integer dot-product
   instruction, AVX-512 VNNI, AVX-VNNI or AMX-INT8 (:data:`INT8_FEATURES`), as
-  :func:`torch.cpu.get_capabilities` (or, with torch < 2.9, ``/proc/cpuinfo``) reports it,
+  :func:`torch.cpu.get_capabilities` (or, with a torch that lacks it, ``/proc/cpuinfo``) reports it,
   and ``onnxruntime`` importable. It is a rule about the instruction set, never a timing.
   Other CPUs (ARM, older x86) and GPUs run the PyTorch model as it is.
 * **Where the twin comes from** (:func:`int8_graph`): the official weights ship theirs
@@ -120,7 +120,7 @@ def _proc_cpuinfo_flags() -> set[str]:
 def cpu_int8_features() -> tuple[str, ...]:
     """The :data:`INT8_FEATURES` this machine's CPU has (empty on ARM, older x86 or when unknown).
 
-    Read from :func:`torch.cpu.get_capabilities` (torch >= 2.9), else from ``/proc/cpuinfo``
+    Read from :func:`torch.cpu.get_capabilities` (where this torch has it), else from ``/proc/cpuinfo``
     (Linux), else nothing is assumed.
 
     Example:
@@ -176,7 +176,7 @@ def calibration_faces(n: int = CALIBRATION_SIZE, size: int = 48, seed: int = 0) 
     time, with gamma 0.5-2, contrast 0.5-1.5, brightness +-0.2 and Gaussian noise up to
     0.05. The same ``seed`` gives the same faces on every machine. On FER2013 val, twins of
     ``vgg8_bn.ferplus`` calibrated on these and on 512 FER2013 training faces agree with the
-    float32 model on 99.1% and 99.3% of the labels (``docs/benchmarks/int8.md``).
+    float32 model on 99.28% and 99.25% of the labels (``docs/benchmarks/int8.md``).
 
     Example:
         >>> faces = calibration_faces(8)
