@@ -205,5 +205,5 @@ def test_fingerprint_covers_every_tensor() -> None:
 def test_the_trainer_refuses_an_onnx_runtime_model(cache: Path) -> None:
     from facexpr.training import Trainer
 
-    with pytest.raises(TypeError, match=r"Trainer trains a facexpr FaceModel.*got ORTFaceModel.*backend='torch'"):
+    with pytest.raises(TypeError, match=r"Trainer trains a torch\.nn\.Module .*got ORTFaceModel.*backend='torch'"):
         Trainer(facexpr.load("simple", backend="onnxruntime"))
