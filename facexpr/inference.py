@@ -23,10 +23,12 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
+from .models import resolve_runner
 from .transforms import FaceTransform, ImageInput, describe_input, faces_from_items
 
 if TYPE_CHECKING:
-    from .models import FaceModel
+    from .models import FaceClassifier
+    from .transforms import FaceTransform
 
 __all__ = [
     "as_batch", "face_logits", "is_single", "predict_faces", "predict_proba", "prediction_from_row", "read_ahead",
@@ -126,14 +128,21 @@ def select_classes(
 
 @torch.inference_mode()
 def predict_proba(
-    model: FaceModel,
+    model: FaceClassifier,
     x: ImageInput | Sequence[ImageInput],
     *,
     batch_size: int = 256,
     tta: bool = False,
     classes: Sequence[str] | None = None,
+    precision: str | None = None,
 ) -> torch.Tensor:
     """Return class probabilities ``N x num_classes`` (CPU, float32) for face crops.
+
+    ``model`` is a :class:`~facexpr.models.FaceModel` or any
+    :class:`~facexpr.models.FaceClassifier` (an :class:`~facexpr.models.ORTFaceModel`). A
+    ``FaceModel`` on a CPU runs through its int8 twin where the CPU qualifies
+    (:meth:`~facexpr.models.FaceModel.inference_model`); ``precision`` (``"auto"``,
+    ``"int8"``, ``"fp32"``; default: the model's ``precision``) chooses for this call.
 
     Logits are divided by the model's calibrated ``config.temperature`` before the softmax.
     With ``tta=True`` the probabilities are averaged over each face's test-time views: the
@@ -164,6 +173,7 @@ def predict_proba(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if classes is not None:
         select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
+    runner = resolve_runner(model, precision)
     transform = model.transforms()
     batch = as_batch(x)
     if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:
@@ -171,7 +181,8 @@ def predict_proba(
     else:  # decode each batch of images while the model runs on the previous one
         chunks = read_ahead(partial(faces_from_items, batch[start : start + batch_size], transform.size, start=start)
                              for start in range(0, len(batch), batch_size))
-    logits = torch.cat([face_logits(model, faces, batch_size=batch_size, tta=tta) for faces in chunks], dim=1)
+    logits = torch.cat([face_logits(runner, faces, batch_size=batch_size, tta=tta, transform=transform)
+                        for faces in chunks], dim=1)
     probs = (logits / model.config.temperature).softmax(2).mean(0)
     return select_classes(probs, model.labels, classes)[0]
 
@@ -205,7 +216,7 @@ def read_ahead(tasks: Iterable[Callable[[], _T]]) -> Iterator[_T]:
 
 @torch.inference_mode()
 def face_logits(
-    model: torch.nn.Module,
+    model: FaceClassifier,
     faces: torch.Tensor,
     *,
     batch_size: int = 256,
@@ -245,17 +256,21 @@ def face_logits(
     """
     transform = model.transforms() if transform is None else transform
     run = forward if forward is not None else (lambda inputs, start: model(inputs))
-    device = _device_of(model)
-    was_training = model.training
-    model.eval()
+    module = model if isinstance(model, torch.nn.Module) else None
+    device = _device_of(module) if module is not None else torch.device("cpu")
+    layout = (lambda t: to_memory_format(module, t)) if module is not None else (lambda t: t)
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
     chunks = []
     try:
         for start in range(0, max(faces.shape[0], 1), batch_size):  # one (empty) batch for no faces
-            inputs = to_memory_format(model, transform.normalize(faces[start : start + batch_size].to(device)))
+            inputs = layout(transform.normalize(faces[start : start + batch_size].to(device)))
             views = transform.tta_views(inputs) if tta else [transform.center_crop(inputs)]
-            chunks.append(torch.stack([run(to_memory_format(model, view), start).float().cpu() for view in views]))
+            chunks.append(torch.stack([run(layout(view), start).float().cpu() for view in views]))
     finally:
-        model.train(was_training)
+        if module is not None:
+            module.train(was_training)
     return torch.cat(chunks, dim=1)
 
 
@@ -276,13 +291,14 @@ def _sources(x: object, n: int) -> list[str | None]:
 
 
 def predict_faces(
-    model: FaceModel, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False,
-    classes: Sequence[str] | None = None,
+    model: FaceClassifier, x: ImageInput | Sequence[ImageInput], *, batch_size: int = 256, tta: bool = False,
+    classes: Sequence[str] | None = None, precision: str | None = None,
 ) -> Prediction | list[Prediction]:
     """Classify face crops with ``model``; one :class:`~facexpr.Prediction` per face.
 
     This is :meth:`FaceModel.predict <facexpr.FaceModel.predict>`. The predictions have no
     ``box``; :func:`facexpr.predict` gives each face crop the whole image as its box.
+    ``precision`` as in :func:`predict_proba`.
 
     Returns:
         A single :class:`~facexpr.Prediction` for a single image, else a list in input order.
@@ -297,7 +313,7 @@ def predict_faces(
         >>> [p.label for p in predict_faces(model, [EXAMPLE_FACE, EXAMPLE_FACE])]
         ['happy', 'happy']
     """
-    probs = predict_proba(model, x, batch_size=batch_size, tta=tta, classes=classes)
+    probs = predict_proba(model, x, batch_size=batch_size, tta=tta, classes=classes, precision=precision)
     labels = tuple(classes) if classes is not None else model.labels
     sources = _sources(x, probs.shape[0])
     results = [prediction_from_row(labels, row, source=source) for row, source in zip(probs.tolist(), sources)]

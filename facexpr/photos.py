@@ -53,7 +53,7 @@ from .results import ImageResult, Prediction
 from .transforms import ImageInput, describe_input, image_size
 
 if TYPE_CHECKING:
-    from .models import FaceModel
+    from .models import FaceClassifier
 
 __all__ = [
     "CROP_MAX_SIDE",
@@ -100,7 +100,7 @@ def is_photo(x: object, detect: bool | None = None, *, input_size: int = 48) -> 
 def predict(
     x: ImageInput | Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -182,7 +182,7 @@ def _deprecated(name: str, replacement: str) -> None:
 def predict_photos(
     images: Sequence[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -231,7 +231,7 @@ def predict_photos(
 def predict_photo(
     image: ImageInput,
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
     tta: bool = False,
@@ -420,7 +420,7 @@ class PredictionStream(Iterator[ImageResult]):
 def predict_iter(
     images: Iterable[ImageInput],
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,
@@ -473,7 +473,7 @@ def predict_folder(
     folder: str | os.PathLike,
     *,
     recursive: bool = False,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detect: bool | None = None,
     detector: DetectorLike = "auto",
     batch_size: int = 256,

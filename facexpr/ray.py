@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import ray.data
     import torch
 
-    from .models import FaceModel
+    from .models import FaceClassifier
 
 __all__ = ["Predictor", "read_image_paths"]
 
@@ -134,6 +135,10 @@ class Predictor:
         classes: Answer in these classes only, renormalised (the ``p_`` columns follow them).
         device: Device for a model loaded by name (default: the best one the worker has; ask
             Ray for GPUs with ``map_batches(..., num_gpus=1)``).
+        precision: How a PyTorch model predicts on a CPU: ``"auto"`` (int8 where the worker's
+            CPU qualifies), ``"int8"`` or ``"fp32"``; default: ``"auto"`` for a model loaded
+            by name, the model's own ``precision`` for a loaded one (see
+            :meth:`FaceModel.inference_model <facexpr.models.FaceModel.inference_model>`).
         on_error: What to do with an unreadable image: ``"warn"`` (skip it with a warning),
             ``"skip"`` (silently) or ``"raise"`` (fail the batch, and so the job).
 
@@ -156,7 +161,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+        model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
         *,
         path_column: str = "path",
         bytes_column: str = "bytes",
@@ -166,14 +171,22 @@ class Predictor:
         tta: bool = False,
         classes: Sequence[str] | None = None,
         device: str | torch.device | None = None,
+        precision: str | None = None,
         on_error: OnError = "warn",
     ) -> None:
         if on_error not in ("warn", "skip", "raise"):
             raise ValueError(f"on_error must be 'warn', 'skip' or 'raise', got {on_error!r}.")
+        from .models import FaceModel, check_precision
+
+        if precision is not None:
+            check_precision(precision)
         if isinstance(model, (str, os.PathLike)):
             from .models import load
 
-            model = load(model, device=device)
+            model = load(model, device=device, precision=precision or "auto")
+        elif precision is not None and isinstance(model, FaceModel) and model.precision != precision:
+            model = copy.copy(model)  # the same weights, its own precision: the caller's model is left as it is
+            model.precision = precision
         self.model = model
         self.path_column = path_column
         self.bytes_column = bytes_column

@@ -35,7 +35,7 @@ from .engine import PhotoEngine, resolve_model
 from .results import FrameResult, Prediction
 
 if TYPE_CHECKING:
-    from .models import FaceModel
+    from .models import FaceClassifier
 
 __all__ = [
     "VideoInfo",
@@ -172,7 +172,7 @@ def video_info(source: VideoSource) -> VideoInfo:
 def predict_video(
     source: VideoSource,
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.0,
@@ -458,7 +458,7 @@ def process_video(
     *,
     csv_path: str | os.PathLike | None = None,
     save: str | os.PathLike | None = None,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.0,

@@ -24,7 +24,7 @@ from .models._registry import DEFAULT_MODEL
 from .video import VideoSource, predict_video
 
 if TYPE_CHECKING:
-    from .models import FaceModel
+    from .models import FaceClassifier
 
 __all__ = ["run_webcam"]
 
@@ -84,7 +84,7 @@ def _show_window(title: str) -> Callable[[np.ndarray], bool]:
 def run_webcam(
     camera: VideoSource = 0,
     *,
-    model: str | os.PathLike | FaceModel = DEFAULT_MODEL,
+    model: str | os.PathLike | FaceClassifier = DEFAULT_MODEL,
     detector: DetectorLike = "auto",
     every: int = 1,
     smoothing: float = 0.6,

@@ -1,9 +1,11 @@
-"""The ONNX Runtime backend: parity with PyTorch on every shipped model, the export cache, and
-the errors (unknown backend, missing extra, training refused)."""
+"""The ONNX Runtime backend: parity with PyTorch on every shipped model, the same inference
+contract as the PyTorch model (``FaceClassifier``), the export cache, and the errors (unknown
+backend, missing extra, training refused)."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import torch
 
 import facexpr
 from facexpr.assets import EXAMPLE_FACE
-from facexpr.models import BACKENDS, ORTFaceModel, get_model_entry, onnx_cache_path
+from facexpr.models import BACKENDS, FaceClassifier, ORTFaceModel, get_model_entry, onnx_cache_path
 from facexpr.models import _onnx
 
 from .conftest import FER2013_ROOT
@@ -71,13 +73,13 @@ def test_parity_with_pytorch_on_shipped_weights(name: str, cache: Path, faces: t
     assert torch_model.config.crop_pct < 1  # the crop_pct path is the one under test
     for batch_size in (1, 5, 256):  # 13 faces: batches of 1, of 5 (5, 5, 3) and one of 13
         for tta in (False, True):
-            expected = torch_model.predict_proba(faces, batch_size=batch_size, tta=tta)
+            expected = torch_model.predict_proba(faces, batch_size=batch_size, tta=tta, precision="fp32")
             got = ort_model.predict_proba(faces, batch_size=batch_size, tta=tta)
             torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
             got_labels = [p.label for p in ort_model.predict(faces, batch_size=batch_size, tta=tta)]
             assert got_labels == [torch_model.labels[i] for i in expected.argmax(1)]
     single = ort_model.predict(EXAMPLE_FACE)
-    assert single.label == torch_model.predict(EXAMPLE_FACE).label
+    assert single.label == torch_model.predict(EXAMPLE_FACE, precision="fp32").label
     with torch.inference_mode():
         x = torch_model.transforms().normalize(faces)
         torch.testing.assert_close(ort_model(x), torch_model(x), atol=1e-4, rtol=0)
@@ -129,22 +131,53 @@ def test_unwritable_cache_exports_in_memory(tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.mark.slow
-def test_training_and_layer_access_are_refused(cache: Path) -> None:
+def test_it_has_no_training_or_layer_methods_and_none_that_refuse(cache: Path) -> None:
     model = facexpr.load("simple", backend="onnxruntime")
-    assert model.eval() is model and not model.training
-    with pytest.raises(NotImplementedError, match=r"cannot be trained.*backend='torch'"):
-        model.train()
-    assert not model.training
-    assert list(model.parameters()) == []
-    for call in (lambda: model.reset_classifier(3), lambda: model.save_pretrained(cache / "x"),
-                 lambda: model.forward_features(torch.zeros(1, 1, 48, 48)), model.summary):
-        with pytest.raises(NotImplementedError, match="An ONNX Runtime model cannot"):
-            call()
-    assert not (cache / "x").exists()
+    assert not isinstance(model, facexpr.FaceModel) and not isinstance(model, torch.nn.Module)
+    assert isinstance(model, FaceClassifier) and not model.training
+    for name in ("train", "parameters", "reset_classifier", "save_pretrained", "push_to_hub", "forward_features",
+                 "forward_head", "get_classifier", "summary", "state_dict"):
+        assert not hasattr(model, name), name
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(model)
     from facexpr.export import export
 
     with pytest.raises(TypeError, match="already an ONNX Runtime model"):
         export(model, cache / "again.onnx")
+
+
+def _runtime(kind: str) -> FaceClassifier:
+    if kind == "torch":
+        return facexpr.load("better", device="cpu", precision="fp32")
+    if kind == "torch-int8":
+        return facexpr.load("better", device="cpu", precision="int8")
+    return facexpr.load("better", backend="onnxruntime", precision="int8" if kind == "onnxruntime-int8" else "fp32")
+
+
+@pytest.mark.parametrize("kind", ["torch", "torch-int8", "onnxruntime", "onnxruntime-int8"])
+def test_the_same_inference_contract_for_every_runtime(kind: str, cache: Path, tmp_path: Path) -> None:
+    """What inference promises, asked of the PyTorch model and of the ONNX Runtime model alike."""
+    model = _runtime(kind)
+    assert isinstance(model, FaceClassifier)
+    assert model.labels == facexpr.FER2013_LABELS and model.num_classes == 7 and model.config.num_classes == 7
+    x = model.transforms().batch([EXAMPLE_FACE, EXAMPLE_FACE])
+    logits = model(x)
+    assert logits.shape == (2, 7) and logits.dtype == torch.float32
+    single = model.predict(EXAMPLE_FACE)
+    assert single.label == "happy" and single.box is None
+    several = model.predict([EXAMPLE_FACE, EXAMPLE_FACE], batch_size=1, tta=True)
+    assert [p.label for p in several] == ["happy", "happy"]
+    probs = model.predict_proba([EXAMPLE_FACE], classes=["sad", "happy"])
+    assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1) < 1e-5 and probs[0, 1] > probs[0, 0]
+    with pytest.raises(ValueError, match="classes must be distinct names"):
+        model.predict_proba([EXAMPLE_FACE], classes=["joy"])
+    # the photo engine (facexpr.predict) and the inference functions take it as it is
+    crop = facexpr.predict(EXAMPLE_FACE, model=model, detect=False)
+    assert [f.label for f in crop] == ["happy"] and crop[0].box == (0, 0, 125, 125)
+    from facexpr.inference import predict_faces, predict_proba
+
+    torch.testing.assert_close(predict_proba(model, [EXAMPLE_FACE]), model.predict_proba([EXAMPLE_FACE]))
+    assert predict_faces(model, EXAMPLE_FACE).label == "happy"
 
 
 @pytest.mark.slow
@@ -169,8 +202,8 @@ def test_fingerprint_covers_every_tensor() -> None:
     assert _onnx._fingerprint(model) != before
 
 
-def test_the_trainer_refuses_a_model_without_trainable_parameters(cache: Path) -> None:
+def test_the_trainer_refuses_an_onnx_runtime_model(cache: Path) -> None:
     from facexpr.training import Trainer
 
-    with pytest.raises(ValueError, match=r"no trainable parameters .*backend='torch'"):
+    with pytest.raises(TypeError, match=r"Trainer trains a torch\.nn\.Module .*got ORTFaceModel.*backend='torch'"):
         Trainer(facexpr.load("simple", backend="onnxruntime"))

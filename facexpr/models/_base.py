@@ -14,6 +14,7 @@ from ._config import ModelConfig, check_labels, default_labels
 if TYPE_CHECKING:
     from ..results import Prediction
     from ..transforms import FaceTransform, ImageInput
+    from ._protocol import FaceClassifier
 
 __all__ = ["FaceModel"]
 
@@ -42,6 +43,9 @@ class FaceModel(nn.Module):
     architecture: ClassVar[str] = ""
     features: nn.Sequential
     classifier: nn.Sequential
+    precision: str
+    """How predictions run on a CPU: ``"auto"`` (default: int8 where
+    :func:`~facexpr.models.int8_supported`), ``"int8"`` or ``"fp32"``; see :meth:`inference_model`."""
 
     def __init__(self, num_classes: int = 7, labels: Sequence[str] | None = None) -> None:
         super().__init__()
@@ -50,6 +54,7 @@ class FaceModel(nn.Module):
                 raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
             labels = default_labels(num_classes)
         self.config = ModelConfig(architecture=self.architecture, labels=check_labels(labels))
+        self.precision = "auto"
 
     # -- timm's model contract -------------------------------------------------------------
     @property
@@ -270,9 +275,13 @@ class FaceModel(nn.Module):
         return text
 
     def predict(
-        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None,
+        precision: str | None = None,
     ) -> Prediction | list[Prediction]:
         """Classify face crops. See :func:`facexpr.predict` for the inputs accepted.
+
+        On a CPU the faces run through the model's int8 twin where the CPU qualifies (see
+        :meth:`inference_model`); ``precision="fp32"`` runs the PyTorch model itself.
 
         Args:
             x: A face crop or a list (or ``N x C x H x W`` tensor) of them.
@@ -280,6 +289,8 @@ class FaceModel(nn.Module):
             tta: Average each face over its test-time views.
             classes: Answer in these classes only, renormalised (e.g. ``FER2013_LABELS`` for an
                 8-class FER+ model); see :func:`facexpr.inference.select_classes`.
+            precision: ``"auto"``, ``"int8"`` or ``"fp32"`` for this call; default: the
+                model's :attr:`precision`.
 
         Returns:
             One :class:`~facexpr.Prediction` for a single image, a list for a list or a
@@ -300,14 +311,16 @@ class FaceModel(nn.Module):
         # inference names FaceModel in its type hints.
         from ..inference import predict_faces
 
-        return predict_faces(self, x, batch_size=batch_size, tta=tta, classes=classes)
+        return predict_faces(self, x, batch_size=batch_size, tta=tta, classes=classes, precision=precision)
 
     def predict_proba(
-        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None,
+        precision: str | None = None,
     ) -> torch.Tensor:
         """Return calibrated class probabilities, ``N x num_classes`` on the CPU.
 
-        With ``classes``, ``N x len(classes)``: only those columns, renormalised.
+        With ``classes``, ``N x len(classes)``: only those columns, renormalised. ``precision``
+        as in :meth:`predict`.
 
         Example:
             >>> import facexpr
@@ -319,7 +332,45 @@ class FaceModel(nn.Module):
         """
         from ..inference import predict_proba  # lazily, as in predict
 
-        return predict_proba(self, x, batch_size=batch_size, tta=tta, classes=classes)
+        return predict_proba(self, x, batch_size=batch_size, tta=tta, classes=classes, precision=precision)
+
+    def inference_model(self, precision: str | None = None) -> FaceClassifier:
+        """What runs this model's predictions: the model itself, or its int8 twin on a CPU.
+
+        The model stays a trainable float32 network; on a CPU that qualifies
+        (:func:`~facexpr.models.int8_supported`: x86-64 with AVX-512 VNNI, AVX-VNNI or
+        AMX-INT8), ``precision="auto"`` runs predictions through an int8 twin, an
+        :class:`~facexpr.models.ORTFaceModel` on the statically quantized graph. The official
+        weights ship theirs; other weights get theirs built on first use (a few seconds; the
+        ``export`` extra) and cached. It is rebuilt when the weights change (training,
+        ``load_state_dict``, ``reset_classifier``). ``model(x)`` itself, training and export
+        always use the float32 network.
+
+        Args:
+            precision: ``"auto"``, ``"int8"`` (on any CPU) or ``"fp32"``; default: the model's
+                :attr:`precision`.
+
+        Raises:
+            ValueError: Unknown ``precision``, or ``"int8"`` for a model on a GPU.
+
+        Example:
+            >>> import facexpr
+            >>> model = facexpr.load("simple", device="cpu")
+            >>> model.inference_model("fp32") is model
+            True
+            >>> model.inference_model("int8")
+            ORTFaceModel(architecture='simple', num_classes=7, backend='onnxruntime', precision='int8')
+        """
+        from ._int8 import resolve_runner
+
+        return resolve_runner(self, precision)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The module's state for pickling and ``copy.deepcopy``, without the int8 twin (rebuilt on use)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        state = dict(state)
+        state.pop("_int8_twin", None)
+        return state
 
     # -- Hub-style persistence -----------------------------------------------------------------
     def save_pretrained(self, save_directory: str | Path) -> Path:

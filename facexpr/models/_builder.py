@@ -23,6 +23,7 @@ from .._device import channels_last_suits, resolve_device
 from .._io import sha256_file
 from ..errors import ChecksumMismatchError, WeightsNotAvailableError
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig, check_labels, config_error
+from ._int8 import check_precision
 from ._onnx import ORTFaceModel, check_backend
 from ._registry import get_model_entry, list_models
 
@@ -141,7 +142,8 @@ def load(
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
     backend: str = "torch",
-) -> FaceModel:
+    precision: str = "auto",
+) -> FaceModel | ORTFaceModel:
     """Load a model by official name, from a saved folder, or from a Hugging Face Hub repo.
 
     Official names (see :func:`facexpr.list_models`) read the weights shipped inside the
@@ -157,6 +159,12 @@ def load(
 
     The model is returned in ``eval()`` mode on ``device``, its convolution weights stored
     channels-last on CPU and CUDA (faster; the numbers are the same up to float rounding).
+
+    It is always the trainable float32 network. On a CPU, its predictions run in int8 where
+    the CPU has an integer dot-product instruction (x86-64 with AVX-512 VNNI, AVX-VNNI or
+    AMX-INT8; see :meth:`FaceModel.inference_model <facexpr.models.FaceModel.inference_model>`
+    and :func:`~facexpr.models.int8_supported`): ``precision="fp32"`` opts out; GPUs run
+    the model as it is.
 
     With ``backend="onnxruntime"`` (``pip install 'facexpr[onnx]'``) the model is exported to
     ONNX (cached, see :func:`~facexpr.models.onnx_cache_path`) and returned as an
@@ -176,6 +184,10 @@ def load(
         cache_dir: Hub cache folder (default: the standard HF cache).
         token: Hub token for private repositories.
         backend: ``"torch"`` (default) or ``"onnxruntime"`` (CPU only).
+        precision: How predictions run on a CPU: ``"auto"`` (default: int8 where the CPU
+            qualifies), ``"int8"`` or ``"fp32"``; stored as the model's ``precision``. With
+            ``backend="onnxruntime"``, ``"int8"`` opens the int8 graph and ``"auto"`` and
+            ``"fp32"`` the float one.
 
     Returns:
         The model, in eval mode.
@@ -189,6 +201,7 @@ def load(
         ChecksumMismatchError: The weights file's sha256 differs from the pinned one.
         ImportError: ``backend="onnxruntime"`` without onnxruntime installed (the message
             names the extra).
+        ValueError: Unknown ``precision``.
 
     Example:
         >>> import facexpr
@@ -196,8 +209,11 @@ def load(
         >>> model.training
         False
         >>> facexpr.load("better", backend="onnxruntime")
-        ORTFaceModel(architecture='better', num_classes=7, backend='onnxruntime')
+        ORTFaceModel(architecture='better', num_classes=7, backend='onnxruntime', precision='fp32')
+        >>> facexpr.load("better", precision="fp32").precision
+        'fp32'
     """
+    check_precision(precision)
     check_backend(backend)
     if backend != "torch" and device is not None and resolve_device(device).type != "cpu":
         raise ValueError(f"backend={backend!r} runs on the CPU only, got device={device!r}; pass device='cpu' "
@@ -243,8 +259,9 @@ def load(
                 "written by save_pretrained() or a Hugging Face Hub repo id 'user/name'."
             )
     _adapt_head(model, num_classes, labels)
+    model.precision = precision
     if backend == "onnxruntime":
-        return ORTFaceModel.from_model(model.eval())
+        return ORTFaceModel.from_model(model.eval(), precision="int8" if precision == "int8" else "fp32")
     return _place(model, device)
 
 

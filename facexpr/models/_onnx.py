@@ -1,5 +1,5 @@
-"""The ONNX Runtime backend: a :class:`~facexpr.models.FaceModel` whose forward pass runs an
-:class:`onnxruntime.InferenceSession` on the CPU.
+"""The ONNX Runtime backend: :class:`ORTFaceModel`, a :class:`~facexpr.models.FaceClassifier` whose
+forward pass runs an :class:`onnxruntime.InferenceSession` on the CPU.
 
 ``facexpr.load(name, backend="onnxruntime")`` loads the PyTorch model as usual, exports it with
 :func:`facexpr.export.export` (dynamic batch axis) and wraps the session in an
@@ -17,20 +17,26 @@ import copy
 import hashlib
 import io
 import json
+import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .._io import atomic_write
-from ._base import FaceModel
-from ._config import ModelConfig
 
 if TYPE_CHECKING:
     import onnxruntime
+
+    from ._base import FaceModel
+    from ._config import ModelConfig
+
+    from ..results import Prediction
+    from ..transforms import FaceTransform, ImageInput
 
 __all__ = ["BACKENDS", "ORTFaceModel", "check_backend", "onnx_cache_path"]
 
@@ -40,8 +46,13 @@ BACKENDS = ("torch", "onnxruntime")
 _CACHE_FORMAT = "1"
 
 
-def check_backend(backend: str) -> None:
+def check_backend(backend: str, *, needs_exporter: bool = True) -> None:
     """Raise if ``backend`` is unknown, or is ``"onnxruntime"`` and the package is missing.
+
+    Args:
+        backend: ``"torch"`` or ``"onnxruntime"``.
+        needs_exporter: Also check for the exporter's packages (``onnx``, ``onnxscript``);
+            ``False`` when the graph exists already (a shipped or cached int8 twin).
 
     Raises:
         ValueError: If ``backend`` is not one of :data:`BACKENDS`.
@@ -59,9 +70,11 @@ def check_backend(backend: str) -> None:
         raise ValueError(f"Unknown backend {backend!r}. Available: {', '.join(BACKENDS)}.")
     if backend == "onnxruntime":
         try:
-            import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
-            import onnxscript  # noqa: F401
+
+            if needs_exporter:
+                import onnx  # noqa: F401
+                import onnxscript  # noqa: F401
         except ImportError as err:
             raise ImportError(
                 f"backend='onnxruntime' needs the {err.name!r} package, which is not installed: "
@@ -160,69 +173,83 @@ def _onnx_bytes(model: FaceModel, cache: bool) -> bytes | str:
         return write_onnx(model, Path(tmp) / "model.onnx").read_bytes()
 
 
-def _refuse(what: str) -> NoReturn:
-    raise NotImplementedError(
-        f"An ONNX Runtime model cannot {what}: it runs an exported graph, with no PyTorch layers or "
-        f"parameters. Load it with facexpr.load(..., backend='torch') for that."
-    )
-
-
-def _refusal(name: str, args: str, what: str) -> Any:
-    """A method of :class:`ORTFaceModel` that raises: a :class:`FaceModel` method it cannot offer."""
-
-    def method(self: ORTFaceModel, *_args: Any, **_kwargs: Any) -> NoReturn:
-        _refuse(what)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"""Not available: an ONNX Runtime model cannot {what}; use ``backend="torch"``.
-
-        Raises:
-            NotImplementedError: Always.
-
-        Example:
-            >>> import torch, facexpr
-            >>> facexpr.load("simple", backend="onnxruntime").{name}({args})
-            Traceback (most recent call last):
-            ...
-            NotImplementedError: An ONNX Runtime model cannot {what}: ...
-        """
-    return method
-
-
-class ORTFaceModel(FaceModel):
+class ORTFaceModel:
     """A model whose forward pass runs in ONNX Runtime on the CPU; made by
-    ``facexpr.load(..., backend="onnxruntime")``.
+    ``facexpr.load(..., backend="onnxruntime")`` and, as the int8 twin of a
+    :class:`~facexpr.models.FaceModel`, by CPU inference (see :mod:`facexpr.models._int8`).
 
-    It keeps the PyTorch model's contract for prediction: the same ``config``, ``labels``,
-    :meth:`transforms`, :meth:`predict` and :meth:`predict_proba`, and ``model(x)`` takes
-    normalised ``N x 1 x 48 x 48`` tensors and returns logits as a CPU tensor. It has no
-    PyTorch layers and no parameters, so it cannot be trained, fine-tuned, summarised or
-    saved: load the model with ``backend="torch"`` for that.
+    It satisfies :class:`~facexpr.models.FaceClassifier`, what inference needs: the same
+    ``config``, ``labels``, :meth:`transforms`, :meth:`predict` and :meth:`predict_proba` as
+    the PyTorch model, and ``model(x)`` takes normalised ``N x 1 x 48 x 48`` tensors and
+    returns logits as a CPU tensor. It runs an exported graph and has no layers or
+    parameters, so it offers nothing for training, summaries or saving: load the model with
+    ``backend="torch"`` for those. :class:`~facexpr.training.Trainer` refuses it.
 
     Args:
         session: An ONNX Runtime session on a graph written by :func:`facexpr.export.export`
-            (input ``"input"``, output ``"logits"``).
+            (input ``"input"``, output ``"logits"``) or by
+            :func:`~facexpr.models.quantize_onnx`.
         config: The config of the exported model.
+        precision: ``"fp32"`` or ``"int8"``: what the graph computes in.
 
     Example:
         >>> import facexpr
         >>> from facexpr.assets import EXAMPLE_FACE
         >>> model = facexpr.load("better", backend="onnxruntime")
         >>> model
-        ORTFaceModel(architecture='better', num_classes=7, backend='onnxruntime')
+        ORTFaceModel(architecture='better', num_classes=7, backend='onnxruntime', precision='fp32')
         >>> model.predict(EXAMPLE_FACE).label
         'happy'
     """
 
-    def __init__(self, session: onnxruntime.InferenceSession, config: ModelConfig) -> None:
-        super().__init__(labels=config.labels)
+    training = False
+    """Always ``False``: an ONNX Runtime model only predicts."""
+
+    def __init__(self, session: onnxruntime.InferenceSession, config: ModelConfig, *, precision: str = "fp32") -> None:
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"An ONNX Runtime graph computes in 'fp32' or 'int8', got precision={precision!r}.")
         self.config = config
         self.session = session
+        self.precision = precision
         self._input_name = session.get_inputs()[0].name
-        super().train(False)
 
     @classmethod
-    def from_model(cls, model: FaceModel, *, cache: bool = True, num_threads: int | None = None) -> ORTFaceModel:
+    def from_graph(
+        cls, graph: str | os.PathLike | bytes, config: ModelConfig, *, precision: str = "fp32",
+        num_threads: int | None = None,
+    ) -> ORTFaceModel:
+        """Open an exported ONNX graph (a file's path or its bytes) in ONNX Runtime.
+
+        Args:
+            graph: The graph, as written by :func:`facexpr.export.export` or
+                :func:`~facexpr.models.quantize_onnx`.
+            config: The config of the model it was exported from.
+            precision: What the graph computes in, ``"fp32"`` or ``"int8"``.
+            num_threads: ONNX Runtime's intra-op threads (default: ``torch.get_num_threads()``,
+                which follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``).
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.models import ORTFaceModel, int8_graph
+            >>> model = facexpr.load("simple", device="cpu")
+            >>> ORTFaceModel.from_graph(int8_graph(model), model.config, precision="int8")
+            ORTFaceModel(architecture='simple', num_classes=7, backend='onnxruntime', precision='int8')
+        """
+        check_backend("onnxruntime", needs_exporter=False)
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between runs
+        source = graph if isinstance(graph, bytes) else os.fspath(graph)
+        session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        return cls(session, config, precision=precision)
+
+    @classmethod
+    def from_model(
+        cls, model: FaceModel, *, cache: bool = True, num_threads: int | None = None, precision: str = "fp32"
+    ) -> ORTFaceModel:
         """Export a PyTorch model (or reuse its cached export) and open it in ONNX Runtime.
 
         Args:
@@ -231,6 +258,8 @@ class ORTFaceModel(FaceModel):
                 ``False`` exports in memory every time.
             num_threads: ONNX Runtime's intra-op threads (default: ``torch.get_num_threads()``,
                 which follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``).
+            precision: ``"fp32"`` (the exported graph) or ``"int8"`` (the model's int8 twin,
+                see :func:`~facexpr.models.quantize_onnx`).
 
         Example:
             >>> import facexpr
@@ -239,15 +268,52 @@ class ORTFaceModel(FaceModel):
             >>> ORTFaceModel.from_model(model).labels == model.labels
             True
         """
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"ORTFaceModel.from_model takes precision 'fp32' or 'int8', got {precision!r}.")
         check_backend("onnxruntime")
-        import onnxruntime
+        if precision == "int8":
+            from ._int8 import int8_graph
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = num_threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between runs
-        session = onnxruntime.InferenceSession(_onnx_bytes(model, cache), options, providers=["CPUExecutionProvider"])
-        return cls(session, copy.deepcopy(model.config))
+            graph = int8_graph(model, cache=cache)
+        else:
+            graph = _onnx_bytes(model, cache)
+        return cls.from_graph(graph, copy.deepcopy(model.config), precision=precision, num_threads=num_threads)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("vgg8_bn.ferplus", backend="onnxruntime").num_classes
+            8
+        """
+        return self.config.num_classes
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, indexed by output position.
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("vgg8_bn.ferplus", backend="onnxruntime").labels[-1]
+            'contempt'
+        """
+        return self.config.labels
+
+    def transforms(self) -> FaceTransform:
+        """The preprocessing that turns any face image into this model's input (as the PyTorch model's).
+
+        Example:
+            >>> import facexpr
+            >>> facexpr.load("better", backend="onnxruntime").transforms()
+            FaceTransform(size=48, mean=(0.5,), std=(0.5,), crop_pct=0.958333)
+        """
+        from ..transforms import FaceTransform
+
+        return FaceTransform(
+            size=self.config.input_size, mean=self.config.mean, std=self.config.std, crop_pct=self.config.crop_pct
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits ``N x num_classes`` (CPU, float32) for normalised inputs ``N x 1 x 48 x 48``.
@@ -264,37 +330,45 @@ class ORTFaceModel(FaceModel):
         (logits,) = self.session.run(None, {self._input_name: inputs})
         return torch.from_numpy(logits)
 
-    def train(self, mode: bool = True) -> ORTFaceModel:
-        """``train(False)`` (``eval()``) is allowed; ``train(True)`` raises.
+    __call__ = forward
 
-        Raises:
-            NotImplementedError: On ``train(True)``: an ONNX Runtime model has no gradients.
-
-        Example:
-            >>> import facexpr
-            >>> facexpr.load("simple", backend="onnxruntime").train()
-            Traceback (most recent call last):
-            ...
-            NotImplementedError: An ONNX Runtime model cannot be trained: ...
-        """
-        if mode:
-            _refuse("be trained")
-        return super().train(False)
-
-    forward_features = _refusal("forward_features", "torch.zeros(1, 1, 48, 48)", "return features")
-    forward_head = _refusal("forward_head", "torch.zeros(1, 128, 6, 6)", "run its head alone")
-    get_classifier = _refusal("get_classifier", "", "return its classifier")
-    reset_classifier = _refusal("reset_classifier", "3", "reset its classifier")
-    summary = _refusal("summary", "", "print a layer summary")
-    save_pretrained = _refusal("save_pretrained", "'folder'", "be saved with save_pretrained")
-    push_to_hub = _refusal("push_to_hub", "'user/repo'", "be pushed to the Hub")
-
-    def extra_repr(self) -> str:
-        """The architecture, number of classes and backend shown in ``repr(model)``.
+    def predict(
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
+    ) -> Prediction | list[Prediction]:
+        """Classify face crops, as :meth:`FaceModel.predict <facexpr.models.FaceModel.predict>`.
 
         Example:
             >>> import facexpr
-            >>> facexpr.load("simple", backend="onnxruntime").extra_repr()
-            "architecture='simple', num_classes=7, backend='onnxruntime'"
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> facexpr.load("better", backend="onnxruntime").predict(EXAMPLE_FACE).label
+            'happy'
         """
-        return f"architecture={self.config.architecture!r}, num_classes={self.num_classes}, backend='onnxruntime'"
+        from ..inference import predict_faces
+
+        return predict_faces(self, x, batch_size=batch_size, tta=tta, classes=classes)
+
+    def predict_proba(
+        self, x: ImageInput, *, batch_size: int = 256, tta: bool = False, classes: Sequence[str] | None = None
+    ) -> torch.Tensor:
+        """Calibrated class probabilities ``N x num_classes``, as :meth:`FaceModel.predict_proba
+        <facexpr.models.FaceModel.predict_proba>`.
+
+        Example:
+            >>> import facexpr
+            >>> from facexpr.assets import EXAMPLE_FACE
+            >>> facexpr.load("better", backend="onnxruntime").predict_proba([EXAMPLE_FACE]).shape
+            torch.Size([1, 7])
+        """
+        from ..inference import predict_proba
+
+        return predict_proba(self, x, batch_size=batch_size, tta=tta, classes=classes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            "An ORTFaceModel holds an ONNX Runtime session, which cannot be pickled; send the model's name "
+            "or folder (or the PyTorch model) and load it where it runs."
+        )
+
+    def __repr__(self) -> str:
+        return (f"ORTFaceModel(architecture={self.config.architecture!r}, num_classes={self.num_classes}, "
+                f"backend='onnxruntime', precision={self.precision!r})")

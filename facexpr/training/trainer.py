@@ -195,6 +195,11 @@ class Trainer:
         optim.check_scheduler(scheduler)
         if freeze not in (None, "features"):
             raise ValueError(f"freeze must be None or 'features', got {freeze!r}.")
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"Trainer trains a torch.nn.Module (a FaceModel from facexpr.load(name)), got {type(model).__name__}; "
+                "an ONNX Runtime model only predicts: load it with facexpr.load(..., backend='torch')."
+            )
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError(
                 f"{type(model).__name__} has no trainable parameters (an ONNX Runtime model cannot be trained); "
