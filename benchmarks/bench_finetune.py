@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *lines,
     ]
-    publish(run, torch.get_num_threads(), "-m benchmarks.bench_finetune", argv, body, args.out, MARKER,
+    publish(run, torch.get_num_threads(), "benchmarks.bench_finetune", argv, body, args.out, MARKER,
             "# Fine-tuning on faces from photos")
     return 0
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             *table(["model", "fp32", "int8", "int8 / fp32"], speed_rows), "",
             f"One 48x48 crop (a numpy array), milliseconds per call, {max(1, args.calls // 20) * 20} calls each:", "",
             *table(["model", "call", "precision", "p50 ms", "p90 ms"], latency_rows)]
-    publish(run, torch.get_num_threads(), "-m benchmarks.bench_int8", argv, body, args.out, MARKER,
+    publish(run, torch.get_num_threads(), "benchmarks.bench_int8", argv, body, args.out, MARKER,
             "# Int8 and float32 on the CPU", note="speed figures depend on it; accuracies do not",
             env="OMP_NUM_THREADS=1" if os.environ.get("OMP_NUM_THREADS") == "1" else None)
     return 0

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table(rows, args.split),
     ]
-    publish(run, torch.get_num_threads(), "-m benchmarks.bench_sources", argv, body, args.out, MARKER,
+    publish(run, torch.get_num_threads(), "benchmarks.bench_sources", argv, body, args.out, MARKER,
             "# Candidates on the three label sources")
     return 0
 
