@@ -1,3 +1,3 @@
 """facexpr's version: one source, read by the package, its build and the files it writes."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -22,12 +22,13 @@ __all__ = [
     "get_model_entry",
 ]
 
-DEFAULT_MODEL = "vgg8_bn.ferplus"
+DEFAULT_MODEL = "vgg8_bn.mixed"
 """The model ``facexpr.predict``, the streams, video, webcam, Ray and the CLI load when none is given.
 
-Chosen on faces in the wild: the official model that reads the labelled ExpW crops best
-(``benchmarks/bench_generalization.py``, the page "How well does it generalise?"): FER+'s
-eight expressions; pass ``classes=FER2013_LABELS`` for FER2013's seven."""
+Chosen on faces in the wild: the official model that reads the labelled faces of real web photos
+(the ExpW development set, ``python -m benchmarks.bench_sources``) best. ``vgg8_bn.mixed`` is
+trained on FER2013's labels, FER+'s votes and faces cut from web photos at once; it answers in
+FER+'s eight expressions: pass ``classes=FER2013_LABELS`` for FER2013's seven."""
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,9 @@ register_weights("vgg8_bn.ferplus", PretrainedWeights(
     sha256="5f00c9282f169a1efc20a27115ded34f04fc4f912434af93f0927978f345076b",
     labels=FERPLUS_LABELS,
 ))
+
+register_weights("vgg8_bn.mixed", PretrainedWeights(
+    repo_id="facexpr/vgg8_bn.mixed",
+    sha256="7f717d8b8c2b1440e3b1f4dcf938ee418a34195db79496f3faa9346050d28abb",
+    labels=FERPLUS_LABELS,
+))
