@@ -23,7 +23,6 @@ from PIL import Image
 from .errors import InvalidImageError
 from ._device import to_memory_format
 from .results import Prediction
-from .models import resolve_runner
 from .transforms import FaceTransform, ImageInput, describe_input, faces_from_items
 
 if TYPE_CHECKING:
@@ -173,6 +172,8 @@ def predict_proba(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if classes is not None:
         select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
+    from .models import resolve_runner  # lazily: the models import this module when they predict
+
     runner = resolve_runner(model, precision)
     transform = model.transforms()
     batch = as_batch(x)
