@@ -172,9 +172,7 @@ def predict_proba(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if classes is not None:
         select_classes(torch.empty(0, model.num_classes), model.labels, classes)  # refuse bad names first
-    from .models import resolve_runner  # lazily: the models import this module when they predict
-
-    runner = resolve_runner(model, precision)
+    runner = model.inference_model(precision)  # the model itself, or its int8 twin
     transform = model.transforms()
     batch = as_batch(x)
     if isinstance(batch, torch.Tensor) or len(batch) <= batch_size:

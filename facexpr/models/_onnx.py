@@ -363,6 +363,22 @@ class ORTFaceModel:
 
         return predict_proba(self, x, batch_size=batch_size, tta=tta, classes=classes)
 
+    def inference_model(self, precision: str | None = None) -> ORTFaceModel:
+        """What runs this model's predictions: the model itself, which has one precision.
+
+        Raises:
+            ValueError: If ``precision`` asks for another precision than the model's.
+
+        Example:
+            >>> import facexpr
+            >>> model = facexpr.load("better", backend="onnxruntime")
+            >>> model.inference_model() is model
+            True
+        """
+        from ._int8 import resolve_runner
+
+        return resolve_runner(self, precision)  # type: ignore[return-value]
+
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(
             "An ORTFaceModel holds an ONNX Runtime session, which cannot be pickled; send the model's name "

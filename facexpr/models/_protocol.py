@@ -74,3 +74,7 @@ class FaceClassifier(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``N x num_classes`` for a normalised batch ``N x C x H x W``."""
         ...
+
+    def inference_model(self, precision: str | None = None) -> FaceClassifier:
+        """What runs the predictions at ``precision``: the model itself, or its int8 twin."""
+        ...
