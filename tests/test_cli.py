@@ -39,10 +39,10 @@ def test_predict_json_lines(model_dir: Path, capsys: pytest.CaptureFixture[str])
 def test_predict_json_is_one_shape_for_crops_and_photos(
     model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facexpr import cli
+    from facexpr.cli import _common
     from facexpr.assets import EXAMPLE_PHOTO
 
-    monkeypatch.setattr(cli, "_detector", lambda value: lambda image: ([[180, 60, 140, 170]], [0.9]))
+    monkeypatch.setattr(_common, "detector", lambda value: lambda image: ([[180, 60, 140, 170]], [0.9]))
     assert main(["predict", str(FACE), str(EXAMPLE_PHOTO), "--model", str(model_dir), "--json"]) == 0
     crop, photo = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
     assert crop.keys() == photo.keys() == {"image", "width", "height", "faces"}

@@ -105,3 +105,129 @@ def test_load_and_trainer_refuse_devices_this_machine_lacks(device: str) -> None
         facexpr.load("simple", pretrained=False, device=device)
     with pytest.raises(facexpr.DeviceNotAvailableError, match=f"Device '{device}'"):
         Trainer(facexpr.load("simple", pretrained=False, device="cpu"), device=device)
+
+
+# --- the user's mistakes against facexpr's bugs --------------------------------------------------
+
+BUG_NOTE = "(this is a bug in facexpr; run with --debug for the traceback)"
+
+
+def _raise(err: BaseException):  # noqa: ANN202 - a stand-in for a command's run
+    def run(args: object) -> int:
+        raise err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "err, shown",
+    [
+        (TypeError("unsupported operand type(s) for +: 'int' and 'str'"),
+         "TypeError: unsupported operand type(s) for +: 'int' and 'str'"),
+        (AttributeError("'NoneType' object has no attribute 'labels'"),
+         "AttributeError: 'NoneType' object has no attribute 'labels'"),
+        (KeyError("accuracy"), "KeyError: 'accuracy'"),
+        (KeyError(), "KeyError"),
+        (RuntimeError("shape mismatch\nsecond line"), "RuntimeError: shape mismatch"),
+        (AssertionError(), "AssertionError"),
+        (ImportError("cannot import name 'gone' from 'facexpr.photos'", name="facexpr.photos"),
+         "ImportError: cannot import name 'gone' from 'facexpr.photos'"),
+    ],
+    ids=["type", "attribute", "key", "key-empty", "runtime-two-lines", "assertion", "import-of-facexpr"],
+)
+def test_a_bug_is_reported_as_a_bug_with_status_1(
+    err: Exception, shown: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facexpr.cli import models
+
+    monkeypatch.setattr(models, "run", _raise(err))
+    assert main(["models"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert _one_error_line(captured.err) == f"facexpr: internal error: {shown} {BUG_NOTE}"
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ValueError("Unknown model 'bettr'."),
+        FileNotFoundError("Image file 'x.jpg' does not exist."),
+        PermissionError("Cannot write 'out.csv'."),
+        OSError("No space left on device."),
+        ModuleNotFoundError("TensorBoard needs the optional package 'tensorboard'.", name="tensorboard"),
+        ImportError("install it: pip install 'facexpr[onnx]'"),
+    ],
+    ids=["value", "file-not-found", "permission", "os", "missing-optional-package", "import-hint"],
+)
+def test_the_users_bad_input_stays_one_error_line_with_status_2(
+    err: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facexpr.cli import models
+
+    monkeypatch.setattr(models, "run", _raise(err))
+    assert main(["models"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"facexpr: error: {err}" and "internal error" not in line
+
+
+def test_facexpr_errors_and_the_clis_own_are_the_users(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facexpr.cli import _common, models
+    from facexpr.errors import HubError, InvalidConfigError, TrainingDivergedError
+
+    for err in (InvalidConfigError("bad config.json"), HubError("Hub unreachable"),
+                TrainingDivergedError("loss is nan"), _common.UserError("--recursive needs a folder")):
+        monkeypatch.setattr(models, "run", _raise(err))
+        assert main(["models"]) == 2
+        assert _one_error_line(capsys.readouterr().err) == f"facexpr: error: {err}"
+
+
+def test_debug_raises_a_bug_with_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facexpr.cli import models
+
+    monkeypatch.setattr(models, "run", _raise(TypeError("boom")))
+    with pytest.raises(TypeError, match="boom"):
+        main(["models", "--debug"])
+    with pytest.raises(TypeError, match="boom"):
+        main(["--debug", "models"])
+
+
+def test_a_bug_in_a_real_process_exits_1_with_one_line(tmp_path: Path) -> None:
+    """Through ``python -m facexpr`` (the console script's ``main``), not only in-process."""
+    script = (
+        "import sys\n"
+        "from facexpr.cli import main, predict\n"
+        "def run(args):\n"
+        "    return {}['missing']\n"
+        "predict.run = run\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, "predict", FACE], capture_output=True, text=True,
+                          timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 1 and done.stdout == ""
+    assert _one_error_line(done.stderr) == f"facexpr: internal error: KeyError: 'missing' {BUG_NOTE}"
+    done = subprocess.run([sys.executable, "-c", script, "predict", FACE, "--debug"], capture_output=True,
+                          text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 1 and "Traceback" in done.stderr and "KeyError: 'missing'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "face.jpg"], ["video", "clip.mp4"], ["webcam"], ["models"],
+        ["train", "--recipe", "simple", "--data", "d", "--out", "o"], ["evaluate", "--model", "m", "--data", "d"],
+        ["release", "--model", "m", "--data", "d", "--out", "o"], ["publish", "folder", "--repo", "a/b"],
+        ["export", "simple", "--out", "m.onnx"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_each_command_runs_its_own_modules_run(argv: list[str]) -> None:
+    import importlib
+
+    from facexpr.cli import COMMANDS, build_parser
+
+    module = importlib.import_module(f"facexpr.cli.{argv[0]}")
+    assert module in COMMANDS
+    args = build_parser().parse_args(argv)
+    assert args.func is module.run  # (release has its own --command option, so args.command is not checked)

@@ -495,9 +495,9 @@ def test_cli_output_paths_never_destroy_inputs_or_special_files(
     """``predict``/``video`` with --csv/--save at inputs, links, FIFOs, devices, read-only files, folders:
     exit 0 or 2 with one error line; no input, special or read-only file changed; no temporary file left."""
     pytest.importorskip("cv2")
-    from facexpr import cli
+    from facexpr.cli import _common
 
-    monkeypatch.setattr(cli, "_detector", lambda value: _no_detector)
+    monkeypatch.setattr(_common, "detector", lambda value: _no_detector)
     root = tmp_path_factory.mktemp("outputs")
     inputs, out = root / "in", root / "out"
     inputs.mkdir()
