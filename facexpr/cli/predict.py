@@ -69,12 +69,6 @@ def run(args: argparse.Namespace) -> int:
     from ..models import load
     from ..photos import is_photo
 
-    model = load(args.model, device=args.device, precision=args.precision)
-    if args.classes is not None:
-        from ..inference import select_classes
-
-        select_classes(torch.empty(0, model.num_classes), model.labels, args.classes)  # refuse unknown names now
-    k = max(1, min(args.top_k, len(args.classes or model.labels)))
     folders = [Path(name) for name in args.images if Path(name).is_dir()]
     if args.recursive and not folders:
         raise UserError("--recursive needs a folder among the inputs.")
@@ -90,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         hint = "" if args.recursive else "; add --recursive to look in subfolders"
         raise UserError(f"No image files in {where} (expected .jpg, .png, .webp, ... files{hint}).")
     _check_outputs(args, items, single=len(args.images) == 1 and not folders)
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, precision=args.precision)  # after the inputs and outputs are checked
     if args.classes is not None:
         from ..inference import select_classes
 
