@@ -226,8 +226,7 @@ def build_release(
         >>> sorted(metrics)  # doctest: +SKIP
         ['checkpoint', 'command', 'temperature_fitted_to', 'test', 'train_data', 'val', 'val_crop_pct_accuracy']
     """
-    from .data import FER2013, FERPlus
-    from .data.ferplus import ferplus_layout
+    from .data.layouts import describe_layout, find_layout, open_split
 
     roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     check_outputs([("out", out)], [model_dir, *roots])  # before any work: never over the model or the data
@@ -236,11 +235,13 @@ def build_release(
     data = roots[0]
     model = load(model_dir, device="cpu")
     name = name or model.architecture
-    ferplus = ferplus_layout(data) is not None
-    if ferplus:  # majority labels; the votes measure the probabilities
-        train, val, test = FERPlus(data, "train"), FERPlus(data, "val"), FERPlus(data, "test")
-    else:
-        train, val, test = FER2013(data, "train"), FER2013(data, "val"), FER2013(data, "test")
+    layout = find_layout(data)  # the rule every command opens data by
+    if layout not in ("ferplus", "fer2013"):
+        raise FileNotFoundError(f"A release is measured on FER2013's or FER+'s val and test splits; '{data}' holds "
+                                f"{describe_layout(layout)}.")
+    ferplus = layout == "ferplus"
+    # FER+: majority labels, and the votes measure the probabilities
+    train, val, test = (open_split(data, split, ferplus_labels="majority") for split in ("train", "val", "test"))
     if tuple(model.labels) != tuple(val.classes):
         raise ValueError(
             f"'{model_dir}' predicts {model.num_classes} classes {list(model.labels)}, but "
