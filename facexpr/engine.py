@@ -41,6 +41,7 @@ from .detection import Detections, DetectorLike, get_detector, run_detector
 from .errors import InvalidImageError
 from .inference import predict_proba, prediction_from_row, select_classes
 from .results import ImageResult
+from .transforms import CROP_MAX_SIDE, is_photo_size
 from .transforms import (
     ImageInput, crop_square, describe_input, image_size, read_image, rgb_to_face_uint8, to_face_uint8, to_rgb_uint8,
 )
@@ -49,33 +50,6 @@ if TYPE_CHECKING:
     from .models import FaceModel
 
 __all__ = ["CROP_MAX_SIDE", "PhotoEngine", "PreparedImage", "face_inputs", "is_photo_size", "resolve_model"]
-
-CROP_MAX_SIDE = 160
-"""With ``detect=None``, images at most this many pixels a side are read as face crops.
-
-Face crops are small (FER2013: 48, RAF-DB: 100, detector crops: 112-160 pixels), while photos
-worth searching are larger; ``detect=True`` searches every image larger than the model input.
-"""
-
-
-def is_photo_size(size: tuple[int, int] | None, detect: bool | None, input_size: int) -> bool:
-    """The rule of :func:`facexpr.photos.is_photo`, on an image's ``(width, height)``.
-
-    Args:
-        size: The image's ``(width, height)``; ``None`` when it cannot be read (then it is read
-            as a crop, which reports why).
-        detect: ``None``: a photo when larger than :data:`CROP_MAX_SIDE` a side; ``True``: when
-            larger than ``input_size``; ``False``: never.
-        input_size: The model's input side.
-
-    Example:
-        >>> is_photo_size((640, 480), None, 48), is_photo_size((100, 100), None, 48), is_photo_size((100, 100), True, 48)
-        (True, False, True)
-    """
-    if detect is False or size is None:
-        return False
-    return max(size) > (CROP_MAX_SIDE if detect is None else input_size)
-
 
 def face_inputs(rgb: np.ndarray, detections: Detections, size: int) -> torch.Tensor:
     """The model inputs of every detected face: ``uint8`` ``N x 1 x size x size``.

@@ -41,11 +41,13 @@ from .errors import ImageNotFoundError, InvalidImageError
 __all__ = [
     "FaceTransform",
     "ImageInput",
+    "CROP_MAX_SIDE",
     "TTA_ZOOM",
     "crop_square",
     "describe_input",
     "faces_from_items",
     "image_size",
+    "is_photo_size",
     "read_image",
     "rgb_to_face_uint8",
     "to_face_uint8",
@@ -706,3 +708,30 @@ def crop_square(rgb: np.ndarray, box: np.ndarray | Sequence[float], size: int) -
     if factor >= 2:  # a very large face: box-filter it down first (fast, exact for the 48x48 result)
         patch = np.array(Image.fromarray(patch).reduce(factor))
     return patch
+
+
+CROP_MAX_SIDE = 160
+"""With ``detect=None``, images at most this many pixels a side are read as face crops.
+
+Face crops are small (FER2013: 48, RAF-DB: 100, detector crops: 112-160 pixels), while photos
+worth searching are larger; ``detect=True`` searches every image larger than the model input.
+"""
+
+
+def is_photo_size(size: tuple[int, int] | None, detect: bool | None, input_size: int) -> bool:
+    """The rule of :func:`facexpr.photos.is_photo` (and of :class:`facexpr.data.ImageFolder`), on an image's ``(width, height)``.
+
+    Args:
+        size: The image's ``(width, height)``; ``None`` when it cannot be read (then it is read
+            as a crop, which reports why).
+        detect: ``None``: a photo when larger than :data:`CROP_MAX_SIDE` a side; ``True``: when
+            larger than ``input_size``; ``False``: never.
+        input_size: The model's input side.
+
+    Example:
+        >>> is_photo_size((640, 480), None, 48), is_photo_size((100, 100), None, 48), is_photo_size((100, 100), True, 48)
+        (True, False, True)
+    """
+    if detect is False or size is None:
+        return False
+    return max(size) > (CROP_MAX_SIDE if detect is None else input_size)

@@ -140,8 +140,7 @@ def _face_cutter(detect: bool | str, detector: Any, size: int) -> Callable[[Path
     """A function: image file -> its face (the largest one found in a photo; ``None``: none found)."""
     from ..detection import detect as find_faces
     from ..detection import get_detector
-    from ..photos import is_photo
-    from ..transforms import crop_square, rgb_to_face_uint8, to_rgb_uint8
+    from ..transforms import crop_square, image_size, is_photo_size, rgb_to_face_uint8, to_rgb_uint8
 
     if detect not in ("auto", True):
         raise ValueError(f"detect must be 'auto', True or False, got {detect!r}.")
@@ -150,7 +149,7 @@ def _face_cutter(detect: bool | str, detector: Any, size: int) -> Callable[[Path
     def cut(path: Path) -> torch.Tensor | None:
         nonlocal run
         rgb = to_rgb_uint8(path)
-        if not is_photo(rgb, None if detect == "auto" else True, input_size=size):
+        if not is_photo_size(image_size(rgb), None if detect == "auto" else True, size):
             return rgb_to_face_uint8(rgb, size)
         run = run or get_detector(detector)
         found = find_faces(rgb, run)
