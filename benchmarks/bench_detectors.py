@@ -22,14 +22,12 @@ repository root::
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import platform
 import shlex
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -39,31 +37,11 @@ import facexpr
 from facexpr.detection import box_iou, get_detector
 from facexpr.transforms import to_rgb_uint8
 
+from .protocol import clip_box, load_labels, square
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "expw"
 MARKER = "<!-- results below are written by benchmarks/bench_detectors.py -->"
-
-
-def load_labels(data: Path) -> dict[str, list[np.ndarray]]:
-    """faces.csv -> {image name: [label box (x, y, w, h), ...]}."""
-    faces: dict[str, list[np.ndarray]] = defaultdict(list)
-    with open(data / "faces.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            faces[row["image"]].append(np.array([float(row[k]) for k in ("x", "y", "width", "height")]))
-    return dict(faces)
-
-
-def clip(box: np.ndarray, width: int, height: int) -> np.ndarray:
-    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
-    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
-    return np.array([x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)])
-
-
-def square(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    side = np.maximum(boxes[:, 2], boxes[:, 3])
-    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
-    return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     for k, image_name in enumerate(names):
         rgb = to_rgb_uint8(args.data / "images" / image_name)
         height, width = rgb.shape[:2]
-        truth = np.stack([clip(b, width, height) for b in labels[image_name]])
+        truth = np.stack([clip_box(b, width, height) for b, _ in labels[image_name]])
         sides += list(np.maximum(truth[:, 2], truth[:, 3]))
         order = list(detectors) if k % 2 == 0 else list(reversed(detectors))
         for name in order:

@@ -75,7 +75,7 @@ from facexpr.models import DEFAULT_MODEL
 from facexpr.transforms import to_rgb_uint8
 
 from ._report import Run, publish
-from .protocol import IOU_FOUND, SEVEN, Given, clip_box, load_labels, match_found, paired_bootstrap, wilson
+from .protocol import SEVEN, Given, clip_box, load_labels, match_found, paired_bootstrap, wilson
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

@@ -27,7 +27,6 @@ from .transforms import FaceTransform, ImageInput, describe_input, faces_from_it
 
 if TYPE_CHECKING:
     from .models import FaceClassifier
-    from .transforms import FaceTransform
 
 __all__ = [
     "as_batch", "face_logits", "is_single", "predict_faces", "predict_proba", "prediction_from_row", "read_ahead",
