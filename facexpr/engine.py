@@ -49,7 +49,7 @@ from .transforms import (
 if TYPE_CHECKING:
     from .models import FaceModel
 
-__all__ = ["CROP_MAX_SIDE", "PhotoEngine", "PreparedImage", "face_inputs", "is_photo_size", "resolve_model"]
+__all__ = ["PhotoEngine", "PreparedImage", "face_inputs", "resolve_model"]
 
 def face_inputs(rgb: np.ndarray, detections: Detections, size: int) -> torch.Tensor:
     """The model inputs of every detected face: ``uint8`` ``N x 1 x size x size``.

@@ -300,6 +300,13 @@ def build_mixed_release(
 
     Raises:
         ValueError: If ``roots`` lack the faces from photos (nothing to calibrate on).
+
+    Example:
+        >>> from facexpr.release import build_mixed_release
+        >>> metrics = build_mixed_release("runs/mixed/best", ["data/fer2013", "data/ferplus", "data/expw-train"],
+        ...                               "release/vgg8_bn.mixed", dev="data/expw")  # doctest: +SKIP
+        >>> sorted(metrics["sources"])  # doctest: +SKIP
+        ['dev', 'fer2013_test', 'fer2013_val', 'photos_val']
     """
     from .data import FER2013, FaceBoxes, FERPlus
     from .data.mixing import find_sources, mix_sources

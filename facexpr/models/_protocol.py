@@ -76,5 +76,12 @@ class FaceClassifier(Protocol):
         ...
 
     def inference_model(self, precision: str | None = None) -> FaceClassifier:
-        """What runs the predictions at ``precision``: the model itself, or its int8 twin."""
+        """What runs the predictions at ``precision``: the model itself, or its int8 twin.
+
+        Example:
+            >>> import facexpr
+            >>> model = facexpr.load("simple", device="cpu")
+            >>> model.inference_model("fp32") is model
+            True
+        """
         ...
