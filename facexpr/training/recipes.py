@@ -40,7 +40,8 @@ class Recipe:
     """Every setting of one training run.
 
     Attributes:
-        model: Architecture name.
+        model: Architecture name, or the name of a released model of that architecture to start
+            from (with :attr:`pretrained`, e.g. ``"vgg8_bn.ferplus"``).
         epochs: Number of epochs; the released weights are those of the best epoch on val.
         batch_size: Training batch size.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
