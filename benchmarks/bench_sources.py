@@ -11,6 +11,10 @@ Each model is scored, single view (its own ``crop_pct``), on:
   error (15 bins) and mean confidence of those seven-class probabilities, which is what a user
   who filters faces by confidence relies on.
 
+``--ensemble NAME=A+B+C`` adds the mean of those models' (calibrated) probabilities as one more
+row: what the label sources' specialists know together, the reference a single model trained
+on all three sources is measured against.
+
 Choices are made on validation data (``--split val``, the default); ``--split test`` measures a
 chosen model once. Run from the repository root::
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,25 +62,66 @@ class Row:
         return (self.fer2013 + self.ferplus + self.expw) / 3
 
 
-def score(model: facexpr.FaceModel, name: str, source: str, fer: FER2013, plus: FERPlus, expw: FaceBoxes) -> Row:
-    """Score one model on the three sources."""
-    fer_acc = float((model.predict_proba(fer.images, classes=SEVEN).argmax(1) == fer.targets).float().mean())
-    plus_probs = model.predict_proba(plus.images)
+class MeanOfModels:
+    """Several models read as one: the mean of their probabilities, over the classes asked for.
+
+    A member without one of those classes (a seven-class model asked for ``contempt``) gives it
+    probability 0; each member's probabilities over the classes asked for are renormalised first,
+    as :meth:`facexpr.FaceModel.predict_proba` does with ``classes``.
+    """
+
+    def __init__(self, members: Sequence[facexpr.FaceModel]) -> None:
+        self.members = list(members)
+
+    def predict_proba(self, images: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
+        """``N x len(classes)`` probabilities: the members' mean."""
+        total = torch.zeros(len(images), len(classes))
+        for model in self.members:
+            probs = model.predict_proba(images)
+            columns = [probs[:, model.labels.index(c)] if c in model.labels else torch.zeros(len(images))
+                       for c in classes]
+            chosen = torch.stack(columns, dim=1)
+            total += chosen / chosen.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return total / len(self.members)
+
+
+def _probs(model: facexpr.FaceModel | MeanOfModels, images: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
+    if isinstance(model, MeanOfModels):
+        return model.predict_proba(images, classes)
+    if tuple(classes) == tuple(model.labels) or not set(classes) <= set(model.labels):
+        return model.predict_proba(images)
+    return model.predict_proba(images, classes=list(classes))
+
+
+def score(model: facexpr.FaceModel | MeanOfModels, name: str, source: str, fer: FER2013, plus: FERPlus,
+          expw: FaceBoxes) -> Row:
+    """Score one model (or a mean of models) on the three sources."""
+    fer_acc = float((_probs(model, fer.images, SEVEN).argmax(1) == fer.targets).float().mean())
+    plus_probs = _probs(model, plus.images, plus.classes)
     plus_acc = float((plus_probs.argmax(1) == plus.targets).float().mean())
-    probs = model.predict_proba(expw.images, classes=SEVEN)
+    probs = _probs(model, expw.images, SEVEN)
     expw_acc = float((probs.argmax(1) == expw.targets).float().mean())
     ece = expected_calibration_error(probs, expw.targets)
     return Row(name, source, fer_acc, plus_acc, expw_acc, ece, float(probs.max(1).values.mean()))
 
 
-def load_models(official: list[str], extra: list[str]) -> dict[str, tuple[facexpr.FaceModel, str]]:
-    """Official names, then ``NAME=PATH`` folders (anything :func:`facexpr.load` takes)."""
-    models = {name: (facexpr.load(name, device="cpu"), "official") for name in official}
+def load_models(official: list[str], extra: list[str],
+                ensembles: Sequence[str] = ()) -> dict[str, tuple[facexpr.FaceModel | MeanOfModels, str]]:
+    """Official names, then ``NAME=PATH`` folders (anything :func:`facexpr.load` takes), then
+    ``NAME=A+B`` means of models (each member an official name or a path)."""
+    models: dict[str, tuple[facexpr.FaceModel | MeanOfModels, str]] = {
+        name: (facexpr.load(name, device="cpu"), "official") for name in official}
     for item in extra:
         name, sep, path = item.partition("=")
         if not sep:
             raise SystemExit(f"--extra wants NAME=PATH, got {item!r}")
         models[name] = (facexpr.load(path, device="cpu"), path)
+    for item in ensembles:
+        name, sep, members = item.partition("=")
+        parts = [m.strip() for m in members.split("+") if m.strip()]
+        if not sep or len(parts) < 2:
+            raise SystemExit(f"--ensemble wants NAME=A+B[+...], got {item!r}")
+        models[name] = (MeanOfModels([facexpr.load(m, device="cpu") for m in parts]), "mean of " + ", ".join(parts))
     return models
 
 
@@ -102,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=["val", "test"], default="val", help="FER2013 / FER+ split (default: val)")
     parser.add_argument("--models", default="", help="comma-separated official models")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=PATH", help="a model from a folder")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=A+B",
+                        help="the mean of several models' probabilities, as one more row")
     parser.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
     run = Run()
-    models = load_models([m.strip() for m in args.models.split(",") if m.strip()], args.extra)
+    models = load_models([m.strip() for m in args.models.split(",") if m.strip()], args.extra, args.ensemble)
     if not models:
         parser.error("no model to score: give --models and/or --extra")
     fer = FER2013(args.fer2013, args.split)

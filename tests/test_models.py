@@ -113,6 +113,41 @@ class TestSeedArchitecture:
         assert text.count("Conv2d") == len([m for m in model.modules() if isinstance(m, nn.Conv2d)])
 
 
+def _multiply_adds(model: nn.Module) -> int:
+    """Multiply-adds of one 48x48 face through every convolution and linear layer."""
+    total = 0
+
+    def count(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += output[0].numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 48, 48))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def test_vgg7_bn_is_vgg8_bn_with_one_conv_less_and_three_quarters_of_the_channels() -> None:
+    vgg7, vgg8 = facexpr.load("vgg7_bn", pretrained=False), facexpr.load("vgg8_bn", pretrained=False)
+    convs = [m for m in vgg7.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (1, 24), (24, 48), (48, 48), (48, 96), (96, 96), (96, 192), (192, 192)]
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.bias is None for c in convs)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in vgg7.modules()) == 4
+    assert [type(m).__name__ for m in vgg7.classifier] == [type(m).__name__ for m in vgg8.classifier]
+    assert vgg7.get_classifier().in_features == vgg8.get_classifier().in_features == 256
+    assert vgg7.classifier[0].in_features == 192 * 3 * 3
+    assert sum(p.numel() for p in vgg7.parameters()) == 1_099_727
+    assert _multiply_adds(vgg7) < 0.5 * _multiply_adds(vgg8)
+    vgg7.reset_classifier(8)
+    assert vgg7(torch.randn(2, 1, 48, 48)).shape == (2, 8)
+
+
 def test_reset_classifier_label_mismatch() -> None:
     model = facexpr.load("simple", pretrained=False)
     with pytest.raises(ValueError, match="num_classes=3 but 2 labels"):
@@ -222,7 +257,7 @@ BAD_CONFIG_VALUES = [  # (field, value, part of the allowed values named in the 
     ("labels", "abcdefg", "non-empty list of unique, non-empty strings"),
     ("labels", [], "non-empty list of unique, non-empty strings"),
     ("labels", ["a", ""], "non-empty list of unique, non-empty strings"),
-    ("architecture", ["better"], "registered model name (better, improved, simple, vgg8_bn)"),
+    ("architecture", ["better"], "registered model name (better, improved, simple, vgg7_bn, vgg8_bn)"),
     ("architecture", "resnet50", "registered model name"),
     ("crop_pct", 0, "between 0.5 and 1.0"),
     ("crop_pct", "1", "between 0.5 and 1.0"),

@@ -22,7 +22,7 @@ from ._registry import DEFAULT_MODEL, ModelEntry, PretrainedWeights, get_model_e
 from .better import BetterCNN
 from .improved import ImprovedCNN
 from .simple import SimpleCNN
-from .vgg import VGG8BN
+from .vgg import VGG7BN, VGG8BN
 
 __all__ = [
     "BACKENDS",
@@ -40,6 +40,7 @@ __all__ = [
     "PRECISIONS",
     "PretrainedWeights",
     "SimpleCNN",
+    "VGG7BN",
     "VGG8BN",
     "WEIGHTS_NAME",
     "calibration_faces",
