@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -168,6 +170,29 @@ def test_photo_folders_are_searched_and_a_photo_without_a_face_is_skipped_and_co
     assert len(seen) == 4 and torch.equal(again.images, faces.images)
     whole = ImageFolder(root, detect=False)
     assert len(whole) == 5 and not torch.equal(whole.images[0], faces.images[0])
+
+
+def test_the_cache_of_searched_photos_names_the_detector_auto_stands_for(tmp_path: Path) -> None:
+    from facexpr.data import cache_dir
+    from facexpr.data.folder import _resolve_detector
+    from facexpr.detection import describe_detector, get_detector
+
+    resolved, identity = _resolve_detector("auto")
+    assert identity.endswith(describe_detector(get_detector("auto"))) and "auto" not in identity
+    assert callable(resolved)
+
+    def one(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([[10.0, 10.0, 40.0, 40.0]]), np.array([0.9])
+
+    def other(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([[100.0, 50.0, 90.0, 90.0]]), np.array([0.9])
+
+    assert _resolve_detector(one)[1] != _resolve_detector(other)[1]
+    root = _photo_folders(tmp_path / "photos")
+    with mock.patch.dict(os.environ, {"FACEXPR_CACHE": str(tmp_path / "cache")}):
+        first, second = ImageFolder(root, detector=one), ImageFolder(root, detector=other)
+        assert not torch.equal(first.images, second.images)  # not read back from the other's cache
+        assert len(list(cache_dir().rglob("*.safetensors"))) == 2
 
 
 def test_one_rule_opens_every_layout(tmp_path: Path, boxes_root: Path) -> None:

