@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facexpr.data.faceboxes import clip_boxes, square_around_centre
 from facexpr.detection import CropSpec, Detections, box_iou
 from facexpr.labels import FER2013_LABELS
 
@@ -69,17 +70,12 @@ def load_labels(data: Path, classes: Sequence[str] | None = None) -> Labels:
 
 def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
     """The part of the box ``x, y, w, h`` inside a ``width x height`` photo."""
-    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
-    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
-    return np.array([x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)])
+    return clip_boxes(box, width, height)[0]
 
 
-def square(boxes: np.ndarray) -> np.ndarray:
-    """Boxes ``N x 4`` (x, y, w, h) squared around their centres, on their longer side."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    side = np.maximum(boxes[:, 2], boxes[:, 3])
-    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
-    return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)
+square = square_around_centre
+"""Boxes ``N x 4`` (x, y, w, h) squared around their centres, on their longer side: how
+:class:`facexpr.data.FaceBoxes` squares a labelled box and how a detection is compared with one."""
 
 
 def match_found(truth: np.ndarray, detected: np.ndarray, iou_found: float = IOU_FOUND) -> list[int | None]:

@@ -31,7 +31,7 @@ from ..transforms import crop_square, rgb_to_face_uint8, to_rgb_uint8
 from ._cache import fingerprint_files, load_cached, save_cached
 from .dataset import FaceDataset
 
-__all__ = ["FACEBOXES_COLUMNS", "FaceBoxes", "faceboxes_layout", "square_boxes"]
+__all__ = ["FACEBOXES_COLUMNS", "FaceBoxes", "clip_boxes", "faceboxes_layout", "square_around_centre", "square_boxes"]
 
 FACEBOXES_COLUMNS: tuple[str, ...] = ("image", "x", "y", "width", "height", "label")
 """The columns ``faces.csv`` must have (others, such as ``face``, are allowed and ignored)."""
@@ -56,24 +56,44 @@ def faceboxes_layout(root: str | os.PathLike) -> bool:
     return (root / _CSV_NAME).is_file() and (root / _IMAGES).is_dir()
 
 
-def square_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Clip ``(x, y, w, h)`` boxes to a ``width x height`` photo, then square them around their centre.
-
-    The square's side is the clipped box's longer side, with no margin: the convention of
-    facexpr's benchmarks for labelled boxes.
+def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The part of each ``(x, y, w, h)`` box inside a ``width x height`` photo (``N x 4``).
 
     Example:
-        >>> square_boxes(np.array([[-10.0, 0.0, 30.0, 10.0]]), 100, 100).tolist()
-        [[0.0, -5.0, 20.0, 20.0]]
+        >>> clip_boxes(np.array([[-10.0, 0.0, 30.0, 10.0]]), 100, 100).tolist()
+        [[0.0, 0.0, 20.0, 10.0]]
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     x0, y0 = np.maximum(boxes[:, 0], 0.0), np.maximum(boxes[:, 1], 0.0)
     x1 = np.minimum(boxes[:, 0] + boxes[:, 2], float(width))
     y1 = np.minimum(boxes[:, 1] + boxes[:, 3], float(height))
-    w, h = np.maximum(x1 - x0, 0.0), np.maximum(y1 - y0, 0.0)
-    side = np.maximum(w, h)
-    cx, cy = x0 + w / 2, y0 + h / 2
+    return np.stack([x0, y0, np.maximum(x1 - x0, 0.0), np.maximum(y1 - y0, 0.0)], axis=1)
+
+
+def square_around_centre(boxes: np.ndarray) -> np.ndarray:
+    """``(x, y, w, h)`` boxes squared around their centres on their longer side, no margin (``N x 4``).
+
+    Example:
+        >>> square_around_centre(np.array([[0.0, 0.0, 20.0, 10.0]])).tolist()
+        [[0.0, -5.0, 20.0, 20.0]]
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    side = np.maximum(boxes[:, 2], boxes[:, 3])
+    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
     return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)
+
+
+def square_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip ``(x, y, w, h)`` boxes to a ``width x height`` photo, then square them around their centre.
+
+    The square's side is the clipped box's longer side, with no margin: the convention of
+    facexpr's benchmarks for labelled boxes (:func:`clip_boxes`, then :func:`square_around_centre`).
+
+    Example:
+        >>> square_boxes(np.array([[-10.0, 0.0, 30.0, 10.0]]), 100, 100).tolist()
+        [[0.0, -5.0, 20.0, 20.0]]
+    """
+    return square_around_centre(clip_boxes(boxes, width, height))
 
 
 class _Row:
