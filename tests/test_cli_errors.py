@@ -230,4 +230,7 @@ def test_each_command_runs_its_own_modules_run(argv: list[str]) -> None:
     module = importlib.import_module(f"facexpr.cli.{argv[0]}")
     assert module in COMMANDS
     args = build_parser().parse_args(argv)
-    assert args.func is module.run  # (release has its own --command option, so args.command is not checked)
+    assert args.func is module.run and args.command == argv[0]
+    if argv[0] == "release":  # its own --command (the card's training command) keeps the sub-command's name
+        quoted = build_parser().parse_args([*argv, "--command", "facexpr train --recipe better"])
+        assert quoted.command == "release" and quoted.card_command == "facexpr train --recipe better"

@@ -30,7 +30,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
     p.add_argument("--dev", default=None, help="mixed recipe: a face-box development set to measure (e.g. ExpW photos)")
     p.add_argument("--out", required=True, help="release folder to write")
     p.add_argument("--name", default=None, help="public model name (default: the architecture)")
-    p.add_argument("--command", default=None, help="training command to quote in the model card")
+    p.add_argument("--command", dest="card_command", default=None, help="training command to quote in the model card")
     p.set_defaults(func=run)
     return p
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..release import build_release
 
     data = args.data[0] if len(args.data) == 1 else args.data
-    metrics = build_release(args.model, data, args.out, name=args.name, command=args.command, dev=args.dev)
+    metrics = build_release(args.model, data, args.out, name=args.name, command=args.card_command, dev=args.dev)
     tried = ", ".join(f"{float(c):.4f}: {a:.4f}" for c, a in metrics["val_crop_pct_accuracy"].items())
     print(f"crop_pct chosen on val (accuracy by crop_pct: {tried})")
     for split in ("val", "test"):
