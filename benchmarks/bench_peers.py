@@ -220,7 +220,6 @@ class Tool:
     crops_own_pred: list[int] = field(default_factory=list)  # fer given the labelled box itself
     photos_pred: list[int] = field(default_factory=list)  # -1: not found
     photo_ms: list[float] = field(default_factory=list)
-    latency_ms: dict[str, list[float]] = field(default_factory=dict)  # call -> ms of each call
 
     def rate(self, mode: str, seconds: float, n: int) -> None:
         self.rates.setdefault(mode, []).append(n / seconds)
@@ -233,43 +232,6 @@ def time_facexpr(model: facexpr.FaceModel, items: list, batch: int) -> tuple[flo
     else:
         probs = model.predict_proba(items, batch_size=batch, classes=SEVEN)
     return time.perf_counter() - start, probs.argmax(1).numpy()
-
-
-LATENCY_CALLS = ("model.predict", "facexpr.predict")
-"""The two ways a script classifies one face crop, timed one call at a time."""
-
-
-def measure_latency(tools: list[Tool], arrays: list[np.ndarray], calls: int) -> None:
-    """Milliseconds of each single-crop call, every tool and both calls interleaved, crop by crop."""
-    for tool in tools:  # warm-up
-        assert tool.model is not None
-        tool.model.predict(arrays[0])
-        facexpr.predict(arrays[0], model=tool.model)
-    for i in range(calls):
-        crop = arrays[i % len(arrays)]
-        for tool in tools:
-            for call in LATENCY_CALLS:
-                start = time.perf_counter()
-                if call == "model.predict":
-                    tool.model.predict(crop)
-                else:
-                    facexpr.predict(crop, model=tool.model)
-                tool.latency_ms.setdefault(call, []).append(1000 * (time.perf_counter() - start))
-
-
-def latency_rows(fer: Tool | None, tools: list[Tool]) -> list[str]:
-    """One crop's latency, p50 and p90, through each call; `fer`'s mean per call from its batch-1 rate."""
-    rows = ["| tool, model | call | p50 (ms) | p90 (ms) |", "|---|---|---:|---:|"]
-    if fer and fer.rates.get("arrays, batch 1"):
-        rows.append(f"| `fer` (TFLite) | `detect_emotions(image, [box])` | {1000 / max(fer.rates['arrays, batch 1']):.2f} "
-                    "(mean of its best round) | |")
-    for tool in tools:
-        for call in LATENCY_CALLS:
-            ms = np.array(tool.latency_ms.get(call, []))
-            if len(ms):
-                rows.append(f"| facexpr {tool.name} | `{call}(crop)` | {np.percentile(ms, 50):.2f} | "
-                            f"{np.percentile(ms, 90):.2f} |")
-    return rows
 
 
 def upright_size(path: Path) -> tuple[int, int]:
@@ -328,8 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="threads per side: torch and OpenCV (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--batch-size", type=int, default=256, help="facexpr's batched mode (default: 256)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (default: 3)")
-    parser.add_argument("--latency-calls", type=int, default=300,
-                        help="single-crop calls timed per tool and call for the latency table (default: 300)")
     parser.add_argument("--limit", type=int, default=None,
                         help="N FER2013 crops (evenly spread) and the first N ExpW photos (default: all)")
     parser.add_argument("--photo-limit", type=int, default=None,
@@ -588,7 +548,6 @@ def main(argv: list[str] | None = None) -> int:
     fer = Tool("`fer`") if fer_client else None
     try:
         measure_fer2013(crops, fer_client, fer, tools, args.batch_size, args.rounds)
-        measure_latency(tools, crops.arrays, args.latency_calls)
         photo_limit = args.photo_limit if args.photo_limit is not None else args.limit
         expw = measure_expw(args.expw, photo_limit, fer_client, fer, tools, yunet)
         fer_info = fer_client.info if fer_client else {}
@@ -610,11 +569,6 @@ def main(argv: list[str] | None = None) -> int:
         "rounds (the range in brackets); \"vs `fer`\" divides the best figures of the same run.",
         "",
         *speed_rows(fer, tools, args.batch_size),
-        "",
-        f"Latency of one FER2013 test crop (a decoded 48x48 array), {args.latency_calls} calls per tool and call, "
-        "interleaved: `model.predict(crop)` and `facexpr.predict(crop, model=model)`.",
-        "",
-        *latency_rows(fer, tools),
         "",
         *[line for note in notes for line in (note, "")],
     ], args.out, MARKER, "# facexpr next to the `fer` package",

@@ -101,18 +101,3 @@ def test_worker_answers_each_request_line_and_reports_errors(worker: ModuleType,
     assert not out[5]["ok"] and "cannot read 1 images" in out[5]["error"]
     assert not out[6]["ok"] and "unknown command 'nope'" in out[6]["error"]
     assert out[7] == {"ok": True}
-
-
-def test_latency_times_every_call_of_every_tool_and_reports_percentiles(peers: ModuleType) -> None:
-    import facexpr
-
-    tool = peers.Tool("simple@fp32", facexpr.load("simple", device="cpu", precision="fp32"))
-    crops = [np.full((48, 48), 100 + i, np.uint8) for i in range(3)]
-    peers.measure_latency([tool], crops, calls=5)
-    assert sorted(tool.latency_ms) == sorted(peers.LATENCY_CALLS)
-    assert all(len(ms) == 5 and min(ms) > 0 for ms in tool.latency_ms.values())
-    fer = peers.Tool("`fer`")
-    fer.rate("arrays, batch 1", 2.0, 1000)  # 500 images/s: 2 ms a call
-    rows = peers.latency_rows(fer, [tool])
-    assert rows[2].startswith("| `fer` (TFLite) |") and "| 2.00 " in rows[2]
-    assert [r.split("|")[2].strip() for r in rows[3:]] == ["`model.predict(crop)`", "`facexpr.predict(crop)`"]
