@@ -49,6 +49,7 @@ from facexpr.training.recipes import recipe_for_model
 from facexpr.transforms import crop_square, rgb_to_face_uint8, to_rgb_uint8
 
 from ._report import Run, publish
+from .bench_finetune import score as score_dev_and_forgetting
 from .protocol import load_labels, match_found
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -137,14 +138,10 @@ def dev_photo_faces(dev_root: Path, detector: object) -> tuple[torch.Tensor, np.
     return torch.stack(faces), np.array(found), np.array(targets)
 
 
-def accuracy(model: facexpr.FaceModel, images: torch.Tensor, targets: torch.Tensor | np.ndarray,
-             classes: tuple[str, ...] | None, found: np.ndarray | None = None) -> float:
-    """Single-view accuracy; faces not ``found`` count as wrong."""
-    predicted = model.predict_proba(images, classes=classes).argmax(1).numpy()
-    hits = predicted == np.asarray(targets)
-    if found is not None:
-        hits &= found
-    return float(hits.mean())
+def accuracy(model: facexpr.FaceModel, images: torch.Tensor, targets: np.ndarray, found: np.ndarray) -> float:
+    """Single-view accuracy over FER2013's seven classes; faces not ``found`` count as wrong."""
+    predicted = model.predict_proba(images, classes=SEVEN).argmax(1).numpy()
+    return float(((predicted == targets) & found).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,11 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     fer, plus = FER2013(args.fer2013, "val"), FERPlus(args.ferplus, "val", labels="majority")
 
     def scores(model: facexpr.FaceModel) -> list[float]:
-        eight = tuple(model.labels) == tuple(plus.classes)
-        return [accuracy(model, dev_crops.images, dev_crops.targets, SEVEN),
-                accuracy(model, photo_faces, photo_targets, SEVEN, photo_found),
-                accuracy(model, fer.images, fer.targets, SEVEN),
-                accuracy(model, plus.images, plus.targets, None) if eight else float("nan")]
+        crops = score_dev_and_forgetting(model, dev_crops, fer, plus)  # the fine-tuning page's three scores
+        return [crops["dev"], accuracy(model, photo_faces, photo_targets, photo_found),
+                crops["fer2013"], crops["ferplus"]]
 
     rows = [("none (the released model)", scores(facexpr.load(args.model, device="cpu")))]
     for variant in VARIANTS:
