@@ -30,23 +30,28 @@ def _stage(in_chans: int, out_chans: int, convs: int = 2) -> list[nn.Module]:
     return layers + [nn.MaxPool2d(2)]
 
 
-def _head(in_features: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(in_features, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
-        nn.Dropout(0.5), nn.Linear(256, num_classes),
-    )
-
-
-def _kaiming_init(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-
-
 class _VGGBN(FaceModel):
-    """What the VGG-style networks share: Kaiming initialisation of a new head."""
+    """What the VGG-style networks share: their stages, head and Kaiming initialisation."""
+
+    def _build(self, widths: Sequence[int], convs: Sequence[int]) -> None:
+        """Stages of ``convs[i]`` convolutions with ``widths[i]`` channels, each halving the face,
+        then ``vgg8_bn``'s head (Linear -> BatchNorm1d -> ReLU -> Dropout 0.5 -> Linear)."""
+        layers: list[nn.Module] = []
+        in_chans = 1
+        for width, count in zip(widths, convs):
+            layers += _stage(in_chans, width, count)
+            in_chans = width
+        self.features = nn.Sequential(*layers)
+        side = 48 // 2 ** len(widths)
+        self.classifier = nn.Sequential(
+            nn.Linear(in_chans * side * side, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(256, self.num_classes),
+        )
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def reset_classifier(self, num_classes: int, labels: Sequence[str] | None = None) -> None:
         super().reset_classifier(num_classes, labels)
@@ -81,14 +86,7 @@ class VGG8BN(_VGGBN):
 
     def __init__(self, num_classes: int = 7, labels: Sequence[str] | None = None) -> None:
         super().__init__(num_classes, labels)
-        layers: list[nn.Module] = []
-        in_chans = 1
-        for width in WIDTHS:
-            layers += _stage(in_chans, width)
-            in_chans = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = _head(in_chans * 3 * 3, self.num_classes)
-        _kaiming_init(self)
+        self._build(WIDTHS, (2, 2, 2, 2))
 
 
 @register_model("vgg7_bn")
@@ -116,14 +114,7 @@ class VGG7BN(_VGGBN):
 
     def __init__(self, num_classes: int = 7, labels: Sequence[str] | None = None) -> None:
         super().__init__(num_classes, labels)
-        layers: list[nn.Module] = []
-        in_chans = 1
-        for width, convs in zip(VGG7_WIDTHS, (1, 2, 2, 2)):
-            layers += _stage(in_chans, width, convs)
-            in_chans = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = _head(in_chans * 3 * 3, self.num_classes)
-        _kaiming_init(self)
+        self._build(VGG7_WIDTHS, (1, 2, 2, 2))
 
 
 register_weights("vgg8_bn.ferplus", PretrainedWeights(
