@@ -106,3 +106,15 @@ def test_the_front_matter_carries_the_test_metrics() -> None:
     config = ModelConfig("better", metrics={"test": {"accuracy": 0.66, "macro_f1": 0.62}})
     card = model_card(config, dataset=FER2013_TEST)
     assert [r.metric_value for r in card.data.eval_results] == [0.66, 0.62]
+
+
+def test_a_shrunk_model_says_where_it_started_and_whom_it_was_distilled_from() -> None:
+    config = ModelConfig.from_file(shipped_weights_dir("vgg8_bn.mixed") / "config.json")
+    config.architecture = "vgg7_bn"
+    config.recipe = {**config.recipe, "model": "vgg7_bn", "pretrained": False, "shrink_from": "vgg8_bn.mixed",
+                     "teacher": "vgg8_bn.mixed", "distill_alpha": 0.9, "distill_temperature": 4.0}
+    text = " ".join(str(model_card(config, name="vgg7_bn.mixed")).split())
+    assert ("A `vgg7_bn` CNN from [facexpr](https://github.com/facexpr/facexpr), started from the released "
+            "`vgg8_bn.mixed` weights thinned to its shape (`facexpr.training.shrink`) and trained with knowledge "
+            "distillation from `vgg8_bn.mixed` (alpha 0.9, temperature 4.0) on three label sources at once") in text
+    assert "trained from scratch" not in text and text.count("knowledge distillation from") == 1

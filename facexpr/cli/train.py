@@ -43,6 +43,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
     p.add_argument("--pretrained", action="store_true",
                    help="start from the released weights (fine-tuning); the head is replaced when your classes differ")
     p.add_argument("--freeze", choices=["features"], default=None, help="train only the classifier head")
+    p.add_argument("--shrink-from", default=None, metavar="MODEL",
+                   help="start from this larger trained model (name or folder, e.g. vgg8_bn.mixed) thinned to "
+                   "the architecture's shape (facexpr.training.shrink), not from random weights")
     p.add_argument("--teacher", default=None,
                    help="distil from this trained model (name, folder or Hub repo) with the same classes")
     p.add_argument("--distill-alpha", type=float_in(0, 1), default=None,
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         teacher=args.teacher, distill_alpha=args.distill_alpha,
         distill_temperature=args.distill_temperature, teacher_mode=args.teacher_mode,
-        dataset=args.dataset,
+        dataset=args.dataset, shrink_from=args.shrink_from,
     )
     if args.recipe:
         recipe = get_recipe(args.recipe, **overrides)

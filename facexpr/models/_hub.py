@@ -105,15 +105,23 @@ def _card_values(config: ModelConfig, name: str, command: str | None) -> dict[st
         values.update(source_rows=rows, data_sets=metrics.get("data_sets") or {}, votes_weight=f"{weight:g}",
                       label_weight=f"{1 - weight:g}", photos_repeat=recipe.get("faceboxes_repeat", 4),
                       temperature_fitted_to=metrics.get("temperature_fitted_to", "photos"))
+    distilled = (f" with knowledge distillation from `{teacher}` (alpha {recipe.get('distill_alpha')}, "
+                 f"temperature {recipe.get('distill_temperature')})") if teacher else ""
+    if recipe.get("shrink_from"):  # the start says how it was distilled too
+        start = (f"started from the released\n`{recipe['shrink_from']}` weights thinned to its shape "
+                 f"(`facexpr.training.shrink`) and trained{distilled} on")
+        distilled = ""
+    elif recipe.get("pretrained"):
+        start = f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
+    else:
+        start = "trained from\nscratch on"
     values.update(
         mixed=bool(sources),
         ferplus=ferplus,
-        start=(f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
-               if recipe.get("pretrained") else "trained from\nscratch on"),
+        start=start,
         train_size=f"{train['n']:,}" if train.get("n") else None,
         val_size=f"{metrics['val']['n']:,}", test_size=f"{test['n']:,}",
-        teacher=(f" with knowledge distillation from `{teacher}` (alpha {recipe.get('distill_alpha')}, "
-                 f"temperature {recipe.get('distill_temperature')})") if teacher else "",
+        teacher=distilled,
         temperature=config.temperature,
         crop_pct=f"{config.crop_pct:.1%}",
         crops_tried=", ".join(f"{float(c):.1%}: {acc:.4f}" for c, acc in tried.items()) or "the whole face only",

@@ -1,4 +1,5 @@
-"""Training: the :class:`Trainer` loop, :class:`DistillationTrainer`, callbacks and :class:`History`.
+"""Training: the :class:`Trainer` loop, :class:`DistillationTrainer`, callbacks, :class:`History`
+and :func:`shrink` (a small network started from a large trained one).
 
 The metrics live in :mod:`facexpr.metrics` (re-exported here); optimisers and schedules by
 name in :mod:`facexpr.training.optim`.
@@ -26,6 +27,7 @@ from .distillation import DistillationTrainer
 from .history import History
 from .optim import OPTIMIZERS, SCHEDULERS
 from .checkpoint import CheckpointError
+from .shrinking import shrink
 from .trainer import Trainer
 
 __all__ = [
@@ -47,4 +49,5 @@ __all__ = [
     "confusion_matrix",
     "expected_calibration_error",
     "kl_divergence",
+    "shrink",
 ]

@@ -66,6 +66,10 @@ class Recipe:
         votes_weight: ``"mixed"`` only: weight of FER+'s votes against FER2013's label in the
             targets of FER2013's faces.
         faceboxes_repeat: ``"mixed"`` only: how often each face cut from a photo is seen per epoch.
+        shrink_from: A released model (or folder) of a larger architecture of :attr:`model`'s
+            family whose weights, thinned to :attr:`model`'s shape by
+            :func:`~facexpr.training.shrink` on the training faces, start the run instead
+            of random weights (its labels too), or ``None``.
 
     Example:
         >>> from facexpr.training.recipes import Recipe
@@ -91,6 +95,7 @@ class Recipe:
     pretrained: bool = False
     votes_weight: float = 0.7
     faceboxes_repeat: int = 4
+    shrink_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -100,8 +105,8 @@ class Recipe:
         """Return the recipe as a dict (stored in the released ``config.json``).
 
         The distillation fields are left out when the recipe has no teacher, ``dataset``
-        when it is ``"fer2013"`` and ``pretrained`` when it is ``False`` (as in the configs of
-        the weights released before they existed).
+        when it is ``"fer2013"``, ``pretrained`` when it is ``False`` and ``shrink_from`` when
+        it is ``None`` (as in the configs of the weights released before they existed).
 
         Example:
             >>> from facexpr.training.recipes import RECIPES
@@ -119,6 +124,8 @@ class Recipe:
         if self.dataset != "mixed":
             for key in _MIXED_SETTINGS:
                 fields.pop(key)
+        if self.shrink_from is None:
+            fields.pop("shrink_from")
         return fields
 
 
@@ -169,12 +176,10 @@ RECIPES: dict[str, Recipe] = {
     "vgg8_bn.mixed": Recipe("vgg8_bn.ferplus", epochs=8, dataset="mixed", pretrained=True,
                             **{**_FACEXPR, "label_smoothing": 0.0, "lr": 5e-4}),
     # The same three sources on ``vgg7_bn`` (under half of ``vgg8_bn``'s multiply-adds, about
-    # twice its int8 speed), from scratch, distilled from ``vgg8_bn.mixed`` (its logits scored once
-    # per fit on each training face and its mirror). An epoch (36,169 faces) took 150-175 s on one
-    # thread of the 2-core CPU, 28 epochs 80 minutes. Not released: on the validation data it reads
-    # 0.376 of the ExpW dev crops against vgg8_bn.mixed's 0.429 (docs/benchmarks/sources.md).
-    "vgg7_bn.mixed": Recipe("vgg7_bn", epochs=28, dataset="mixed", teacher="vgg8_bn.mixed", teacher_mode="cached",
-                            **{**_FACEXPR, "label_smoothing": 0.0}),
+    # twice its int8 speed), started from ``vgg8_bn.mixed`` thinned to its shape (see
+    # facexpr.training.shrink) and distilled from it (the teacher scores every augmented batch).
+    "vgg7_bn.mixed": Recipe("vgg7_bn", epochs=8, dataset="mixed", shrink_from="vgg8_bn.mixed", teacher="vgg8_bn.mixed",
+                            teacher_mode="online", **{**_FACEXPR, "label_smoothing": 0.0, "lr": 1e-3}),
 }
 """Recipe name -> :class:`Recipe`."""
 
@@ -508,7 +513,11 @@ def train_recipe(
     checkpoint = out / "checkpoint.pt"
     torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
     pretrained = pretrained or spec.pretrained
-    model, train, val, head = _starting_model(spec.model, pretrained, train, val, device)
+    if spec.shrink_from:  # resuming, the checkpoint holds the weights: no need to shrink again
+        model, train, val, head = _shrunk_model(spec, train, val, device, fit=not (resume and checkpoint.is_file()),
+                                                progress=progress)
+    else:
+        model, train, val, head = _starting_model(spec.model, pretrained, train, val, device)
     if progress and head:
         print(f"facexpr: {head}", file=sys.stderr)
     settings_run = {k: v for k, v in {**spec.to_dict(), "pretrained": pretrained, "freeze": freeze}.items()
@@ -570,6 +579,22 @@ def _starting_model(name: str, pretrained: bool, train: Any, val: Any, device: s
     line = (f"starting from {name}'s weights with a new {len(train.classes)}-class head: the data's classes "
             f"{list(train.classes)} are not all among its labels {list(labels)}")
     return model, train, val, line
+
+
+def _shrunk_model(spec: Recipe, train: Any, val: Any, device: str | None, *, fit: bool,
+                  progress: bool) -> tuple[Any, Any, Any, str]:
+    """``spec.model`` started from ``spec.shrink_from``'s weights (see :func:`~facexpr.training.shrink`),
+    and the data with its targets on that model's classes; with ``fit=False`` the model only has
+    the right shape and labels (a resumed run loads its weights from the checkpoint)."""
+    from ..models import load
+    from .shrinking import shrink
+
+    source, train, val, line = _starting_model(spec.shrink_from, True, train, val, device)
+    model = load(spec.model, pretrained=False, labels=list(source.labels), device=device)
+    if fit:
+        log = (lambda text: print(f"facexpr: shrinking: {text}", file=sys.stderr)) if progress else None
+        shrink(source, model, train.images, seed=spec.seed, log=log)
+    return model, train, val, f"{line}, shrunk to {spec.model}"
 
 
 def fit_keeping_best(
