@@ -128,3 +128,9 @@ register_weights("vgg8_bn.mixed", PretrainedWeights(
     sha256="7f717d8b8c2b1440e3b1f4dcf938ee418a34195db79496f3faa9346050d28abb",
     labels=FERPLUS_LABELS,
 ))
+
+register_weights("vgg7_bn.mixed", PretrainedWeights(
+    repo_id="facexpr/vgg7_bn.mixed",
+    sha256="fe82b945edde1def0f4effc45ea25dafa97135f74f9506caa2f26373b938640e",
+    labels=FERPLUS_LABELS,
+))
