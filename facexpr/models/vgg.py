@@ -98,9 +98,10 @@ class VGG7BN(_VGGBN):
     Seven 3x3 convolutions: ``vgg8_bn`` without the second convolution of its first stage (the
     costliest layer, at full 48x48 resolution) and with three quarters of its channels. 1.1 M
     parameters and about 55 M multiply-adds per face, under half of ``vgg8_bn``'s; in int8 on a
-    CPU it read 1.8 times as many faces per second as ``vgg8_bn``, and 1.08 times as many as the
+    CPU it reads 1.9 times as many faces per second as ``vgg8_bn``, and 1.17 times as many as the
     ``fer`` package's model, side by side on one thread (the model zoo page). Kaiming
-    initialisation; the head is ``vgg8_bn``'s. No weights are released for it yet.
+    initialisation; the head is ``vgg8_bn``'s. Its released weights are ``vgg7_bn.mixed``, the
+    default model, shrunk from ``vgg8_bn.mixed`` (:func:`facexpr.training.shrink`).
 
     Args:
         num_classes: Number of output classes.
