@@ -141,3 +141,47 @@ def test_facexpr_train_shrink_from_starts_the_architecture_from_a_larger_model(
     err = capsys.readouterr().err
     assert f"starting from {source}'s weights" in err and "shrunk to vgg7_bn" in err and "shrinking: stage 1 hint pass 1/4" in err
     assert facexpr.load(tmp_path / "run" / "best", device="cpu").config.recipe["shrink_from"] == str(source)
+
+
+def test_fine_tuning_a_shrunk_release_starts_from_its_own_weights_without_its_recipes_teacher(tmp_path: Path) -> None:
+    from facexpr.training.recipes import recipe_for_model
+
+    data = tmp_path / "faces"
+    own = recipe_for_model("vgg7_bn.mixed", data, pretrained=True, epochs=4, lr=1e-4)
+    assert (own.model, own.pretrained, own.shrink_from, own.teacher) == ("vgg7_bn.mixed", True, None, None)
+    assert "distill_alpha" not in own.to_dict() and own.lr == 1e-4
+    taught = recipe_for_model("vgg7_bn.mixed", data, pretrained=True, teacher="vgg8_bn.ferplus", distill_alpha=0.9)
+    assert (taught.teacher, taught.distill_alpha, taught.shrink_from) == ("vgg8_bn.ferplus", 0.9, None)
+    reproduced = recipe_for_model("vgg7_bn.mixed", data)  # without pretrained: the recipe's whole lineage
+    assert (reproduced.shrink_from, reproduced.teacher) == ("vgg8_bn.mixed", "vgg8_bn.mixed")
+    with pytest.raises(ValueError, match="distill_alpha set, but fine-tuning 'vgg7_bn.mixed' from its own weights"):
+        recipe_for_model("vgg7_bn.mixed", data, pretrained=True, distill_alpha=0.9)
+    with pytest.raises(ValueError, match="shrink_from='vgg8_bn.mixed' and pretrained both say where"):
+        recipe_for_model("vgg7_bn.mixed", data, pretrained=True, shrink_from="vgg8_bn.mixed")
+
+
+def test_a_recipe_cannot_start_both_shrunk_and_from_released_weights(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "faces", ["happy", "sad"], 2)
+    with pytest.raises(ValueError, match="starts from 'vgg8_bn.mixed' shrunk .* and from released weights"):
+        train_recipe(Recipe("vgg7_bn", epochs=1, shrink_from="vgg8_bn.mixed"), data, tmp_path / "run",
+                     pretrained=True, progress=False, device="cpu")
+    assert not (tmp_path / "run").exists()
+
+
+def test_facexpr_train_pretrained_fine_tunes_the_default_from_its_own_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from facexpr.cli import main
+    from facexpr.training import shrinking as module
+
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    data = _tree(tmp_path / "faces", ["happy", "sad"], 6)
+    with mock.patch.object(module, "shrink", wraps=module.shrink) as spy:
+        code = main(["train", "--model", facexpr.DEFAULT_MODEL, "--pretrained", "--data", str(data), "--epochs", "1",
+                     "--batch-size", "4", "--lr", "1e-12", "--out", str(tmp_path / "run"), "--device", "cpu"])
+    assert code == 0 and spy.call_count == 0
+    assert f"starting from {facexpr.DEFAULT_MODEL}'s weights, its 8-class head kept" in capsys.readouterr().err
+    released = facexpr.load(facexpr.DEFAULT_MODEL, device="cpu")
+    tuned = facexpr.load(tmp_path / "run" / "best", device="cpu")
+    assert "teacher" not in tuned.config.recipe and "shrink_from" not in tuned.config.recipe
+    name, weight = next(iter(released.named_parameters()))  # lr 1e-12: the released weights, as good as untouched
+    assert torch.allclose(dict(tuned.named_parameters())[name], weight, atol=1e-6)

@@ -218,7 +218,9 @@ def recipe_for_model(
 
     ``name`` is an architecture (``"better"``) or a released model (``"vgg8_bn.ferplus"``).
     Its recipe's settings are used (the architecture's recipe for a released model without one),
-    the run starts from ``name``'s own weights when ``pretrained`` (never from another model's),
+    the run starts from ``name``'s own weights when ``pretrained`` (never from another model's:
+    a recipe's ``shrink_from`` and ``teacher``, which made the released weights, are then left
+    out, and a ``teacher`` in ``overrides`` distils the fine-tune),
     and the labels follow the data unless ``overrides`` name a ``dataset``: several roots train
     a ``"mixed"`` recipe, a FER+ root the recipe's FER+ labels (vote distributions by default),
     anything else FER2013's labels or your own classes.
@@ -246,7 +248,29 @@ def recipe_for_model(
         else:
             overrides["dataset"] = "fer2013"
     recipe = get_recipe(base, **overrides)
+    if pretrained:
+        recipe = _from_own_weights(name, recipe, overrides)
     return replace(recipe, model=name, pretrained=pretrained)
+
+
+def _from_own_weights(name: str, recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
+    """``recipe`` for fine-tuning ``name`` from its own weights: how those weights were made (a
+    shrunk start, the teacher that distilled them) is not done again; a teacher given in
+    ``overrides`` is kept."""
+    if overrides.get("shrink_from") is not None:
+        raise ValueError(f"shrink_from={overrides['shrink_from']!r} and pretrained both say where {name!r} "
+                         "starts: give one (--shrink-from starts from another model thinned to this shape, "
+                         "--pretrained from this model's own weights).")
+    recipe = replace(recipe, shrink_from=None)
+    if overrides.get("teacher") is not None or recipe.teacher is None:
+        return recipe
+    distill = sorted(k for k in _DISTILL_SETTINGS if overrides.get(k) is not None)
+    if distill:
+        raise ValueError(f"{', '.join(distill)} set, but fine-tuning {name!r} from its own weights distils from "
+                         "no teacher (its recipe's teacher made the released weights): give one "
+                         "(teacher=..., or --teacher on the command line).")
+    default = Recipe(recipe.model, epochs=recipe.epochs)
+    return replace(recipe, teacher=None, **{k: getattr(default, k) for k in _DISTILL_SETTINGS})
 
 
 def load_train_val(
@@ -466,7 +490,8 @@ def train_recipe(
             architecture, data (its faces and labels, by :func:`~facexpr.training.checkpoint.data_fingerprint`)
             or settings (all but ``epochs``); nothing in ``out`` is changed then, and
             ``recipe.json`` always records the run that trains.
-        ValueError: If ``out`` is ``data`` or lies inside it.
+        ValueError: If ``out`` is ``data`` or lies inside it, or the recipe starts both from
+            a shrunk model and from released weights.
         TrainingDivergedError: If the loss or the weights stop being finite; ``best/`` keeps
             only finite weights of an earlier epoch, if any.
 
@@ -504,6 +529,10 @@ def train_recipe(
     from .trainer import Trainer
 
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    pretrained = pretrained or spec.pretrained
+    if spec.shrink_from and pretrained:
+        raise ValueError(f"The recipe for {spec.model!r} starts from {spec.shrink_from!r} shrunk (shrink_from) and "
+                         "from released weights (pretrained): give one.")
     check_outputs([("out", out)], [data] if isinstance(data, (str, os.PathLike)) else list(data))  # never into the data
     train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed, dataset=spec.dataset,
                                         recipe=spec)
@@ -512,7 +541,6 @@ def train_recipe(
     out = Path(out)
     checkpoint = out / "checkpoint.pt"
     torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
-    pretrained = pretrained or spec.pretrained
     if spec.shrink_from:  # resuming, the checkpoint holds the weights: no need to shrink again
         model, train, val, head = _shrunk_model(spec, train, val, device, fit=not (resume and checkpoint.is_file()),
                                                 progress=progress)
