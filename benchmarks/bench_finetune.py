@@ -2,7 +2,7 @@
 
 Each run is exactly what a user types::
 
-    facexpr train --model MODEL --pretrained --data SUBSET --out OUT --epochs E --lr LR [--freeze features]
+    facexpr train --model MODEL --pretrained --data SUBSET --out OUT --epochs E --lr LR [--freeze features] [--teacher T]
 
 on ``SUBSET``, a stratified, seeded subset of a face-box data set (by default
 ``../shared/data/expw-train``: its ``faces.csv`` rows, the photos read in place), which holds out
@@ -84,11 +84,11 @@ def score(model: facexpr.FaceModel, dev: FaceBoxes, fer: FER2013, plus: FERPlus)
 
 
 def parse_setting(text: str) -> dict[str, str]:
-    """``"lr=1e-4,epochs=4,freeze=features"`` -> a dict."""
+    """``"lr=1e-4,epochs=4,freeze=features,teacher=vgg8_bn.mixed"`` -> a dict."""
     setting = dict(part.split("=", 1) for part in text.split(",") if part)
-    unknown = set(setting) - {"lr", "epochs", "freeze"}
+    unknown = set(setting) - {"lr", "epochs", "freeze", "teacher"}
     if unknown or not {"lr", "epochs"} <= set(setting):
-        raise SystemExit(f"a setting needs lr= and epochs= (and may have freeze=features), got {text!r}")
+        raise SystemExit(f"a setting needs lr= and epochs= (and may have freeze=features, teacher=MODEL), got {text!r}")
     return setting
 
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fer2013", type=Path, default=SHARED / "data" / "fer2013", help="FER2013 folder")
     parser.add_argument("--ferplus", type=Path, default=SHARED / "data" / "ferplus", help="FER+ folder")
     parser.add_argument("--sizes", default="all", help="comma-separated numbers of training faces, or 'all'")
-    parser.add_argument("--settings", nargs="+", default=["lr=1e-4,epochs=4"], help="lr=...,epochs=...[,freeze=features]")
+    parser.add_argument("--settings", nargs="+", default=["lr=1e-4,epochs=4"], help="lr=...,epochs=...[,freeze=features][,teacher=MODEL]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsets (default: 0)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) to this file")
     args = parser.parse_args(argv)
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                            "--epochs", setting["epochs"], "--lr", setting["lr"], "--device", "cpu"]
                 if "freeze" in setting:
                     command += ["--freeze", setting["freeze"]]
+                if "teacher" in setting:  # distilled while fine-tuned: the teacher's scores keep what it knew
+                    command += ["--teacher", setting["teacher"]]
                 with redirect_stdout(StringIO()):
                     code = facexpr_main(command)
                 if code != 0:

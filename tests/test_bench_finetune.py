@@ -34,5 +34,6 @@ def test_a_subset_keeps_every_class_in_proportion_and_reads_the_photos_in_place(
 
 def test_a_setting_needs_a_learning_rate_and_epochs() -> None:
     assert parse_setting("lr=1e-4,epochs=4,freeze=features") == {"lr": "1e-4", "epochs": "4", "freeze": "features"}
+    assert parse_setting("lr=1e-4,epochs=4,teacher=vgg8_bn.mixed")["teacher"] == "vgg8_bn.mixed"
     with pytest.raises(SystemExit, match="needs lr= and epochs="):
         parse_setting("lr=1e-4")
