@@ -118,3 +118,17 @@ def test_a_shrunk_model_says_where_it_started_and_whom_it_was_distilled_from() -
             "`vgg8_bn.mixed` weights thinned to its shape (`facexpr.training.shrink`) and trained with knowledge "
             "distillation from `vgg8_bn.mixed` (alpha 0.9, temperature 4.0) on three label sources at once") in text
     assert "trained from scratch" not in text and text.count("knowledge distillation from") == 1
+
+
+def test_a_distilled_mixed_fine_tune_says_so_and_only_official_names_are_released() -> None:
+    config = ModelConfig.from_file(shipped_weights_dir("vgg7_bn.mixed") / "config.json")
+    recipe = {k: v for k, v in config.recipe.items() if k != "shrink_from"}
+    config.recipe = {**recipe, "pretrained": True, "model": "vgg7_bn.mixed"}
+    text = " ".join(str(model_card(config, name="mine")).split())
+    assert ("fine-tuned from the released `vgg7_bn.mixed` weights with knowledge distillation from `vgg8_bn.mixed` "
+            "(alpha 0.5, temperature 4.0) on three label sources at once") in text
+    config.recipe = {**recipe, "pretrained": True, "model": "runs/mine/best"}
+    assert "fine-tuned from the weights of `runs/mine/best` with" in " ".join(str(model_card(config, name="m")).split())
+    config.recipe = {**recipe, "shrink_from": "runs/big/best"}
+    text = " ".join(str(model_card(config, name="m")).split())
+    assert "started from the weights of `runs/big/best` thinned to its shape" in text and "released `runs" not in text

@@ -338,3 +338,12 @@ def test_tagged_weights_build_their_architecture_with_their_labels() -> None:
         register_weights("resnet.ferplus", get_model_entry("better.ferplus").weights)
     with pytest.raises(ValueError, match="already registered"):
         register_weights("better.ferplus", get_model_entry("better.ferplus").weights)
+
+
+def test_an_architecture_without_weights_of_its_own_names_its_released_tags() -> None:
+    from facexpr.models import get_model_entry
+
+    assert get_model_entry("vgg7_bn").weights is None and get_model_entry("vgg7_bn.mixed").weights.sha256
+    with pytest.raises(facexpr.WeightsNotAvailableError,
+                       match=r"for 'vgg7_bn' yet \(released weights of this architecture: vgg7_bn.mixed\)"):
+        facexpr.load("vgg7_bn")

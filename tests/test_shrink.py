@@ -94,8 +94,27 @@ def test_bad_pairs_and_bad_faces_are_refused_by_name() -> None:
         shrink(_source(), VGG7BN(num_classes=8), _faces())
     with pytest.raises(ValueError, match="ImprovedCNN.s head differs from VGG8BN.s"):
         shrink(_source(), facexpr.load("improved", pretrained=False), _faces())
-    with pytest.raises(ValueError, match="uint8 tensor N x 1 x 48 x 48, got shape \\(4, 48, 48\\)"):
+    with pytest.raises(ValueError, match="uint8 tensor N x 1 x 48 x 48 with N >= 2 .*, got shape \\(4, 48, 48\\)"):
         shrink(_source(), VGG7BN(), torch.zeros(4, 48, 48, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="N >= 2 .*, got shape \\(1, 1, 48, 48\\)"):
+        shrink(_source(), VGG7BN(), torch.zeros(1, 1, 48, 48, dtype=torch.uint8))
+
+
+def test_the_batch_norm_statistics_never_see_a_batch_of_one_face() -> None:
+    small = shrink(_source(), VGG7BN(), _faces(count=9), hint_epochs=(0, 0), batch_size=4)  # 9 = 4 + 4 + 1
+    assert all(torch.isfinite(m.running_var).all() for m in small.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+def test_shrinking_keeps_every_index_on_the_models_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "meta" stands for an accelerator here: a tensor made on the CPU beside one made on it fails
+    # as it would on CUDA or MPS, without needing one. Batch norm cannot count batches on "meta",
+    # so the statistics pass (plain forward passes on the model's device) is left out.
+    from facexpr.training import shrinking
+
+    monkeypatch.setattr(shrinking, "_estimate_batch_norm", lambda *args: None)
+    source, target = _source().to("meta"), VGG7BN().to("meta")
+    small = shrink(source, target, _faces(count=8), hint_epochs=(0, 0))
+    assert small.classifier[0].weight.device.type == "meta"
 
 
 def _tree(root: Path, classes: list[str], per_class: int) -> Path:
@@ -152,9 +171,11 @@ def test_fine_tuning_a_shrunk_release_starts_from_its_own_weights_without_its_re
     assert "distill_alpha" not in own.to_dict() and own.lr == 1e-4
     taught = recipe_for_model("vgg7_bn.mixed", data, pretrained=True, teacher="vgg8_bn.ferplus", distill_alpha=0.9)
     assert (taught.teacher, taught.distill_alpha, taught.shrink_from) == ("vgg8_bn.ferplus", 0.9, None)
-    reproduced = recipe_for_model("vgg7_bn.mixed", data)  # without pretrained: the recipe's whole lineage
-    assert (reproduced.shrink_from, reproduced.teacher) == ("vgg8_bn.mixed", "vgg8_bn.mixed")
-    with pytest.raises(ValueError, match="distill_alpha set, but fine-tuning 'vgg7_bn.mixed' from its own weights"):
+    fresh = recipe_for_model("vgg7_bn.mixed", data)  # without pretrained: random weights, the recipe's settings
+    assert (fresh.shrink_from, fresh.teacher, fresh.pretrained, fresh.lr) == (None, None, False, 1e-3)
+    thinned = recipe_for_model("vgg7_bn", data, shrink_from="vgg8_bn.mixed")
+    assert (thinned.shrink_from, thinned.teacher) == ("vgg8_bn.mixed", None)
+    with pytest.raises(ValueError, match="distill_alpha set, but training 'vgg7_bn.mixed' distils from no teacher"):
         recipe_for_model("vgg7_bn.mixed", data, pretrained=True, distill_alpha=0.9)
     with pytest.raises(ValueError, match="shrink_from='vgg8_bn.mixed' and pretrained both say where"):
         recipe_for_model("vgg7_bn.mixed", data, pretrained=True, shrink_from="vgg8_bn.mixed")
@@ -162,10 +183,27 @@ def test_fine_tuning_a_shrunk_release_starts_from_its_own_weights_without_its_re
 
 def test_a_recipe_cannot_start_both_shrunk_and_from_released_weights(tmp_path: Path) -> None:
     data = _tree(tmp_path / "faces", ["happy", "sad"], 2)
-    with pytest.raises(ValueError, match="starts from 'vgg8_bn.mixed' shrunk .* and from released weights"):
+    with pytest.raises(ValueError, match="for 'vgg7_bn' starts from 'vgg8_bn.mixed' thinned .* facexpr train --model NAME --pretrained"):
         train_recipe(Recipe("vgg7_bn", epochs=1, shrink_from="vgg8_bn.mixed"), data, tmp_path / "run",
                      pretrained=True, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="The recipe 'vgg7_bn.mixed' starts from 'vgg8_bn.mixed' thinned"):
+        train_recipe("vgg7_bn.mixed", data, tmp_path / "run", pretrained=True, progress=False, device="cpu")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_teacher_of_other_classes_is_refused_before_the_shrinking_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    source = _source().save_pretrained(tmp_path / "vgg8")
+    teacher = VGG8BN(labels=["happy", "sad"]).save_pretrained(tmp_path / "teacher")
+    data = _tree(tmp_path / "faces", ["happy", "sad"], 4)
+    from facexpr.training import shrinking as module
+
+    with mock.patch.object(module, "shrink", wraps=module.shrink) as spy, \
+            pytest.raises(ValueError, match="The teacher's classes \\['happy', 'sad'\\] are not the training data's"):
+        train_recipe(Recipe("vgg7_bn", epochs=1, batch_size=4, shrink_from=str(source), teacher=str(teacher)), data,
+                     tmp_path / "run", progress=False, device="cpu")
+    assert spy.call_count == 0
 
 
 def test_facexpr_train_pretrained_fine_tunes_the_default_from_its_own_weights(

@@ -31,7 +31,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, better.ferplus, vgg8_bn.ferplus, ...")
     what.add_argument("--model", help="architecture or released model (e.g. vgg8_bn.ferplus); uses its recipe's "
-                      "settings; with --pretrained, starts from that model's own weights")
+                      "training settings, not how the release started or was distilled (--recipe NAME reproduces "
+                      "that); with --pretrained, starts from that model's own weights")
     p.add_argument("--data", required=True, action="append",
                    help="FER2013 folder or fer2013.csv, a FER+ folder (with a .ferplus recipe), faces in photos "
                    "(faces.csv + images/), or your class folders; repeat it for a mixed recipe (vgg8_bn.mixed)")

@@ -270,8 +270,11 @@ def _load_official(
 ) -> FaceModel:
     weights = get_model_entry(name).weights
     if weights is None or weights.sha256 is None:
+        tagged = [other for other in list_models(f"{name}.*", tags=True)
+                  if (found := get_model_entry(other).weights) is not None and found.sha256 is not None]
+        others = f" (released weights of this architecture: {', '.join(tagged)})" if tagged else ""
         raise WeightsNotAvailableError(
-            f"No pretrained weights have been released for '{name}' yet. Use "
+            f"No pretrained weights have been released for '{name}' yet{others}. Use "
             f"facexpr.load({name!r}, pretrained=False) for a fresh model, or train one with "
             f"`facexpr train --recipe {name}`."
         )

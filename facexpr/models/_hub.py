@@ -20,6 +20,7 @@ from .. import _hf
 from .._version import __version__
 from .._io import atomic_write, sha256_file
 from ._config import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, ModelConfig
+from ._registry import list_models
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -107,14 +108,19 @@ def _card_values(config: ModelConfig, name: str, command: str | None) -> dict[st
                       temperature_fitted_to=metrics.get("temperature_fitted_to", "photos"))
     distilled = (f" with knowledge distillation from `{teacher}` (alpha {recipe.get('distill_alpha')}, "
                  f"temperature {recipe.get('distill_temperature')})") if teacher else ""
-    if recipe.get("shrink_from"):  # the start says how it was distilled too
-        start = (f"started from the released\n`{recipe['shrink_from']}` weights thinned to its shape "
-                 f"(`facexpr.training.shrink`) and trained{distilled} on")
+    official = set(list_models(tags=True))  # a folder or a Hub repo is not "released" by facexpr
+    # The start says how it was distilled too where the template does not (shrunk or mixed runs).
+    if recipe.get("shrink_from"):
+        source = recipe["shrink_from"]
+        weights = f"the released\n`{source}` weights" if source in official else f"the weights of\n`{source}`"
+        start = f"started from {weights} thinned to its shape (`facexpr.training.shrink`) and trained{distilled} on"
         distilled = ""
     elif recipe.get("pretrained"):
-        start = f"fine-tuned from\nthe released `{recipe.get('model', config.architecture)}` weights on"
+        model = recipe.get("model", config.architecture)
+        weights = f"the released `{model}` weights" if model in official else f"the weights of `{model}`"
+        start = f"fine-tuned from\n{weights}{distilled if sources else ''} on"
     else:
-        start = "trained from\nscratch on"
+        start = f"trained from\nscratch{distilled if sources else ''} on"
     values.update(
         mixed=bool(sources),
         ferplus=ferplus,

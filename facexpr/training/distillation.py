@@ -10,6 +10,7 @@ public hooks only (:meth:`~facexpr.training.Trainer.setup_fit`,
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from ..inference import face_logits
 from ..transforms import FaceTransform
 from .trainer import Trainer
 
-__all__ = ["DistillationTrainer", "TEACHER_MODES"]
+__all__ = ["DistillationTrainer", "TEACHER_MODES", "teacher_class_order"]
 
 TEACHER_MODES = ("online", "cached")
 """How :class:`DistillationTrainer` gets the teacher's logits (see ``teacher_mode``)."""
@@ -149,19 +150,8 @@ class DistillationTrainer(Trainer):
         Raises:
             ValueError: If the teacher's class names are not those of the data.
         """
-        labels = getattr(self.teacher, "labels", None)
-        classes = tuple(train.classes)
-        if labels is None or all(c.isdigit() for c in classes):
-            return None  # unnamed classes (a tuple of tensors): positions are all there is
-        labels = tuple(labels)
-        if labels == classes:
-            return None
-        if sorted(labels) != sorted(classes):
-            raise ValueError(
-                f"The teacher's classes {list(labels)} are not the training data's "
-                f"{list(classes)}; distillation needs a teacher of the same classes."
-            )
-        return torch.tensor([labels.index(c) for c in classes], device=self.device)
+        order = teacher_class_order(getattr(self.teacher, "labels", None), train.classes)
+        return None if order is None else torch.tensor(order, device=self.device)
 
     @torch.inference_mode()
     def _cache_teacher_logits(self, train: FaceDataset, batch_size: int) -> torch.Tensor:
@@ -263,3 +253,30 @@ class DistillationTrainer(Trainer):
             reduction="batchmean", log_target=True,
         ) * temperature**2
         return (1.0 - self.distill_alpha) * hard + self.distill_alpha * soft
+
+
+def teacher_class_order(labels: Sequence[str] | None, classes: Sequence[str]) -> list[int] | None:
+    """The order that puts a teacher's outputs (``labels``) in the training data's class order.
+
+    Returns ``None`` when no reordering is needed or possible: the same order, a teacher without
+    labels, or unnamed classes (``"0"``, ``"1"``...: positions are all there is).
+
+    Raises:
+        ValueError: If the teacher's class names are not those of the data.
+
+    Example:
+        >>> teacher_class_order(["sad", "happy"], ["happy", "sad"])
+        [1, 0]
+    """
+    classes = tuple(classes)
+    if labels is None or all(c.isdigit() for c in classes):
+        return None
+    labels = tuple(labels)
+    if labels == classes:
+        return None
+    if sorted(labels) != sorted(classes):
+        raise ValueError(
+            f"The teacher's classes {list(labels)} are not the training data's "
+            f"{list(classes)}; distillation needs a teacher of the same classes."
+        )
+    return [labels.index(c) for c in classes]

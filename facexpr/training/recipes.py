@@ -217,27 +217,41 @@ def recipe_for_model(
     """The recipe ``facexpr train --model NAME`` runs: NAME's own settings, on the data given.
 
     ``name`` is an architecture (``"better"``) or a released model (``"vgg8_bn.ferplus"``).
-    Its recipe's settings are used (the architecture's recipe for a released model without one),
-    the run starts from ``name``'s own weights when ``pretrained`` (never from another model's:
-    a recipe's ``shrink_from`` and ``teacher``, which made the released weights, are then left
-    out, and a ``teacher`` in ``overrides`` distils the fine-tune),
-    and the labels follow the data unless ``overrides`` name a ``dataset``: several roots train
+    Its recipe's training settings are used (the architecture's recipe for a released model
+    without one), but not how its recipe started or taught the released weights: the run starts
+    from ``name``'s own weights when ``pretrained``, from the model ``overrides`` give as
+    ``shrink_from``, or from random weights, and distils only from a ``teacher`` in
+    ``overrides`` (``--recipe NAME`` reproduces a release, start and teacher included). The
+    labels follow the data unless ``overrides`` name a ``dataset``: several roots train
     a ``"mixed"`` recipe, a FER+ root the recipe's FER+ labels (vote distributions by default),
     anything else FER2013's labels or your own classes.
 
     Raises:
-        ValueError: ``name`` has no recipe, or an override is invalid.
+        ValueError: ``name`` has no recipe, an override is invalid, ``shrink_from`` is given with
+            ``pretrained``, or distillation settings without a ``teacher``.
 
     Example:
         >>> recipe = recipe_for_model("vgg8_bn.ferplus", "my_faces/", pretrained=True, epochs=4, lr=1e-4)
         >>> recipe.model, recipe.pretrained, recipe.dataset, recipe.epochs, recipe.lr
         ('vgg8_bn.ferplus', True, 'fer2013', 4, 0.0001)
+        >>> recipe_for_model("vgg7_bn.mixed", "my_faces/", pretrained=True).teacher is None
+        True
     """
     from ..data.ferplus import ferplus_layout
 
     base = name if name in RECIPES else name.partition(".")[0]
     if base not in RECIPES:
         raise ValueError(f"No recipe for model {name!r}. Models with one: {', '.join(sorted(RECIPES))}.")
+    if pretrained and overrides.get("shrink_from") is not None:
+        raise ValueError(f"shrink_from={overrides['shrink_from']!r} and pretrained both say where {name!r} "
+                         "starts: give one (--shrink-from starts from another model thinned to this shape, "
+                         "--pretrained from this model's own weights).")
+    if overrides.get("teacher") is None:
+        distill = sorted(k for k in _DISTILL_SETTINGS if overrides.get(k) is not None)
+        if distill:
+            raise ValueError(f"{', '.join(distill)} set, but training {name!r} distils from no teacher unless "
+                             "one is given (its recipe's teacher made the released weights; --recipe "
+                             f"{base} trains with it): give one (teacher=..., or --teacher on the command line).")
     if overrides.get("dataset") is None:
         roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
         if len(roots) > 1:
@@ -248,29 +262,12 @@ def recipe_for_model(
         else:
             overrides["dataset"] = "fer2013"
     recipe = get_recipe(base, **overrides)
-    if pretrained:
-        recipe = _from_own_weights(name, recipe, overrides)
+    if overrides.get("shrink_from") is None:  # how the recipe made the release, not one of its settings
+        recipe = replace(recipe, shrink_from=None)
+    if overrides.get("teacher") is None and recipe.teacher is not None:
+        default = Recipe(base, epochs=1)
+        recipe = replace(recipe, teacher=None, **{k: getattr(default, k) for k in _DISTILL_SETTINGS})
     return replace(recipe, model=name, pretrained=pretrained)
-
-
-def _from_own_weights(name: str, recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
-    """``recipe`` for fine-tuning ``name`` from its own weights: how those weights were made (a
-    shrunk start, the teacher that distilled them) is not done again; a teacher given in
-    ``overrides`` is kept."""
-    if overrides.get("shrink_from") is not None:
-        raise ValueError(f"shrink_from={overrides['shrink_from']!r} and pretrained both say where {name!r} "
-                         "starts: give one (--shrink-from starts from another model thinned to this shape, "
-                         "--pretrained from this model's own weights).")
-    recipe = replace(recipe, shrink_from=None)
-    if overrides.get("teacher") is not None or recipe.teacher is None:
-        return recipe
-    distill = sorted(k for k in _DISTILL_SETTINGS if overrides.get(k) is not None)
-    if distill:
-        raise ValueError(f"{', '.join(distill)} set, but fine-tuning {name!r} from its own weights distils from "
-                         "no teacher (its recipe's teacher made the released weights): give one "
-                         "(teacher=..., or --teacher on the command line).")
-    default = Recipe(recipe.model, epochs=recipe.epochs)
-    return replace(recipe, teacher=None, **{k: getattr(default, k) for k in _DISTILL_SETTINGS})
 
 
 def load_train_val(
@@ -531,8 +528,11 @@ def train_recipe(
     spec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     pretrained = pretrained or spec.pretrained
     if spec.shrink_from and pretrained:
-        raise ValueError(f"The recipe for {spec.model!r} starts from {spec.shrink_from!r} shrunk (shrink_from) and "
-                         "from released weights (pretrained): give one.")
+        named = f"The recipe {recipe!r}" if isinstance(recipe, str) else f"The recipe for {spec.model!r}"
+        raise ValueError(f"{named} starts from {spec.shrink_from!r} thinned to its shape (shrink_from), and pretrained "
+                         "asks for released weights: it cannot do both. To fine-tune a released model from its own "
+                         "weights: facexpr train --model NAME --pretrained (recipe_for_model(NAME, data, "
+                         "pretrained=True)).")
     check_outputs([("out", out)], [data] if isinstance(data, (str, os.PathLike)) else list(data))  # never into the data
     train, val, found = _load_train_val(data, val_fraction=val_fraction, seed=spec.seed, dataset=spec.dataset,
                                         recipe=spec)
@@ -541,9 +541,10 @@ def train_recipe(
     out = Path(out)
     checkpoint = out / "checkpoint.pt"
     torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
+    teacher = load(spec.teacher, device=device) if spec.teacher else None
     if spec.shrink_from:  # resuming, the checkpoint holds the weights: no need to shrink again
         model, train, val, head = _shrunk_model(spec, train, val, device, fit=not (resume and checkpoint.is_file()),
-                                                progress=progress)
+                                                progress=progress, teacher=teacher)
     else:
         model, train, val, head = _starting_model(spec.model, pretrained, train, val, device)
     if progress and head:
@@ -565,9 +566,9 @@ def train_recipe(
         scheduler=spec.scheduler, label_smoothing=spec.label_smoothing, augment=spec.augment,
         seed=spec.seed, metrics=("accuracy", "macro_f1"), device=device, freeze=freeze,
     )
-    if spec.teacher:
+    if teacher is not None:
         trainer: Trainer = DistillationTrainer(
-            model, teacher=load(spec.teacher, device=device), distill_alpha=spec.distill_alpha,
+            model, teacher=teacher, distill_alpha=spec.distill_alpha,
             distill_temperature=spec.distill_temperature, teacher_mode=spec.teacher_mode, **settings,
         )
     else:
@@ -610,14 +611,18 @@ def _starting_model(name: str, pretrained: bool, train: Any, val: Any, device: s
 
 
 def _shrunk_model(spec: Recipe, train: Any, val: Any, device: str | None, *, fit: bool,
-                  progress: bool) -> tuple[Any, Any, Any, str]:
+                  progress: bool, teacher: Any = None) -> tuple[Any, Any, Any, str]:
     """``spec.model`` started from ``spec.shrink_from``'s weights (see :func:`~facexpr.training.shrink`),
     and the data with its targets on that model's classes; with ``fit=False`` the model only has
-    the right shape and labels (a resumed run loads its weights from the checkpoint)."""
+    the right shape and labels (a resumed run loads its weights from the checkpoint). A
+    ``teacher`` of other classes is refused before the (long) shrinking starts."""
     from ..models import load
+    from .distillation import teacher_class_order
     from .shrinking import shrink
 
     source, train, val, line = _starting_model(spec.shrink_from, True, train, val, device)
+    if teacher is not None:
+        teacher_class_order(teacher.labels, train.classes)
     model = load(spec.model, pretrained=False, labels=list(source.labels), device=device)
     if fit:
         log = (lambda text: print(f"facexpr: shrinking: {text}", file=sys.stderr)) if progress else None

@@ -106,7 +106,7 @@ def shrink(
     Args:
         source: The trained network.
         target: The smaller network (its weights are overwritten in place).
-        images: Training faces, ``uint8`` ``N x 1 x 48 x 48`` (e.g. a
+        images: Training faces, ``uint8`` ``N x 1 x 48 x 48``, two at least (e.g. a
             :class:`~facexpr.data.FaceDataset`'s ``images``).
         hint_epochs: Passes over ``images`` of the two fits of each refitted stage.
         hint_lrs: Peak learning rates of those two fits.
@@ -120,7 +120,7 @@ def shrink(
 
     Raises:
         ValueError: If ``target`` is not a smaller network of ``source``'s family, has another
-            number of classes, or ``images`` are not ``uint8`` ``N x 1 x 48 x 48``.
+            number of classes, or ``images`` are not ``uint8`` ``N x 1 x 48 x 48`` with ``N >= 2``.
 
     Example:
         >>> import torch
@@ -131,9 +131,9 @@ def shrink(
         >>> small.labels[:2], sum(p.numel() for p in small.parameters())
         (('a', 'b'), 1099727)
     """
-    if images.ndim != 4 or images.shape[1:] != (1, 48, 48) or images.dtype != torch.uint8:
-        raise ValueError(f"shrink: images must be a uint8 tensor N x 1 x 48 x 48, got shape {tuple(images.shape)} "
-                         f"and dtype {images.dtype}.")
+    if images.ndim != 4 or images.shape[1:] != (1, 48, 48) or images.dtype != torch.uint8 or len(images) < 2:
+        raise ValueError(f"shrink: images must be a uint8 tensor N x 1 x 48 x 48 with N >= 2 (batch-norm statistics "
+                         f"need two faces at least), got shape {tuple(images.shape)} and dtype {images.dtype}.")
     if source.num_classes != target.num_classes:
         raise ValueError(f"shrink: {type(target).__name__} has {target.num_classes} classes, the source "
                          f"{source.num_classes}; they must have as many.")
@@ -162,7 +162,7 @@ def shrink(
                     getattr(small.norm, name).copy_(getattr(large.norm, name)[kept])
                 kept_in = kept
         side = source.classifier[0].in_features // source_stages[-1][-1].conv.out_channels
-        columns = (kept_in[:, None] * side + torch.arange(side)[None]).reshape(-1)
+        columns = (kept_in[:, None] * side + torch.arange(side, device=kept_in.device)[None]).reshape(-1)
         target.classifier[0].weight.copy_(source.classifier[0].weight[:, columns])
         if target.classifier[0].bias is not None:
             target.classifier[0].bias.copy_(source.classifier[0].bias)
@@ -225,10 +225,13 @@ def _estimate_batch_norm(model: nn.Module, images: torch.Tensor, faces: int, bat
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over the batches below
     drawn = torch.randperm(len(images), generator=generator)[:faces]
+    # Batches of (nearly) equal size: each weighs the same in the average, and none is left
+    # with a single face, which the head's BatchNorm1d refuses in training mode.
+    batches = torch.tensor_split(drawn, -(-len(drawn) // batch_size))
     model.train()
     with torch.no_grad():
-        for start in range(0, len(drawn), batch_size):
-            model(normalize(images[drawn[start:start + batch_size]].to(device)))
+        for batch in batches:
+            model(normalize(images[batch].to(device)))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     model.eval()
