@@ -283,11 +283,13 @@ def test_batch_augment_flip_is_exact_and_presets() -> None:
 
 def test_presets_keep_the_random_streams_of_the_released_recipes() -> None:
     # Sums recorded with the code that trained the released weights (before translate, padding
-    # and degrade existed): new settings draw nothing unless they are used.
+    # and degrade existed): new settings draw nothing unless they are used. Another draw moves a
+    # sum by tens (seed 1: 8948.8 and 8981.8); CPUs of other vector widths round the resampling
+    # differently, by about 1e-4 in all (AVX-512 machines: 9066.00035 and 8990.02058).
     images = torch.linspace(0, 1, 8 * 48 * 48).reshape(8, 1, 48, 48)
     for name, expected in (("seed", 9066.00029752031), ("strong", 8990.020631800493)):
         out = AUGMENT_PRESETS[name](images, generator=torch.Generator().manual_seed(0))
-        assert float(out.double().sum()) == pytest.approx(expected, rel=1e-9, abs=1e-6)
+        assert float(out.double().sum()) == pytest.approx(expected, rel=0, abs=1e-2)
 
 
 def test_translate_jitters_the_box_and_border_padding_repeats_the_edge() -> None:
