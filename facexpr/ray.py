@@ -114,7 +114,7 @@ class Predictor:
     paths, and optionally a column of the images' encoded bytes (as
     ``ray.data.read_binary_files(..., include_paths=True)`` gives: ``path`` and ``bytes``), and
     returns a ``pyarrow.Table`` with the columns of ``facexpr predict DIR --csv`` (see
-    :attr:`columns`): ``image, face, x, y, width, height, score, label, confidence`` and one
+    :attr:`columns`): ``image, face, x, y, width, height, score, detector, label, confidence`` and one
     ``p_<label>`` per class. The values are those of :func:`facexpr.predict_folder` on the same
     images, typed (integers and float64, not text) and at full precision. An image without a
     face gives one row whose other fields are null; an unreadable image gives no row

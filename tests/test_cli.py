@@ -93,6 +93,9 @@ def test_models_lists_every_architecture(capsys: pytest.CaptureFixture[str]) -> 
     for name in facexpr.list_models():
         assert name in out
     assert "1,275,335" in out  # BetterCNN's parameter count
+    assert f"{facexpr.DEFAULT_MODEL} (default)" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "FER+ majority" in lines["vgg8_bn.ferplus"] and "FER2013" in lines["vgg8_bn"]
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

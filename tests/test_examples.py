@@ -148,6 +148,8 @@ def test_folder_to_csv(model_dir: Path, yunet: Path, tmp_path: Path) -> None:
     assert [Path(r["image"]).name for r in rows] == ["photo.jpg", "crop.png"]
     assert all(r["label"] in facexpr.FER2013_LABELS for r in rows)
     assert rows[0]["score"] != "" and rows[1]["score"] == ""  # detected face vs. a whole crop
+    assert rows[0]["detector"].startswith("yunet") and rows[1]["detector"] == ""
+    assert list(rows[0])[:10] == ["image", "face", "x", "y", "width", "height", "score", "detector", "label", "confidence"]
     assert abs(sum(float(rows[0][f"p_{label}"]) for label in facexpr.FER2013_LABELS) - 1) < 1e-4
 
 

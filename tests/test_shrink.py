@@ -221,5 +221,20 @@ def test_facexpr_train_pretrained_fine_tunes_the_default_from_its_own_weights(
     released = facexpr.load(facexpr.DEFAULT_MODEL, device="cpu")
     tuned = facexpr.load(tmp_path / "run" / "best", device="cpu")
     assert "teacher" not in tuned.config.recipe and "shrink_from" not in tuned.config.recipe
+    assert "test" in released.config.metrics and set(tuned.config.metrics) == {"checkpoint"}  # not the release's
+    card = (tmp_path / "run" / "best" / "README.md").read_text()
+    assert f"{released.config.metrics['test']['accuracy']:.4f}" not in card and "three label sources" not in card
     name, weight = next(iter(released.named_parameters()))  # lr 1e-12: the released weights, as good as untouched
     assert torch.allclose(dict(tuned.named_parameters())[name], weight, atol=1e-6)
+
+
+def test_facexpr_train_recipe_with_a_shrunk_start_and_pretrained_names_the_recipe_and_the_way_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from facexpr.cli import main
+
+    data = _tree(tmp_path / "faces", ["happy", "sad"], 2)
+    assert main(["train", "--recipe", "vgg7_bn.mixed", "--pretrained", "--data", str(data),
+                 "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--recipe vgg7_bn.mixed starts from vgg8_bn.mixed thinned" in err and "--model NAME --pretrained" in err
+    assert not (tmp_path / "run").exists()

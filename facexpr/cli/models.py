@@ -27,7 +27,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
 def run(args: argparse.Namespace) -> int:
     """Run ``facexpr models`` with the parsed ``args``; return the exit status."""
     from ..errors import WeightsNotAvailableError
-    from ..models import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, get_model_entry, list_models, load
+    from ..models import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, ModelConfig, get_model_entry, list_models, load
     from ..models._builder import shipped_weights_dir
 
     rows = []
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         tagged = entry.weights.labels if entry.weights is not None else None
         fresh = entry.cls(labels=tagged)
         params = sum(p.numel() for p in fresh.parameters())
-        val = test = "-"
+        val = test = measured = "-"
         status = "not released"
         if entry.weights is not None and entry.weights.sha256 is not None:
             shipped = shipped_weights_dir(name)
@@ -46,15 +46,23 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     metrics = load(name, device="cpu").config.metrics
                 val, test = _known_metric(metrics, "val"), _known_metric(metrics, "test")
+                measured = _measured_on(metrics)
                 status = "shipped"
             except WeightsNotAvailableError:
                 status = "on the Hub"
-        rows.append((name, type(fresh).__name__, f"{params:,}", val, test, status))
-    headers = ("name", "class", "params", "val acc", "test acc", "weights")
+        shown = f"{name} (default)" if name == DEFAULT_MODEL else name
+        rows.append((shown, type(fresh).__name__, f"{params:,}", measured, val, test, status))
+    headers = ("name", "class", "params", "measured on", "val acc", "test acc", "weights")
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
+
+
+def _measured_on(config_metrics: dict) -> str:
+    """Which labels the stored val and test accuracies are against: FER+'s majority (a model
+    measured against FER+'s votes) or FER2013's own."""
+    return "FER+ majority" if "kl_divergence" in (config_metrics.get("test") or {}) else "FER2013"
 
 
 def _known_metric(config_metrics: dict, split: str) -> str:

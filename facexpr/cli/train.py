@@ -29,7 +29,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
         "--pretrained --epochs 10",
     )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, better-kd, seed-better, better.ferplus, vgg8_bn.ferplus, ...")
+    what.add_argument("--recipe", help="recipe name: better, improved, simple, vgg8_bn, vgg7_bn, better-kd, seed-better, "
+                      "better.ferplus, vgg8_bn.ferplus, vgg8_bn.mixed, vgg7_bn.mixed (the default model's), ...")
     what.add_argument("--model", help="architecture or released model (e.g. vgg8_bn.ferplus); uses its recipe's "
                       "training settings, not how the release started or was distilled (--recipe NAME reproduces "
                       "that); with --pretrained, starts from that model's own weights")
@@ -42,7 +43,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpars
     p.add_argument("--lr", type=float_in(0, float("inf"), low_open=True), default=None, help="override the recipe's learning rate")
     p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     p.add_argument("--pretrained", action="store_true",
-                   help="start from the released weights (fine-tuning); the head is replaced when your classes differ")
+                   help="start from the released weights (fine-tuning); the head is kept when your classes are "
+                   "among the model's labels (your faces are scored on it), replaced otherwise")
     p.add_argument("--freeze", choices=["features"], default=None, help="train only the classifier head")
     p.add_argument("--shrink-from", default=None, metavar="MODEL",
                    help="start from this larger trained model (name or folder, e.g. vgg8_bn.mixed) thinned to "
@@ -82,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.recipe:
         recipe = get_recipe(args.recipe, **overrides)
+        if args.pretrained and recipe.shrink_from:
+            raise ValueError(f"--recipe {args.recipe} starts from {recipe.shrink_from} thinned to its shape (its "
+                             "shrink_from), which --pretrained contradicts. To fine-tune a released model from its "
+                             "own weights: facexpr train --model NAME --pretrained --data ... --out ...")
     else:
         recipe = recipe_for_model(args.model, args.data, pretrained=args.pretrained, **overrides)
     data = args.data[0] if len(args.data) == 1 else args.data

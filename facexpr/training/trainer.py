@@ -657,6 +657,10 @@ class Trainer:
     ) -> History:
         """Train for ``epochs`` epochs and return the :class:`~facexpr.training.History`.
 
+        The model's measured metrics (``model.config.metrics``: a release's val and test figures)
+        are cleared first: they describe the weights training starts from, and a fine-tuned
+        model saved with them would quote them as its own.
+
         Args:
             train: Training data (a :class:`~facexpr.data.FaceDataset` such as
                 :class:`~facexpr.data.FER2013` or :class:`~facexpr.data.ImageFolder`).
@@ -704,6 +708,9 @@ class Trainer:
         if _distributed.wants_distributed():
             self.device = _distributed.init_from_env(self.device)
         self._sync_labels(train_ds)
+        config = getattr(self.unwrapped_model, "config", None)
+        if config is not None:  # a release's figures describe the weights it starts from, not what it trains
+            config.metrics = {}
         self.setup_fit(train_ds, batch_size)
         self._weight = self._class_weights(train_ds)
         self._train_hard = train_ds.hard_targets if train_ds.soft else None
