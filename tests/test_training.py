@@ -627,3 +627,24 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     path = simple.save_checkpoint(tmp_path / "checkpoint.pt", epoch=1)
     with pytest.raises(CheckpointError, match=r"checkpoint.pt' holds another model's weights than this 'better'"):
         make_trainer().load_checkpoint(path)
+
+
+def test_a_recipes_teacher_does_not_move_the_students_seeded_start(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from facexpr.training.recipes import Recipe, train_recipe
+
+    monkeypatch.setenv("FACEXPR_CACHE", str(tmp_path / "cache"))
+    for c, name in enumerate(("happy", "sad")):
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (48, 48), 30 * i + 100 * c).save(tmp_path / "faces" / name / f"{i}.png")
+    torch.manual_seed(1)
+    teacher = facexpr.load("simple", pretrained=False, labels=["happy", "sad"]).save_pretrained(tmp_path / "teacher")
+    starts = {}
+    for run, spec in (("alone", Recipe("simple", epochs=1, batch_size=4, lr=1e-12)),
+                      ("taught", Recipe("simple", epochs=1, batch_size=4, lr=1e-12, teacher=str(teacher)))):
+        best = train_recipe(spec, tmp_path / "faces", tmp_path / run, progress=False, device="cpu")
+        starts[run] = next(iter(facexpr.load(best, device="cpu").parameters()))
+    assert torch.allclose(starts["alone"], starts["taught"], atol=1e-6)  # lr 1e-12: the seeded start itself

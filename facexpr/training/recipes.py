@@ -540,8 +540,9 @@ def train_recipe(
         print(f"facexpr: training data: {found}", file=sys.stderr)
     out = Path(out)
     checkpoint = out / "checkpoint.pt"
-    torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
+    # The teacher first: building it draws random numbers, which must not move the student's seeded start.
     teacher = load(spec.teacher, device=device) if spec.teacher else None
+    torch.manual_seed(spec.seed)  # the initial weights of the model and of any new head
     if spec.shrink_from:  # resuming, the checkpoint holds the weights: no need to shrink again
         model, train, val, head = _shrunk_model(spec, train, val, device, fit=not (resume and checkpoint.is_file()),
                                                 progress=progress, teacher=teacher)
