@@ -14,8 +14,9 @@ Requests (``{"cmd": NAME, ...}``); every reply carries ``"ok": true`` or ``"ok":
   keep them in memory; replies ``n`` and ``seconds``;
 * ``crops``: ``source`` (``"arrays"``: the loaded images, ``"files"``: their paths) and ``box``
   (``[x, y, w, h]``): ``FER.detect_emotions(image, face_rectangles=[box])`` on each, one image
-  per call; replies ``seconds`` (the loop, decoding included for files) and ``scores`` (one list
-  of seven scores per image, ``null`` where `fer` gave no face);
+  per call; replies ``seconds`` (the loop, decoding included for files), ``calls`` (each call's
+  seconds: one crop's latency) and ``scores`` (one list of seven scores per image, ``null`` where
+  `fer` gave no face);
 * ``boxes``: ``items`` (``[{"path": ..., "boxes": [[x, y, w, h], ...]}, ...]``): each photo
   decoded, then classified at the given boxes; replies ``scores`` (per photo, per box);
 * ``photos``: ``paths``: ``FER.detect_emotions(path)``: decoding, `fer`'s own face detector and
@@ -73,10 +74,15 @@ class Worker:
         items = (self.arrays if source == "arrays" else self.files)[:limit]
         rect = [tuple(_box(box))]
         detect = self.detector.detect_emotions
+        results, calls = [], []
         start = time.perf_counter()
-        results = [detect(item, face_rectangles=rect) for item in items]
+        for item in items:
+            begun = time.perf_counter()
+            results.append(detect(item, face_rectangles=rect))
+            calls.append(time.perf_counter() - begun)
         seconds = time.perf_counter() - start
-        return {"seconds": seconds, "scores": [_scores(faces[0]) if faces else None for faces in results]}
+        return {"seconds": seconds, "calls": calls,
+                "scores": [_scores(faces[0]) if faces else None for faces in results]}
 
     def do_boxes(self, items: list[dict]) -> dict:
         out = []

@@ -22,6 +22,11 @@ facexpr model (``--models``; an 8-class FER+ model is read in FER2013's seven cl
   ``--batch-size`` (one call for the list). Every mode runs ``--rounds`` times, the rounds
   interleaved (each round runs every tool and mode once); the table gives the best round and
   the range, and each facexpr figure as a multiple of `fer`'s in the same mode.
+* **One crop's latency**, milliseconds per call at the 50th and 90th percentiles, from decoded
+  arrays: `fer`'s ``detect_emotions`` (every call of its batch-1 rounds) beside facexpr's
+  ``model.predict(crop)`` and ``facexpr.predict(crop, model=model)`` (``--latency-calls`` crops
+  a round, interleaved with the throughput rounds), each facexpr model as ``--models`` names it
+  (``NAME@fp32`` for float32).
 * **ExpW** (``../shared/data/expw``: 750 labelled faces in 600 web photos), the protocol of
   :mod:`benchmarks.protocol` (as ``bench_photos`` and ``bench_generalization``): accuracy on the labelled-box
   crops (recognition alone: facexpr crops the box squared, ``CropSpec(1.0, 0.0)``; `fer` gets the
@@ -220,6 +225,7 @@ class Tool:
     crops_own_pred: list[int] = field(default_factory=list)  # fer given the labelled box itself
     photos_pred: list[int] = field(default_factory=list)  # -1: not found
     photo_ms: list[float] = field(default_factory=list)
+    call_ms: dict[str, list[float]] = field(default_factory=dict)  # call -> one crop's milliseconds
 
     def rate(self, mode: str, seconds: float, n: int) -> None:
         self.rates.setdefault(mode, []).append(n / seconds)
@@ -232,6 +238,35 @@ def time_facexpr(model: facexpr.FaceModel, items: list, batch: int) -> tuple[flo
     else:
         probs = model.predict_proba(items, batch_size=batch, classes=SEVEN)
     return time.perf_counter() - start, probs.argmax(1).numpy()
+
+
+FER_CALL = "`detect_emotions(crop, face_rectangles=[box])`"
+MODEL_CALL = "`model.predict(crop)`"
+PREDICT_CALL = "`facexpr.predict(crop, model=model)`"
+
+
+def time_calls(tool: Tool, crops: list[np.ndarray]) -> None:
+    """One crop per call through ``model.predict`` and ``facexpr.predict``, each call timed (ms)."""
+    assert tool.model is not None
+    model = tool.model
+    for name, call in ((MODEL_CALL, lambda crop: model.predict(crop)),
+                       (PREDICT_CALL, lambda crop: facexpr.predict(crop, model=model))):
+        times = tool.call_ms.setdefault(name, [])
+        for crop in crops:
+            start = time.perf_counter()
+            call(crop)
+            times.append(1000 * (time.perf_counter() - start))
+
+
+def latency_rows(fer: Tool | None, tools: list[Tool]) -> list[str]:
+    """The latency table: one crop per call, milliseconds at the 50th and 90th percentiles."""
+    rows = ["| tool, model | call | calls timed | p50 ms | p90 ms |", "|---|---|---|---|---|"]
+    for tool in ([fer] if fer else []) + tools:
+        label = "`fer` (TFLite)" if tool.model is None else f"facexpr {tool.name}"
+        for call, times in tool.call_ms.items():
+            rows.append(f"| {label} | {call} | {len(times):,} | {np.percentile(times, 50):.2f} | "
+                        f"{np.percentile(times, 90):.2f} |")
+    return rows
 
 
 def upright_size(path: Path) -> tuple[int, int]:
@@ -290,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="threads per side: torch and OpenCV (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--batch-size", type=int, default=256, help="facexpr's batched mode (default: 256)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (default: 3)")
+    parser.add_argument("--latency-calls", type=int, default=200,
+                        help="crops a round timed one per call through model.predict and facexpr.predict (default: 200)")
     parser.add_argument("--limit", type=int, default=None,
                         help="N FER2013 crops (evenly spread) and the first N ExpW photos (default: all)")
     parser.add_argument("--photo-limit", type=int, default=None,
@@ -343,8 +380,9 @@ class Fer2013Run:
 
 
 def measure_fer2013(run: Fer2013Run, fer_client: FerClient | None, fer: Tool | None, tools: list[Tool],
-                    batch_size: int, rounds: int) -> None:
-    """Accuracy and throughput on the FER2013 test crops, every tool and mode in interleaved rounds."""
+                    batch_size: int, rounds: int, latency_calls: int = 200) -> None:
+    """Accuracy, throughput and one crop's latency on the FER2013 test crops, every tool and mode
+    in interleaved rounds."""
     n = run.n
     if fer_client:
         fer_client.call("load", files=run.paths)
@@ -363,6 +401,8 @@ def measure_fer2013(run: Fer2013Run, fer_client: FerClient | None, fer: Tool | N
             for source in ("arrays", "files"):
                 reply = fer_client.call("crops", source=source, box=list(FER_BOX))
                 fer.rate(f"{source}, batch 1", reply["seconds"], n)
+                if source == "arrays":
+                    fer.call_ms.setdefault(FER_CALL, []).extend(1000 * t for t in reply["calls"])
                 pred = np.array([fer_label(s) for s in reply["scores"]])
                 if r == 0 and source == "arrays":
                     fer.fer2013_pred = pred
@@ -379,6 +419,7 @@ def measure_fer2013(run: Fer2013Run, fer_client: FerClient | None, fer: Tool | N
                 elif (pred != tool.fer2013_pred).sum():
                     print(f"note: {tool.name} {mode}: {(pred != tool.fer2013_pred).sum()} predictions differ "
                           "from its first pass", file=sys.stderr)
+            time_calls(tool, run.arrays[:latency_calls])
         best = {t.name: {m: f"{max(v):.0f}" for m, v in t.rates.items()} for t in ([fer] if fer else []) + tools}
         print(f"round {r + 1}/{rounds}: {best}", file=sys.stderr)
 
@@ -547,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     fer_client, fer_missing = start_fer(args.fer_python, args.threads, log)
     fer = Tool("`fer`") if fer_client else None
     try:
-        measure_fer2013(crops, fer_client, fer, tools, args.batch_size, args.rounds)
+        measure_fer2013(crops, fer_client, fer, tools, args.batch_size, args.rounds, args.latency_calls)
         photo_limit = args.photo_limit if args.photo_limit is not None else args.limit
         expw = measure_expw(args.expw, photo_limit, fer_client, fer, tools, yunet)
         fer_info = fer_client.info if fer_client else {}
@@ -569,6 +610,12 @@ def main(argv: list[str] | None = None) -> int:
         "rounds (the range in brackets); \"vs `fer`\" divides the best figures of the same run.",
         "",
         *speed_rows(fer, tools, args.batch_size),
+        "",
+        f"One crop's latency, from a decoded array: every call of `fer`'s batch-1 rounds, and "
+        f"{args.latency_calls} crops a round through each facexpr call, over the same {args.rounds} interleaved "
+        f"round(s); {args.threads} thread(s).",
+        "",
+        *latency_rows(fer, tools),
         "",
         *[line for note in notes for line in (note, "")],
     ], args.out, MARKER, "# facexpr next to the `fer` package",

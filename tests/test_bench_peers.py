@@ -94,6 +94,7 @@ def test_worker_answers_each_request_line_and_reports_errors(worker: ModuleType,
     assert len(out) == 8
     assert out[0]["ok"] and out[0]["n"] == 2
     assert out[1]["scores"] == [[0.1, 0, 0, 0, 0, 0.8, 0.1]] * 2 and out[1]["seconds"] >= 0
+    assert len(out[1]["calls"]) == 2 and all(0 <= t <= out[1]["seconds"] for t in out[1]["calls"])
     assert len(out[2]["scores"]) == 1
     assert out[3]["scores"] == [[[0.1, 0, 0, 0, 0, 0.8, 0.1], None]]  # the dropped box reads None
     assert out[4]["faces"][0][0] == {"box": [1, 2, 30, 30], "scores": [0, 0, 0, 0.9, 0, 0, 0.1]}
@@ -101,3 +102,17 @@ def test_worker_answers_each_request_line_and_reports_errors(worker: ModuleType,
     assert not out[5]["ok"] and "cannot read 1 images" in out[5]["error"]
     assert not out[6]["ok"] and "unknown command 'nope'" in out[6]["error"]
     assert out[7] == {"ok": True}
+
+
+def test_each_facexpr_call_is_timed_per_crop_and_tabled_with_fers(peers: ModuleType) -> None:
+    import facexpr
+
+    tool = peers.Tool("simple", model=facexpr.load("simple", device="cpu"))
+    crops = [np.full((48, 48), 100 + i, np.uint8) for i in range(3)]
+    peers.time_calls(tool, crops)
+    peers.time_calls(tool, crops)
+    assert {name: len(times) for name, times in tool.call_ms.items()} == {peers.MODEL_CALL: 6, peers.PREDICT_CALL: 6}
+    fer = peers.Tool("`fer`", call_ms={peers.FER_CALL: [1.0, 2.0, 3.0, 4.0]})
+    rows = peers.latency_rows(fer, [tool])
+    assert rows[2] == f"| `fer` (TFLite) | {peers.FER_CALL} | 4 | 2.50 | 3.70 |"
+    assert rows[3].startswith(f"| facexpr simple | {peers.MODEL_CALL} | 6 |") and len(rows) == 5

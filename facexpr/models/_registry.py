@@ -30,7 +30,7 @@ package's, ``python -m benchmarks.bench_peers``): the official model that reads 
 (the ExpW development set) best. ``vgg7_bn.mixed`` is ``vgg8_bn.mixed`` shrunk to ``vgg7_bn``'s
 shape and distilled from it on FER2013's labels, FER+'s votes and faces cut from web photos; it
 reads the development photos as well as ``vgg8_bn.mixed`` (0.411 of their faces against 0.407)
-and their labelled crops 2 points worse (0.409 against 0.429), at 1.9 times its speed. It answers in
+and their labelled crops 2 points worse (0.409 against 0.429), at 1.7-1.9 times its speed. It answers in
 FER+'s eight expressions: pass ``classes=FER2013_LABELS`` for FER2013's seven."""
 
 

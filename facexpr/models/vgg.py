@@ -98,8 +98,8 @@ class VGG7BN(_VGGBN):
     Seven 3x3 convolutions: ``vgg8_bn`` without the second convolution of its first stage (the
     costliest layer, at full 48x48 resolution) and with three quarters of its channels. 1.1 M
     parameters and about 55 M multiply-adds per face, under half of ``vgg8_bn``'s; in int8 on a
-    CPU it reads 1.9 times as many faces per second as ``vgg8_bn``, and 1.17 times as many as the
-    ``fer`` package's model, side by side on one thread (the model zoo page). Kaiming
+    CPU it reads 1.7-1.9 times as many faces per second as ``vgg8_bn``, and 1.17-1.67 times as many as
+    the ``fer`` package's model, side by side on one thread (three runs; the model zoo page). Kaiming
     initialisation; the head is ``vgg8_bn``'s. Its released weights are ``vgg7_bn.mixed``, the
     default model, shrunk from ``vgg8_bn.mixed`` (:func:`facexpr.training.shrink`).
 
