@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from ..models import FaceModel
 
@@ -194,15 +195,16 @@ def _fit_hint(student: nn.Sequential, teacher: nn.Sequential, kept: torch.Tensor
     steps_per_epoch = -(-len(images) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
     student.train()
+    kept = kept.to(device)
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
         loss_sum = target_sum = 0.0
         for start in range(0, len(images), batch_size):
             faces = normalize(images[order[start:start + batch_size]].to(device))
-            mirror = torch.rand(len(faces), generator=generator) < 0.5
-            faces[mirror.to(device)] = torch.flip(faces[mirror.to(device)], dims=[-1])
+            mirror = (torch.rand(len(faces), generator=generator) < 0.5).to(device)
+            faces[mirror] = torch.flip(faces[mirror], dims=[-1])
             with torch.no_grad():
-                wanted = teacher(faces)[:, kept.to(device)]
+                wanted = teacher(faces)[:, kept]
             loss = F.mse_loss(student(faces), wanted)
             optimizer.zero_grad()
             loss.backward()
@@ -218,20 +220,11 @@ def _fit_hint(student: nn.Sequential, teacher: nn.Sequential, kept: torch.Tensor
 def _estimate_batch_norm(model: nn.Module, images: torch.Tensor, faces: int, batch_size: int,
                          generator: torch.Generator, device: torch.device,
                          normalize: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Replace every batch norm's running statistics by their plain average over ``faces`` images."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the batches below
+    """Replace every batch norm's running statistics by their plain average over ``faces`` images
+    (:func:`torch.optim.swa_utils.update_bn`, batch by batch)."""
     drawn = torch.randperm(len(images), generator=generator)[:faces]
     # Batches of (nearly) equal size: each weighs the same in the average, and none is left
     # with a single face, which the head's BatchNorm1d refuses in training mode.
     batches = torch.tensor_split(drawn, -(-len(drawn) // batch_size))
-    model.train()
-    with torch.no_grad():
-        for batch in batches:
-            model(normalize(images[batch].to(device)))
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
+    update_bn((normalize(images[batch].to(device)) for batch in batches), model)
     model.eval()
